@@ -1,0 +1,105 @@
+import os from 'node:os';
+import path from 'node:path';
+import { z } from 'zod';
+
+/** Versions of the servers the stack tool fetches; docker-compose.yml pins the same ones. */
+export const STACK_VERSIONS = {
+  kafka: '4.1.1',
+  debezium: '3.6.1.Final',
+  apicurio: '3.0.9',
+  temporalCli: '1.9.1',
+} as const;
+
+const port = z.coerce.number().int().min(1).max(65535);
+
+const stackEnvSchema = z.object({
+  KTS_DATA_DIR: z.string().min(1).optional(),
+  KTS_CACHE_DIR: z.string().min(1).optional(),
+  KTS_PG_PORT: port.default(5432),
+  KTS_TEMPORAL_PORT: port.default(7233),
+  KTS_TEMPORAL_UI_PORT: port.default(8233),
+  KTS_KAFKA_PORT: port.default(9092),
+  KTS_KAFKA_CONTROLLER_PORT: port.default(9093),
+  KTS_REGISTRY_PORT: port.default(8081),
+  KTS_CONNECT_PORT: port.default(8083),
+  KTS_PG_PASSWORD: z.string().min(1).default('postgres'),
+});
+
+export interface StackConfig {
+  /** Data, logs and pid files of this checkout's stack (ignored by git). */
+  dataDir: string;
+  /** Downloads, shared by every checkout on the machine so a fresh clone starts warm. */
+  cacheDir: string;
+  host: '127.0.0.1';
+  ports: {
+    postgres: number;
+    temporal: number;
+    temporalUi: number;
+    kafka: number;
+    kafkaController: number;
+    registry: number;
+    connect: number;
+  };
+  postgres: { user: 'postgres'; password: string; database: 'postgres' };
+}
+
+/** The repository root, found from this file whether it runs from source (tsx) or from dist/. */
+export function repoRoot(): string {
+  let dir = __dirname;
+  for (;;) {
+    if (path.basename(dir) === 'src' || path.basename(dir) === 'dist') return path.dirname(dir);
+    const parent = path.dirname(dir);
+    if (parent === dir) throw new Error(`cannot locate the repository root from ${__dirname}`);
+    dir = parent;
+  }
+}
+
+/** Human-readable list of zod issues, one per line, naming the variable. */
+export function formatEnvIssues(error: z.ZodError): string {
+  return error.issues.map((i) => `${i.path.join('.') || '(env)'}: ${i.message}`).join('; ');
+}
+
+/**
+ * Parses the stack's settings from the environment once, failing fast with a readable message.
+ * Every port binds to 127.0.0.1; only ports and folders are configurable.
+ */
+export function loadStackConfig(env: NodeJS.ProcessEnv = process.env): StackConfig {
+  const parsed = stackEnvSchema.safeParse(env);
+  if (!parsed.success) throw new Error(`invalid stack settings: ${formatEnvIssues(parsed.error)}`);
+  const e = parsed.data;
+  const ports = {
+    postgres: e.KTS_PG_PORT,
+    temporal: e.KTS_TEMPORAL_PORT,
+    temporalUi: e.KTS_TEMPORAL_UI_PORT,
+    kafka: e.KTS_KAFKA_PORT,
+    kafkaController: e.KTS_KAFKA_CONTROLLER_PORT,
+    registry: e.KTS_REGISTRY_PORT,
+    connect: e.KTS_CONNECT_PORT,
+  };
+  const seen = new Map<number, string>();
+  for (const [name, value] of Object.entries(ports)) {
+    const other = seen.get(value);
+    if (other) throw new Error(`invalid stack settings: ${name} and ${other} both use port ${value}`);
+    seen.set(value, name);
+  }
+  return {
+    dataDir: path.resolve(e.KTS_DATA_DIR ?? path.join(repoRoot(), '.stack')),
+    cacheDir: path.resolve(e.KTS_CACHE_DIR ?? path.join(os.homedir(), '.cache', 'kafka-temporal-saga')),
+    host: '127.0.0.1',
+    ports,
+    postgres: { user: 'postgres', password: e.KTS_PG_PASSWORD, database: 'postgres' },
+  };
+}
+
+/** Client-side addresses derived from the stack settings, for apps and tests. */
+export function stackEndpoints(cfg: StackConfig) {
+  const h = cfg.host;
+  return {
+    postgresUrl: `postgres://${cfg.postgres.user}:${encodeURIComponent(cfg.postgres.password)}@${h}:${cfg.ports.postgres}/${cfg.postgres.database}`,
+    temporalAddress: `${h}:${cfg.ports.temporal}`,
+    temporalUiUrl: `http://${h}:${cfg.ports.temporalUi}`,
+    kafkaBrokers: [`${h}:${cfg.ports.kafka}`],
+    registryUrl: `http://${h}:${cfg.ports.registry}/apis/ccompat/v7`,
+    connectUrl: `http://${h}:${cfg.ports.connect}`,
+  };
+}

@@ -1,0 +1,91 @@
+#!/usr/bin/env node
+import fs from 'node:fs';
+
+import { Command } from 'commander';
+
+import { loadStackConfig } from '../config/stack-config';
+import type { ComponentName } from './component';
+import { logFile } from './component';
+import { run } from './downloads';
+import { COMPONENTS, stackDown, stackStatus, stackUp } from './stack';
+
+function fail(err: unknown): never {
+  // One line that says what is wrong and what to do; stack traces only on request.
+  console.error(`✖ ${err instanceof Error ? err.message : String(err)}`);
+  if (process.env.KTS_DEBUG && err instanceof Error) console.error(err.stack);
+  process.exit(1);
+}
+
+const mb = (bytes: number | undefined) => (bytes === undefined ? '-' : `${Math.round(bytes / 2 ** 20)} MiB`);
+
+export function buildStackCli(): Command {
+  const program = new Command('stack')
+    .description('Run the real servers of kafka-temporal-saga as local processes on 127.0.0.1 (no Docker needed).')
+    .addHelpText(
+      'after',
+      `\nComponents: ${COMPONENTS.map((c) => c.name).join(', ')}\nSettings (env): KTS_DATA_DIR, KTS_CACHE_DIR, KTS_PG_PORT, KTS_TEMPORAL_PORT, KTS_TEMPORAL_UI_PORT,\n  KTS_KAFKA_PORT, KTS_KAFKA_CONTROLLER_PORT, KTS_REGISTRY_PORT, KTS_CONNECT_PORT`,
+    );
+
+  program
+    .command('up')
+    .description('download (first run only) and start components, reusing healthy ones')
+    .argument('[components...]', 'only these (and what they depend on)')
+    .option('--json', 'print the result as JSON')
+    .action(async (names: string[], opts: { json?: boolean }) => {
+      const cfg = loadStackConfig();
+      const t0 = Date.now();
+      const results = await stackUp(cfg, names);
+      if (opts.json) {
+        console.log(JSON.stringify({ ms: Date.now() - t0, results }));
+        return;
+      }
+      console.log(`\nstack ready in ${((Date.now() - t0) / 1000).toFixed(1)}s`);
+      for (const r of results) console.log(`  ${r.name.padEnd(9)} ${r.outcome.padEnd(9)} ${r.address}`);
+      console.log(`\nlogs: ${cfg.dataDir}/logs   stop: npm run stack -- down`);
+    });
+
+  program
+    .command('status')
+    .description('show each component with its address and health')
+    .option('--json', 'print as JSON')
+    .action(async (opts: { json?: boolean }) => {
+      const rows = await stackStatus(loadStackConfig());
+      if (opts.json) {
+        console.log(JSON.stringify(rows));
+      } else {
+        for (const r of rows) {
+          const who = r.ours ? `pid ${r.pid}` : r.healthy ? 'external' : 'down';
+          console.log(
+            `${r.healthy ? '●' : '○'} ${r.name.padEnd(9)} ${who.padEnd(10)} ${mb(r.rssBytes).padStart(8)}  ${r.address}\n    ${r.detail}`,
+          );
+        }
+      }
+      if (rows.some((r) => !r.healthy)) process.exitCode = 1;
+    });
+
+  program
+    .command('down')
+    .description('stop the processes this tool started (by recorded pid); leaves data in place')
+    .action(async () => stackDown(loadStackConfig()));
+
+  program
+    .command('logs')
+    .description("print a component's log")
+    .argument('<component>', COMPONENTS.map((c) => c.name).join(' | '))
+    .option('-f, --follow', 'keep printing as the log grows')
+    .option('-n, --lines <n>', 'last n lines', '100')
+    .action(async (name: string, opts: { follow?: boolean; lines: string }) => {
+      if (!COMPONENTS.some((c) => c.name === name)) throw new Error(`unknown component '${name}'`);
+      const file = logFile(loadStackConfig(), name as ComponentName);
+      if (!fs.existsSync(file)) throw new Error(`no log yet at ${file}; run 'npm run stack -- up' first`);
+      await run('tail', ['-n', opts.lines, ...(opts.follow ? ['-f'] : []), file], { onLine: (l) => console.log(l) });
+    });
+
+  return program;
+}
+
+if (require.main === module) {
+  buildStackCli()
+    .parseAsync()
+    .catch(fail);
+}

@@ -1,0 +1,92 @@
+import fs from 'node:fs';
+import path from 'node:path';
+
+import type { StackConfig } from '../../config/stack-config';
+import { STACK_VERSIONS, stackEndpoints } from '../../config/stack-config';
+import type { Component } from '../component';
+import { JAVA_PREREQ, MVN_PREREQ, componentDir, getJson, javaBin, logFile, pidFile } from '../component';
+import { cached, fetchMavenArtifact, untar } from '../downloads';
+import { spawnDetached } from '../processes';
+import { installKafkaLibs, kafkaJvmArgs } from './kafka';
+
+export const DEBEZIUM_POSTGRES_CLASS = 'io.debezium.connector.postgresql.PostgresConnector';
+
+/** Connect's plugin.path: a folder holding one sub-folder per plugin. */
+function pluginPath(cacheDir: string): string {
+  return path.join(cacheDir, `debezium-${STACK_VERSIONS.debezium}`);
+}
+
+function workerProperties(cfg: StackConfig): string {
+  return [
+    '# Written by the stack tool on every start; edit src/stack/components/connect.ts instead.',
+    `bootstrap.servers=${stackEndpoints(cfg).kafkaBrokers.join(',')}`,
+    'group.id=kts-connect',
+    `listeners=http://${cfg.host}:${cfg.ports.connect}`,
+    `rest.advertised.host.name=${cfg.host}`,
+    `rest.advertised.port=${cfg.ports.connect}`,
+    `plugin.path=${pluginPath(cfg.cacheDir)}`,
+    'key.converter=org.apache.kafka.connect.json.JsonConverter',
+    'value.converter=org.apache.kafka.connect.json.JsonConverter',
+    'key.converter.schemas.enable=false',
+    'value.converter.schemas.enable=false',
+    // Connect keeps its own state in Kafka topics; one broker means one replica each.
+    'config.storage.topic=_kts-connect-configs',
+    'offset.storage.topic=_kts-connect-offsets',
+    'status.storage.topic=_kts-connect-status',
+    'config.storage.replication.factor=1',
+    'offset.storage.replication.factor=1',
+    'status.storage.replication.factor=1',
+    // Flush source offsets often so a killed worker re-sends little.
+    'offset.flush.interval.ms=1000',
+    '',
+  ].join('\n');
+}
+
+export const connect: Component = {
+  name: 'connect',
+  dependsOn: ['kafka'],
+  prerequisites: [JAVA_PREREQ, MVN_PREREQ],
+  ports: (cfg) => [cfg.ports.connect],
+  address: (cfg) => stackEndpoints(cfg).connectUrl,
+  startupTimeoutMs: 120_000,
+
+  async install({ cfg, progress }) {
+    await installKafkaLibs(cfg, progress);
+    await cached(pluginPath(cfg.cacheDir), async (tmp) => {
+      const archive = await fetchMavenArtifact(
+        cfg.cacheDir,
+        {
+          group: 'io.debezium',
+          artifact: 'debezium-connector-postgres',
+          version: STACK_VERSIONS.debezium,
+          type: 'tar.gz',
+          classifier: 'plugin',
+        },
+        progress,
+      );
+      progress('unpacking the Debezium plugin');
+      await untar(archive, tmp);
+    });
+  },
+
+  async start({ cfg }) {
+    const dir = componentDir(cfg, 'connect');
+    const props = path.join(dir, 'connect-distributed.properties');
+    fs.mkdirSync(dir, { recursive: true });
+    fs.writeFileSync(props, workerProperties(cfg));
+    return spawnDetached({
+      command: javaBin(),
+      args: [...kafkaJvmArgs(cfg, '768m'), 'org.apache.kafka.connect.cli.ConnectDistributed', props],
+      cwd: dir,
+      logFile: logFile(cfg, 'connect'),
+      pidFile: pidFile(cfg, 'connect'),
+    });
+  },
+
+  async health(cfg) {
+    const plugins = (await getJson(`${stackEndpoints(cfg).connectUrl}/connector-plugins`)) as { class: string; version?: string }[];
+    const dbz = plugins.find((p) => p.class === DEBEZIUM_POSTGRES_CLASS);
+    if (!dbz) throw new Error('Connect is up but the Debezium PostgreSQL connector is not among its plugins');
+    return `Connect with Debezium PostgreSQL ${dbz.version ?? ''}`.trim();
+  },
+};
