@@ -19,7 +19,7 @@ export default tseslint.config(
   {
     // Workflow code runs in Temporal's deterministic sandbox: no I/O libraries, no Node builtins,
     // and activities only as types (proxyActivities<typeof acts>).
-    files: ['workflows/**/*.ts'],
+    files: ['workflows/**/*.ts', 'test/**/workflows/**/*.ts'],
     rules: {
       'no-restricted-imports': [
         'error',
@@ -27,10 +27,30 @@ export default tseslint.config(
           patterns: [
             { group: ['node:*'], message: 'Node builtins are not available in the workflow sandbox.' },
             {
-              group: ['fs', 'fs/*', 'path', 'os', 'crypto', 'child_process', 'net', 'http', 'https', 'dns', 'stream', 'worker_threads', 'events', 'util', 'timers', 'process'],
+              group: [
+                'fs',
+                'fs/*',
+                'path',
+                'os',
+                'crypto',
+                'child_process',
+                'net',
+                'http',
+                'https',
+                'dns',
+                'stream',
+                'worker_threads',
+                'events',
+                'util',
+                'timers',
+                'process',
+              ],
               message: 'Node builtins are not available in the workflow sandbox.',
             },
-            { group: ['pg', 'kafkajs', 'avsc', 'pino', 'prom-client'], message: 'I/O libraries belong in activities, not workflows.' },
+            {
+              group: ['pg', 'kafkajs', 'avsc', 'pino', 'prom-client'],
+              message: 'I/O libraries belong in activities, not workflows.',
+            },
             {
               group: ['**/activities', '**/activities/**'],
               allowTypeImports: true,

@@ -9,8 +9,5 @@ const project = (name, extra = {}) => ({
 });
 
 module.exports = {
-  projects: [
-    project('unit'),
-    project('integration', { globalSetup: '<rootDir>/test/support/global-setup.ts' }),
-  ],
+  projects: [project('unit'), project('integration', { globalSetup: '<rootDir>/test/support/global-setup.ts' })],
 };

@@ -85,7 +85,5 @@ export function buildStackCli(): Command {
 }
 
 if (require.main === module) {
-  buildStackCli()
-    .parseAsync()
-    .catch(fail);
+  buildStackCli().parseAsync().catch(fail);
 }

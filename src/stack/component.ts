@@ -26,7 +26,7 @@ export interface Component {
   address(cfg: StackConfig): string;
   startupTimeoutMs: number;
   install(ctx: StackContext): Promise<void>;
-  start(ctx: StackContext): Promise<PidRecord>;
+  start(ctx: StackContext): PidRecord | Promise<PidRecord>;
   health(cfg: StackConfig): Promise<string>;
 }
 

@@ -59,7 +59,11 @@ export function run(
       if (code === 0) resolve();
       else {
         const why = tail.filter((l) => /ERROR|error|Could not|refused|denied|No matching/.test(l)).slice(-3);
-        reject(new StackError(`${command} ${args.slice(0, 3).join(' ')} … failed (exit ${code}): ${(why.length ? why : tail.slice(-3)).join(' | ')}`));
+        reject(
+          new StackError(
+            `${command} ${args.slice(0, 3).join(' ')} … failed (exit ${code}): ${(why.length ? why : tail.slice(-3)).join(' | ')}`,
+          ),
+        );
       }
     });
   });

@@ -11,7 +11,15 @@ import { registry } from './components/registry';
 import { temporal } from './components/temporal';
 import { StackError } from './downloads';
 import type { PidRecord } from './processes';
-import { hasCommand, isOurProcessAlive, isPortOpen, processRssBytes, readPidRecord, sleep, stopProcess } from './processes';
+import {
+  hasCommand,
+  isOurProcessAlive,
+  isPortOpen,
+  processRssBytes,
+  readPidRecord,
+  sleep,
+  stopProcess,
+} from './processes';
 import { ProgressBoard } from './progress';
 
 /** Start order: every component after those it depends on. */
@@ -50,7 +58,10 @@ export function checkPrerequisites(components: Component[]): void {
   }
 }
 
-async function healthy(c: Component, cfg: StackConfig): Promise<{ ok: true; detail: string } | { ok: false; why: string }> {
+async function healthy(
+  c: Component,
+  cfg: StackConfig,
+): Promise<{ ok: true; detail: string } | { ok: false; why: string }> {
   try {
     return { ok: true, detail: await c.health(cfg) };
   } catch (err) {
@@ -69,7 +80,9 @@ async function waitHealthy(c: Component, ctx: StackContext, rec: PidRecord | und
       throw new StackError(`${c.name} exited during start-up (${last}); see ${logFile(ctx.cfg, c.name)}`);
     }
     if (Date.now() > deadline) {
-      throw new StackError(`${c.name} not healthy after ${c.startupTimeoutMs / 1000}s (${last}); see ${logFile(ctx.cfg, c.name)}`);
+      throw new StackError(
+        `${c.name} not healthy after ${c.startupTimeoutMs / 1000}s (${last}); see ${logFile(ctx.cfg, c.name)}`,
+      );
     }
     ctx.progress('waiting for health check');
     await sleep(500);
@@ -123,7 +136,11 @@ async function upOne(c: Component, cfg: StackConfig, board: ProgressBoard): Prom
  * Brings the selected components up as local processes, in parallel where dependencies allow.
  * Idempotent: healthy components are reused, dead ones replaced.
  */
-export async function stackUp(cfg: StackConfig, names: string[] = [], board = new ProgressBoard()): Promise<UpResult[]> {
+export async function stackUp(
+  cfg: StackConfig,
+  names: string[] = [],
+  board = new ProgressBoard(),
+): Promise<UpResult[]> {
   const components = selectComponents(names);
   checkPrerequisites(components);
   fs.mkdirSync(cfg.dataDir, { recursive: true });
@@ -133,13 +150,14 @@ export async function stackUp(cfg: StackConfig, names: string[] = [], board = ne
   try {
     const running = new Map<ComponentName, Promise<UpResult>>();
     for (const c of components) {
+      const deps = c.dependsOn.flatMap((d) => running.get(d) ?? []);
       running.set(
         c.name,
-        Promise.all(c.dependsOn.map((d) => running.get(d))).then(() => upOne(c, cfg, board)),
+        Promise.all(deps).then(() => upOne(c, cfg, board)),
       );
     }
     // allSettled first so no start-up is abandoned half-way, then surface the first error.
-    const settled = await Promise.allSettled(running.values());
+    const settled = await Promise.allSettled([...running.values()]);
     const failed = settled.find((s): s is PromiseRejectedResult => s.status === 'rejected');
     if (failed) throw failed.reason;
     return settled.map((s) => (s as PromiseFulfilledResult<UpResult>).value);
@@ -186,7 +204,9 @@ export async function stackDown(cfg: StackConfig, log: (line: string) => void = 
     if (!rec) continue;
     const result = await stopProcess(rec);
     fs.rmSync(file, { force: true });
-    log(`${result === 'stopped' ? '■ stopped' : '· was not running'} ${c.name}${result === 'stopped' ? ` (pid ${rec.pid})` : ''}`);
+    log(
+      `${result === 'stopped' ? '■ stopped' : '· was not running'} ${c.name}${result === 'stopped' ? ` (pid ${rec.pid})` : ''}`,
+    );
   }
 }
 

@@ -44,7 +44,7 @@ export async function installKafkaLibs(cfg: StackConfig, progress: (t: string) =
 export function kafkaJvmArgs(cfg: StackConfig, heap: string): string[] {
   return [
     `-Xmx${heap}`,
-    `-Xms${heap === '1g' ? '256m' : '128m'}`,
+    '-Xms128m',
     '-XX:+UseG1GC',
     '-Djava.awt.headless=true',
     `-Dlog4j2.configurationFile=${path.join(javaDir(), 'log4j2.yaml')}`,
@@ -113,7 +113,7 @@ export const kafka: Component = {
     }
     return spawnDetached({
       command: javaBin(),
-      args: [...kafkaJvmArgs(cfg, '1g'), 'kafka.Kafka', props],
+      args: [...kafkaJvmArgs(cfg, '768m'), 'kafka.Kafka', props],
       cwd: dir,
       logFile: logFile(cfg, 'kafka'),
       pidFile: pidFile(cfg, 'kafka'),

@@ -24,7 +24,13 @@ export const registry: Component = {
     await cached(appDir(cfg.cacheDir), async (tmp) => {
       const archive = await fetchMavenArtifact(
         cfg.cacheDir,
-        { group: 'io.apicurio', artifact: 'apicurio-registry-app', version: STACK_VERSIONS.apicurio, type: 'tar.gz', classifier: 'all' },
+        {
+          group: 'io.apicurio',
+          artifact: 'apicurio-registry-app',
+          version: STACK_VERSIONS.apicurio,
+          type: 'tar.gz',
+          classifier: 'all',
+        },
         progress,
       );
       progress('unpacking');
@@ -32,7 +38,7 @@ export const registry: Component = {
     });
   },
 
-  async start({ cfg }) {
+  start({ cfg }) {
     const dir = componentDir(cfg, 'registry');
     fs.mkdirSync(dir, { recursive: true });
     const jar = path.join(appDir(cfg.cacheDir), `apicurio-registry-app-${STACK_VERSIONS.apicurio}-runner.jar`);

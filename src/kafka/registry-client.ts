@@ -1,0 +1,99 @@
+/**
+ * A small client for the Confluent-compatible schema registry API (Apicurio's /apis/ccompat/v7).
+ * Schemas are immutable per id, so lookups by id are cached forever.
+ */
+export type Compatibility = 'BACKWARD' | 'BACKWARD_TRANSITIVE' | 'FORWARD' | 'FULL' | 'NONE';
+
+export class RegistryError extends Error {
+  override name = 'RegistryError';
+  constructor(
+    message: string,
+    readonly status: number | undefined,
+    /** Registry error code (e.g. 40401 subject not found, 40403 schema not found, 409 incompatible). */
+    readonly code: number | undefined,
+  ) {
+    super(message);
+  }
+  /** 4xx answers are about the request (unknown id, incompatible schema); anything else may pass. */
+  get transient(): boolean {
+    return this.status === undefined || this.status >= 500 || this.status === 429;
+  }
+}
+
+const CONTENT_TYPE = 'application/vnd.schemaregistry.v1+json';
+
+export class RegistryClient {
+  private readonly byId = new Map<number, Promise<string>>();
+
+  constructor(
+    private readonly baseUrl: string,
+    private readonly timeoutMs = 5000,
+  ) {}
+
+  private async call<T>(method: string, path: string, body?: unknown): Promise<T> {
+    let res: Response;
+    try {
+      res = await fetch(`${this.baseUrl}${path}`, {
+        method,
+        headers: { 'Content-Type': CONTENT_TYPE, Accept: CONTENT_TYPE },
+        body: body === undefined ? undefined : JSON.stringify(body),
+        signal: AbortSignal.timeout(this.timeoutMs),
+      });
+    } catch (err) {
+      throw new RegistryError(
+        `registry unreachable at ${this.baseUrl}: ${(err as Error).message}`,
+        undefined,
+        undefined,
+      );
+    }
+    const text = await res.text();
+    const json = text ? (JSON.parse(text) as unknown) : undefined;
+    if (!res.ok) {
+      const e = (json ?? {}) as { error_code?: number; message?: string };
+      throw new RegistryError(`${method} ${path}: ${res.status} ${e.message ?? text}`, res.status, e.error_code);
+    }
+    return json as T;
+  }
+
+  /** Registers (or finds) an Avro schema under a subject; idempotent for an identical schema. */
+  async register(subject: string, schema: object | string): Promise<number> {
+    const schemaText = typeof schema === 'string' ? schema : JSON.stringify(schema);
+    const { id } = await this.call<{ id: number }>('POST', `/subjects/${encodeURIComponent(subject)}/versions`, {
+      schemaType: 'AVRO',
+      schema: schemaText,
+    });
+    this.byId.set(id, Promise.resolve(schemaText));
+    return id;
+  }
+
+  /** The schema text for an id, fetched once. */
+  schemaById(id: number): Promise<string> {
+    let cached = this.byId.get(id);
+    if (!cached) {
+      cached = this.call<{ schema: string }>('GET', `/schemas/ids/${id}`).then((r) => r.schema);
+      // Failures are not cached: a registry outage must not poison the id forever.
+      cached.catch(() => this.byId.delete(id));
+      this.byId.set(id, cached);
+    }
+    return cached;
+  }
+
+  async setCompatibility(subject: string, level: Compatibility): Promise<void> {
+    await this.call('PUT', `/config/${encodeURIComponent(subject)}`, { compatibility: level });
+  }
+
+  /** Asks the registry whether a schema could be added to a subject without breaking its readers. */
+  async isCompatible(subject: string, schema: object | string): Promise<boolean> {
+    const schemaText = typeof schema === 'string' ? schema : JSON.stringify(schema);
+    const r = await this.call<{ is_compatible: boolean }>(
+      'POST',
+      `/compatibility/subjects/${encodeURIComponent(subject)}/versions/latest`,
+      { schemaType: 'AVRO', schema: schemaText },
+    );
+    return r.is_compatible;
+  }
+
+  subjects(): Promise<string[]> {
+    return this.call<string[]>('GET', '/subjects');
+  }
+}
