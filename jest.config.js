@@ -7,7 +7,16 @@ const project = (name, extra = {}) => ({
   testMatch: [`<rootDir>/test/${name}/**/*.test.ts`],
   ...extra,
 });
+// Layers that talk to the real servers bring the local stack up first (a no-op when it is healthy).
+const withStack = { globalSetup: '<rootDir>/test/support/global-setup.ts' };
 
 module.exports = {
-  projects: [project('unit'), project('integration', { globalSetup: '<rootDir>/test/support/global-setup.ts' })],
+  projects: [
+    project('unit'),
+    project('activities', withStack),
+    project('workflows', withStack),
+    project('replay', withStack),
+    project('integration', withStack),
+    project('e2e', withStack),
+  ],
 };
