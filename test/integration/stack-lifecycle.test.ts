@@ -1,0 +1,142 @@
+import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+
+import { repoRoot } from '../../src/config/stack-config';
+import type { StatusRow, UpResult } from '../../src/stack/stack';
+import { isPortOpen } from '../../src/stack/processes';
+
+jest.setTimeout(400_000);
+
+const root = repoRoot();
+const tsx = path.join(root, 'node_modules', '.bin', 'tsx');
+
+/** Runs the stack CLI as a user would, in its own environment. */
+function stackCli(args: string[], env: NodeJS.ProcessEnv) {
+  const res = spawnSync(tsx, ['src/stack/cli.ts', ...args], { cwd: root, env, encoding: 'utf8' });
+  return { code: res.status, stdout: res.stdout, stderr: res.stderr };
+}
+
+function pidOf(dataDir: string, name: string): number {
+  return (JSON.parse(fs.readFileSync(path.join(dataDir, 'run', `${name}.pid.json`), 'utf8')) as { pid: number }).pid;
+}
+
+/** Every live process whose command line mentions the folder: what `down` must leave none of. */
+function processesMentioning(dir: string): string[] {
+  const found: string[] = [];
+  for (const entry of fs.readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry) || Number(entry) === process.pid) continue;
+    try {
+      const cmd = fs.readFileSync(`/proc/${entry}/cmdline`, 'utf8').replace(/\0/g, ' ');
+      const state = /State:\s+(\S)/.exec(fs.readFileSync(`/proc/${entry}/status`, 'utf8'))?.[1];
+      if (cmd.includes(dir) && state !== 'Z') found.push(`${entry}: ${cmd.slice(0, 120)}`);
+    } catch {
+      // the process ended while we looked
+    }
+  }
+  return found;
+}
+
+/** A second, private stack on other ports and its own data folder, sharing only the download cache. */
+const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'kts-lifecycle-'));
+fs.chmodSync(dataDir, 0o755);
+const ports = {
+  KTS_PG_PORT: '25432',
+  KTS_TEMPORAL_PORT: '27233',
+  KTS_TEMPORAL_UI_PORT: '28233',
+  KTS_KAFKA_PORT: '29092',
+  KTS_KAFKA_CONTROLLER_PORT: '29093',
+  KTS_REGISTRY_PORT: '28081',
+  KTS_CONNECT_PORT: '28083',
+};
+const env = { ...process.env, KTS_DATA_DIR: dataDir, ...ports };
+
+describe('stack lifecycle', () => {
+  afterAll(() => {
+    stackCli(['down'], env);
+    fs.rmSync(dataDir, { recursive: true, force: true });
+  });
+
+  it('starts every component, reuses healthy ones, replaces a dead one, and down leaves nothing behind', () => {
+    const first = stackCli(['up', '--json'], env);
+    expect(first.stderr).not.toMatch(/✖/);
+    expect(first.code).toBe(0);
+    const started = (JSON.parse(first.stdout.trim().split('\n').pop() ?? '{}') as { results: UpResult[] }).results;
+    expect(started.map((r) => [r.name, r.outcome])).toEqual([
+      ['postgres', 'started'],
+      ['temporal', 'started'],
+      ['kafka', 'started'],
+      ['registry', 'started'],
+      ['connect', 'started'],
+    ]);
+    const names = started.map((r) => r.name);
+    const pids = Object.fromEntries(names.map((n) => [n, pidOf(dataDir, n)]));
+
+    const again = stackCli(['up', '--json'], env);
+    expect(again.code).toBe(0);
+    const reused = (JSON.parse(again.stdout.trim().split('\n').pop() ?? '{}') as { results: UpResult[] }).results;
+    expect(reused.every((r) => r.outcome === 'reused')).toBe(true);
+    expect(Object.fromEntries(names.map((n) => [n, pidOf(dataDir, n)]))).toEqual(pids);
+
+    // A crashed component is replaced; the healthy ones are left alone.
+    process.kill(pids.registry as number, 'SIGKILL');
+    const healed = stackCli(['up', '--json'], env);
+    expect(healed.code).toBe(0);
+    const outcomes = (JSON.parse(healed.stdout.trim().split('\n').pop() ?? '{}') as { results: UpResult[] }).results;
+    expect(Object.fromEntries(outcomes.map((r) => [r.name, r.outcome]))).toEqual({
+      postgres: 'reused',
+      temporal: 'reused',
+      kafka: 'reused',
+      registry: 'restarted',
+      connect: 'reused',
+    });
+    expect(pidOf(dataDir, 'registry')).not.toBe(pids.registry);
+
+    const status = stackCli(['status', '--json'], env);
+    expect(status.code).toBe(0);
+    const rows = JSON.parse(status.stdout) as StatusRow[];
+    expect(rows.map((r) => [r.name, r.healthy, r.ours])).toEqual(names.map((n) => [n, true, true]));
+    expect(processesMentioning(dataDir).length).toBeGreaterThanOrEqual(names.length);
+
+    const down = stackCli(['down'], env);
+    expect(down.code).toBe(0);
+    expect(processesMentioning(dataDir)).toEqual([]);
+  });
+
+  it('leaves every port closed after down', async () => {
+    for (const port of Object.values(ports)) expect(await isPortOpen(Number(port))).toBe(false);
+  });
+
+  it('refuses, in one line, a port taken by something that is not the component', async () => {
+    const squatter = net.createServer((socket) => socket.end('not postgres\n'));
+    await new Promise<void>((resolve) => squatter.listen(0, '127.0.0.1', resolve));
+    const port = (squatter.address() as net.AddressInfo).port;
+    try {
+      const res = stackCli(['up', 'postgres'], { ...env, KTS_PG_PORT: String(port) });
+      expect(res.code).toBe(1);
+      expect(res.stderr.trim().split('\n')).toHaveLength(1);
+      expect(res.stderr).toContain(`port ${port} for postgres is taken by another program`);
+    } finally {
+      squatter.close();
+    }
+  });
+
+  it('names a missing prerequisite and what to do, in one line', () => {
+    // A PATH with the shell and node but no java or mvn.
+    const bin = fs.mkdtempSync(path.join(os.tmpdir(), 'kts-path-'));
+    fs.symlinkSync('/bin/sh', path.join(bin, 'sh'));
+    fs.symlinkSync(process.execPath, path.join(bin, 'node'));
+    const res = stackCli(['up', 'kafka'], { ...env, PATH: bin, JAVA_HOME: '' });
+    expect(res.code).toBe(1);
+    expect(res.stderr.trim().split('\n')).toHaveLength(1);
+    expect(res.stderr).toMatch(/'java' is not on PATH \(kafka needs it\): install a JDK 17\+/);
+  });
+
+  it('rejects a bad setting before doing anything', () => {
+    const res = stackCli(['status'], { ...env, KTS_KAFKA_PORT: 'ninety' });
+    expect(res.code).toBe(1);
+    expect(res.stderr.trim()).toMatch(/^✖ invalid stack settings: KTS_KAFKA_PORT/);
+  });
+});
