@@ -27,14 +27,32 @@ export function processStartTicks(pid: number): number | undefined {
   }
 }
 
-/** Resident memory of a process in bytes (VmRSS), or undefined. */
-export function processRssBytes(pid: number): number | undefined {
+function rssBytes(pid: string | number): number {
   try {
     const m = /VmRSS:\s+(\d+) kB/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
-    return m?.[1] ? Number(m[1]) * 1024 : undefined;
+    return m?.[1] ? Number(m[1]) * 1024 : 0;
   } catch {
-    return undefined;
+    return 0;
   }
+}
+
+/**
+ * Resident memory of a process group in bytes: the server and every process it forked (PostgreSQL's
+ * backends, for one), since the leader alone understates what a component costs.
+ */
+export function processGroupRssBytes(pgid: number): number | undefined {
+  let total = 0;
+  for (const entry of fs.readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = fs.readFileSync(`/proc/${entry}/stat`, 'utf8');
+      const group = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[2]);
+      if (group === pgid) total += rssBytes(entry);
+    } catch {
+      // the process ended while we looked
+    }
+  }
+  return total > 0 ? total : undefined;
 }
 
 export function isOurProcessAlive(rec: PidRecord): boolean {

