@@ -1,0 +1,163 @@
+import type pg from 'pg';
+import { z } from 'zod';
+
+import { BusinessRejection, runIdempotent } from '../src/db/idempotent';
+import { toSafeInteger } from '../src/db/pools';
+import type { OrderDetails } from '../src/shared/saga-contract';
+import { FailureType } from '../src/shared/saga-contract';
+
+export interface OrdersDeps {
+  /** Pool logged in as the orders role (schema `orders` only). */
+  db: pg.Pool;
+}
+
+export interface CreateOrderInput {
+  idempotencyKey: string;
+  order: OrderDetails;
+}
+
+export interface CreatedOrder {
+  orderId: string;
+  totalMinor: number;
+  currency: string;
+}
+
+export interface OrderTransitionInput {
+  idempotencyKey: string;
+  orderId: string;
+}
+
+export interface FailOrderInput extends OrderTransitionInput {
+  reason: string;
+}
+
+export interface OrderTransition {
+  orderId: string;
+  status: 'CONFIRMED' | 'FAILED' | 'MISSING';
+  /** False when the order was already in that state (nothing changed). */
+  changed: boolean;
+}
+
+const positiveInt = z.number().int().positive();
+const orderSchema = z.object({
+  orderId: z.string().min(1).max(200),
+  customerId: z.string().min(1).max(200),
+  currency: z.string().regex(/^[A-Z]{3}$/, 'must be an ISO 4217 code'),
+  paymentToken: z.string().min(1),
+  items: z
+    .array(
+      z.object({
+        sku: z.string().min(1).max(200),
+        quantity: positiveInt.max(1_000_000),
+        unitPriceMinor: z.number().int().min(0),
+      }),
+    )
+    .min(1, 'an order needs at least one line'),
+});
+
+function totalOf(order: OrderDetails): number {
+  const total = order.items.reduce((sum, i) => sum + i.quantity * i.unitPriceMinor, 0);
+  if (!Number.isSafeInteger(total)) throw new BusinessRejection(FailureType.InvalidOrder, 'order total overflows');
+  return total;
+}
+
+/** Activities of the orders service: the order's lifecycle PENDING → CONFIRMED | FAILED. */
+export function createOrdersActivities({ db }: OrdersDeps) {
+  return {
+    /**
+     * Records the order as PENDING with its lines and returns its total.
+     * Idempotent by key; an order that already exists with the same content (e.g. written by the
+     * HTTP API before the event arrived) is accepted as is.
+     * Rejects: InvalidOrder (malformed, or the id already holds different content).
+     * Compensation: {@link failOrder}.
+     */
+    createOrder: async ({ idempotencyKey, order }: CreateOrderInput): Promise<CreatedOrder> => {
+      return runIdempotent(db, 'orders', idempotencyKey, 'createOrder', async (tx) => {
+        const parsed = orderSchema.safeParse(order);
+        if (!parsed.success) {
+          const why = parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ');
+          throw new BusinessRejection(FailureType.InvalidOrder, `invalid order: ${why}`);
+        }
+        const total = totalOf(order);
+        const ins = await tx.query(
+          `INSERT INTO orders.orders (order_id, customer_id, currency, total_minor, status)
+           VALUES ($1, $2, $3, $4, 'PENDING') ON CONFLICT (order_id) DO NOTHING`,
+          [order.orderId, order.customerId, order.currency, total],
+        );
+        if (ins.rowCount === 1) {
+          for (const [i, item] of order.items.entries()) {
+            await tx.query(
+              'INSERT INTO orders.order_lines (order_id, line_no, sku, quantity, unit_price_minor) VALUES ($1, $2, $3, $4, $5)',
+              [order.orderId, i + 1, item.sku, item.quantity, item.unitPriceMinor],
+            );
+          }
+        } else {
+          const existing = await tx.query<{ customer_id: string; currency: string; total_minor: string }>(
+            'SELECT customer_id, currency, total_minor FROM orders.orders WHERE order_id = $1',
+            [order.orderId],
+          );
+          const row = existing.rows[0];
+          if (
+            !row ||
+            row.customer_id !== order.customerId ||
+            row.currency !== order.currency ||
+            toSafeInteger(row.total_minor, 'total') !== total
+          ) {
+            throw new BusinessRejection(FailureType.InvalidOrder, `order ${order.orderId} exists with other content`);
+          }
+        }
+        return { orderId: order.orderId, totalMinor: total, currency: order.currency };
+      });
+    },
+
+    /**
+     * PENDING → CONFIRMED. Idempotent by key, and a no-op on an already confirmed order.
+     * Rejects: OrderNotPending if the order failed meanwhile. No compensation: it is the saga's pivot
+     * (a later compensation, failOrder, moves it to FAILED).
+     */
+    confirmOrder: async ({ idempotencyKey, orderId }: OrderTransitionInput): Promise<OrderTransition> => {
+      return runIdempotent(db, 'orders', idempotencyKey, 'confirmOrder', async (tx) => {
+        const { rows } = await tx.query<{ status: string }>(
+          'SELECT status FROM orders.orders WHERE order_id = $1 FOR UPDATE',
+          [orderId],
+        );
+        const status = rows[0]?.status;
+        if (status === 'CONFIRMED') return { orderId, status: 'CONFIRMED', changed: false };
+        if (status !== 'PENDING') {
+          throw new BusinessRejection(
+            FailureType.OrderNotPending,
+            `order ${orderId} cannot be confirmed: ${status ?? 'missing'}`,
+          );
+        }
+        await tx.query(`UPDATE orders.orders SET status = 'CONFIRMED', updated_at = now() WHERE order_id = $1`, [
+          orderId,
+        ]);
+        return { orderId, status: 'CONFIRMED', changed: true };
+      });
+    },
+
+    /**
+     * Compensation of createOrder: marks the order FAILED with the reason (from PENDING, or from
+     * CONFIRMED when the saga is unwinding after the pivot). Idempotent by key; a no-op when already
+     * FAILED, and when the order was never created (reported as MISSING).
+     */
+    failOrder: async ({ idempotencyKey, orderId, reason }: FailOrderInput): Promise<OrderTransition> => {
+      return runIdempotent(db, 'orders', idempotencyKey, 'failOrder', async (tx) => {
+        const { rows } = await tx.query<{ status: string }>(
+          'SELECT status FROM orders.orders WHERE order_id = $1 FOR UPDATE',
+          [orderId],
+        );
+        const status = rows[0]?.status;
+        if (!status) return { orderId, status: 'MISSING', changed: false };
+        if (status === 'FAILED') return { orderId, status: 'FAILED', changed: false };
+        await tx.query(
+          `UPDATE orders.orders SET status = 'FAILED', failure_reason = $2, updated_at = now() WHERE order_id = $1`,
+          [orderId, reason],
+        );
+        return { orderId, status: 'FAILED', changed: true };
+      });
+    },
+  };
+}
+
+export type OrdersActivities = ReturnType<typeof createOrdersActivities>;

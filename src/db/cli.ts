@@ -1,0 +1,14 @@
+import { migrateAll } from './migrate';
+
+/** `npm run migrate`: applies pending migrations of every service and says what it did. */
+async function main(): Promise<void> {
+  for (const r of await migrateAll()) {
+    const what = r.applied.length ? `applied ${r.applied.join(', ')}` : 'up to date';
+    process.stdout.write(`${r.schema}: ${what} (${r.alreadyApplied} already applied)\n`);
+  }
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`migration failed: ${err instanceof Error ? err.message : String(err)}\n`);
+  process.exit(1);
+});

@@ -1,0 +1,117 @@
+import { ApplicationFailure } from '@temporalio/common';
+import type pg from 'pg';
+
+import { FailureType } from '../shared/saga-contract';
+
+/**
+ * Thrown by an idempotent operation's work to refuse the request for a business reason. Its effects
+ * are rolled back, the refusal itself is recorded under the key (so a repeat gets the same answer),
+ * and the caller receives a non-retryable ApplicationFailure of `type`.
+ */
+export class BusinessRejection extends Error {
+  /** Keep what `work` wrote before refusing (e.g. a DECLINED payment row), instead of rolling it back. */
+  readonly keepWrites: boolean;
+
+  constructor(
+    readonly type: FailureType,
+    message: string,
+    options: { keepWrites?: boolean } = {},
+  ) {
+    super(message);
+    this.name = 'BusinessRejection';
+    this.keepWrites = options.keepWrites ?? false;
+  }
+}
+
+type Outcome<T> =
+  { status: 'done'; value: T } | { status: 'rejected'; type: FailureType; message: string } | { status: 'voided' };
+
+/** The SQL client of the transaction an operation runs in; add outbox rows through it too. */
+export type Tx = pg.PoolClient;
+
+function replay<T>(key: string, operation: string, row: { operation: string; outcome: Outcome<T> | null }): T {
+  if (row.operation !== operation) {
+    throw ApplicationFailure.nonRetryable(
+      `idempotency key ${key} was used for ${row.operation}, not ${operation}`,
+      FailureType.IdempotencyKeyReused,
+    );
+  }
+  const outcome = row.outcome;
+  if (!outcome) throw new Error(`idempotency key ${key} has no recorded outcome`);
+  if (outcome.status === 'done') return outcome.value;
+  if (outcome.status === 'voided') {
+    throw ApplicationFailure.nonRetryable(
+      `${operation} ${key} was voided by its compensation before it ran`,
+      FailureType.StepVoided,
+    );
+  }
+  throw ApplicationFailure.nonRetryable(outcome.message, outcome.type);
+}
+
+/**
+ * Runs `work` at most once per key, in one transaction with the record of its outcome.
+ *
+ * The key row is inserted first: a concurrent duplicate blocks on it until the first commits, then
+ * reads the committed outcome. A repeat returns the recorded value, or raises the recorded business
+ * rejection again, without calling `work`. Any other error rolls everything back, so a retry starts
+ * clean.
+ */
+export async function runIdempotent<T>(
+  pool: pg.Pool,
+  schema: string,
+  key: string,
+  operation: string,
+  work: (tx: Tx) => Promise<T>,
+): Promise<T> {
+  const client = await pool.connect();
+  const table = `${client.escapeIdentifier(schema)}.idempotency_keys`;
+  try {
+    await client.query('BEGIN');
+    const claimed = await client.query(
+      `INSERT INTO ${table} (key, operation) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING RETURNING key`,
+      [key, operation],
+    );
+    if (claimed.rowCount === 0) {
+      const prior = await client.query<{ operation: string; outcome: Outcome<T> | null }>(
+        `SELECT operation, outcome FROM ${table} WHERE key = $1`,
+        [key],
+      );
+      await client.query('COMMIT');
+      const row = prior.rows[0];
+      if (!row) throw new Error(`idempotency key ${key} vanished`);
+      return replay(key, operation, row);
+    }
+    await client.query('SAVEPOINT work');
+    let outcome: Outcome<T>;
+    try {
+      outcome = { status: 'done', value: await work(client) };
+    } catch (err) {
+      if (!(err instanceof BusinessRejection)) throw err;
+      if (!err.keepWrites) await client.query('ROLLBACK TO SAVEPOINT work');
+      outcome = { status: 'rejected', type: err.type, message: err.message };
+    }
+    await client.query(`UPDATE ${table} SET outcome = $2 WHERE key = $1`, [key, JSON.stringify(outcome)]);
+    await client.query('COMMIT');
+    return replay(key, operation, { operation, outcome });
+  } catch (err) {
+    // Harmless after COMMIT (replay() throwing the recorded rejection): PostgreSQL only warns.
+    await client.query('ROLLBACK').catch(() => undefined);
+    throw err;
+  } finally {
+    client.release();
+  }
+}
+
+/**
+ * Marks a step's key as voided if the step never ran, inside the compensation's transaction: a late
+ * attempt of the step (an old retry still in flight) then finds the key taken and does nothing.
+ * Returns true when the key was voided, false when the step had already claimed it.
+ */
+export async function voidIfAbsent(tx: Tx, schema: string, key: string, operation: string): Promise<boolean> {
+  const res = await tx.query(
+    `INSERT INTO ${tx.escapeIdentifier(schema)}.idempotency_keys (key, operation, outcome)
+     VALUES ($1, $2, $3) ON CONFLICT (key) DO NOTHING RETURNING key`,
+    [key, operation, JSON.stringify({ status: 'voided' })],
+  );
+  return res.rowCount === 1;
+}

@@ -1,0 +1,129 @@
+import { createHash } from 'node:crypto';
+import { readdir, readFile } from 'node:fs/promises';
+import path from 'node:path';
+
+import pg from 'pg';
+
+import type { DbConfig, DbOwner } from './db-config';
+import { DB_OWNERS, loadDbConfig } from './db-config';
+
+/** Where each schema's migrations live: `src/db/migrations/<owner>/NNN_name.sql`. */
+export const MIGRATIONS_DIR = path.join(__dirname, 'migrations');
+
+export interface Migration {
+  version: number;
+  name: string;
+  sql: string;
+  checksum: string;
+}
+
+export interface MigrationReport {
+  schema: DbOwner;
+  applied: string[];
+  alreadyApplied: number;
+}
+
+const FILE_PATTERN = /^(\d{3,})_([a-z0-9_]+)\.sql$/;
+
+/** Reads one owner's migration files in version order; a malformed or duplicate version is an error. */
+export async function readMigrations(owner: DbOwner, dir = MIGRATIONS_DIR): Promise<Migration[]> {
+  const folder = path.join(dir, owner);
+  const files = (await readdir(folder)).filter((f) => f.endsWith('.sql')).sort();
+  const seen = new Set<number>();
+  const migrations: Migration[] = [];
+  for (const file of files) {
+    const m = FILE_PATTERN.exec(file);
+    if (!m?.[1] || !m[2]) throw new Error(`migration file name must look like 001_name.sql: ${owner}/${file}`);
+    const version = Number(m[1]);
+    if (seen.has(version)) throw new Error(`duplicate migration version ${version} in ${owner}/`);
+    seen.add(version);
+    const sql = await readFile(path.join(folder, file), 'utf8');
+    migrations.push({ version, name: m[2], sql, checksum: createHash('sha256').update(sql).digest('hex') });
+  }
+  return migrations;
+}
+
+// One lock for every migrating process (parallel test suites, several workers starting at once).
+const MIGRATION_LOCK = 7_301_907_041;
+
+/**
+ * Brings one schema owner up to date: its role (login, nothing else), its schema (owned by the role,
+ * closed to PUBLIC), then each migration not yet recorded, executed as the role so it owns what it
+ * creates. Runs in one transaction: a failing migration leaves nothing half-applied. An applied
+ * migration whose file changed since is refused rather than silently skipped.
+ */
+async function migrateOwner(client: pg.Client, cfg: DbConfig, owner: DbOwner): Promise<MigrationReport> {
+  const { role, password, schema } = cfg.owners[owner];
+  const r = client.escapeIdentifier(role);
+  const s = client.escapeIdentifier(schema);
+  const migrations = await readMigrations(owner);
+  await client.query('BEGIN');
+  try {
+    await client.query('SELECT pg_advisory_xact_lock($1)', [MIGRATION_LOCK]);
+    const exists = await client.query('SELECT 1 FROM pg_roles WHERE rolname = $1', [role]);
+    const verb = exists.rowCount ? 'ALTER' : 'CREATE';
+    await client.query(
+      `${verb} ROLE ${r} LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOINHERIT PASSWORD ${client.escapeLiteral(password)}`,
+    );
+    await client.query(`CREATE SCHEMA IF NOT EXISTS ${s} AUTHORIZATION ${r}`);
+    await client.query(`REVOKE ALL ON SCHEMA ${s} FROM PUBLIC`);
+    // Objects created before the role existed (or by hand as postgres) would not be the role's.
+    await client.query(`ALTER SCHEMA ${s} OWNER TO ${r}`);
+    await client.query(`SET LOCAL ROLE ${r}`);
+    await client.query(`SET LOCAL search_path TO ${s}`);
+    await client.query(
+      `CREATE TABLE IF NOT EXISTS ${s}.schema_migrations (
+         version integer PRIMARY KEY,
+         name text NOT NULL,
+         checksum text NOT NULL,
+         applied_at timestamptz NOT NULL DEFAULT now()
+       )`,
+    );
+    const done = await client.query<{ version: number; name: string; checksum: string }>(
+      `SELECT version, name, checksum FROM ${s}.schema_migrations`,
+    );
+    const recorded = new Map(done.rows.map((row) => [row.version, row]));
+    const applied: string[] = [];
+    for (const m of migrations) {
+      const prior = recorded.get(m.version);
+      if (prior) {
+        if (prior.checksum !== m.checksum) {
+          throw new Error(
+            `migration ${owner}/${String(m.version).padStart(3, '0')}_${m.name} changed after it was applied; ` +
+              'add a new migration instead of editing an applied one',
+          );
+        }
+        continue;
+      }
+      await client.query(m.sql);
+      await client.query(`INSERT INTO ${s}.schema_migrations (version, name, checksum) VALUES ($1, $2, $3)`, [
+        m.version,
+        m.name,
+        m.checksum,
+      ]);
+      applied.push(`${String(m.version).padStart(3, '0')}_${m.name}`);
+    }
+    await client.query('COMMIT');
+    return { schema: owner, applied, alreadyApplied: recorded.size };
+  } catch (err) {
+    await client.query('ROLLBACK');
+    throw err;
+  }
+}
+
+/**
+ * Creates or updates every service's role, schema and tables. Idempotent and safe to call from
+ * several processes at once (an advisory lock serialises them), so test suites and workers call it
+ * on start and a fresh machine needs no manual step.
+ */
+export async function migrateAll(cfg: DbConfig = loadDbConfig()): Promise<MigrationReport[]> {
+  const client = new pg.Client({ connectionString: cfg.adminUrl, application_name: 'kts-migrate' });
+  await client.connect();
+  try {
+    const reports: MigrationReport[] = [];
+    for (const owner of DB_OWNERS) reports.push(await migrateOwner(client, cfg, owner));
+    return reports;
+  } finally {
+    await client.end();
+  }
+}

@@ -1,0 +1,138 @@
+import { createInventoryActivities } from '../../activities/inventory-activities';
+import { FailureType } from '../../src/shared/saga-contract';
+import { uniqueName } from '../support/stack';
+import type { DbHarness } from './db-harness';
+import { failureOf, openDb, putStock, runActivity, stockOf } from './db-harness';
+
+describe('inventory activities', () => {
+  let db: DbHarness;
+  let acts: ReturnType<typeof createInventoryActivities>;
+  beforeAll(async () => {
+    db = await openDb(10);
+    acts = createInventoryActivities({ db: db.pools.inventory });
+  });
+  afterAll(() => db.close());
+
+  it('reserveStock takes every line once; a second run changes nothing', async () => {
+    const [a, b] = [uniqueName('sku'), uniqueName('sku')];
+    await putStock(db, a, 10);
+    await putStock(db, b, 3);
+    const key = uniqueName('k');
+    const input = {
+      idempotencyKey: key,
+      orderId: 'o1',
+      items: [
+        { sku: a, quantity: 2 },
+        { sku: b, quantity: 3 },
+        { sku: a, quantity: 1 },
+      ],
+    };
+    const first = await runActivity(acts.reserveStock, input);
+    const second = await runActivity(acts.reserveStock, input);
+    expect(second).toEqual(first);
+    expect(first.lines).toEqual(
+      [
+        { sku: a, quantity: 3 },
+        { sku: b, quantity: 3 },
+      ].sort((x, y) => (x.sku < y.sku ? -1 : 1)),
+    );
+    expect(await stockOf(db, a)).toBe(7);
+    expect(await stockOf(db, b)).toBe(0);
+  });
+
+  it('reserveStock reserves nothing when one line is short, and says OutOfStock again on a repeat', async () => {
+    const [a, b] = [uniqueName('sku'), uniqueName('sku')];
+    await putStock(db, a, 10);
+    await putStock(db, b, 1);
+    const input = {
+      idempotencyKey: uniqueName('k'),
+      orderId: 'o2',
+      items: [
+        { sku: a, quantity: 4 },
+        { sku: b, quantity: 2 },
+      ],
+    };
+    const first = await failureOf(runActivity(acts.reserveStock, input));
+    expect(first).toMatchObject({ type: FailureType.OutOfStock, nonRetryable: true });
+    // Even with stock back, the same request gets the same answer: the key decided.
+    await putStock(db, b, 5);
+    expect(await failureOf(runActivity(acts.reserveStock, input))).toEqual(first);
+    expect(await stockOf(db, a)).toBe(10);
+    expect(await stockOf(db, b)).toBe(5);
+  });
+
+  it('an unknown SKU is OutOfStock', async () => {
+    const input = {
+      idempotencyKey: uniqueName('k'),
+      orderId: 'o3',
+      items: [{ sku: uniqueName('nosku'), quantity: 1 }],
+    };
+    expect(await failureOf(runActivity(acts.reserveStock, input))).toMatchObject({ type: FailureType.OutOfStock });
+  });
+
+  it('releaseStock puts the reservation back once; a second run changes nothing', async () => {
+    const sku = uniqueName('sku');
+    await putStock(db, sku, 5);
+    const reservationKey = uniqueName('k');
+    await runActivity(acts.reserveStock, {
+      idempotencyKey: reservationKey,
+      orderId: 'o4',
+      items: [{ sku, quantity: 4 }],
+    });
+    expect(await stockOf(db, sku)).toBe(1);
+    const release = { idempotencyKey: uniqueName('k'), reservationKey, orderId: 'o4' };
+    const first = await runActivity(acts.releaseStock, release);
+    const second = await runActivity(acts.releaseStock, release);
+    // Another release key for the same reservation must not add stock again either.
+    const other = await runActivity(acts.releaseStock, { ...release, idempotencyKey: uniqueName('k') });
+    expect(first).toEqual({ reservationKey, released: [{ sku, quantity: 4 }], voided: false });
+    expect(second).toEqual(first);
+    expect(other).toEqual({ reservationKey, released: [], voided: false });
+    expect(await stockOf(db, sku)).toBe(5);
+  });
+
+  it('releaseStock before the reservation voids it: a late reserveStock takes nothing', async () => {
+    const sku = uniqueName('sku');
+    await putStock(db, sku, 5);
+    const reservationKey = uniqueName('k');
+    const released = await runActivity(acts.releaseStock, {
+      idempotencyKey: uniqueName('k'),
+      reservationKey,
+      orderId: 'o5',
+    });
+    expect(released).toEqual({ reservationKey, released: [], voided: true });
+    const late = await failureOf(
+      runActivity(acts.reserveStock, { idempotencyKey: reservationKey, orderId: 'o5', items: [{ sku, quantity: 2 }] }),
+    );
+    expect(late).toMatchObject({ type: FailureType.StepVoided, nonRetryable: true });
+    expect(await stockOf(db, sku)).toBe(5);
+  });
+
+  it('never goes below zero when many reservations race for one SKU', async () => {
+    const sku = uniqueName('sku');
+    await putStock(db, sku, 7);
+    const attempts = Array.from({ length: 30 }, (_, i) =>
+      runActivity(acts.reserveStock, {
+        idempotencyKey: uniqueName(`k${i}`),
+        orderId: `o${i}`,
+        items: [{ sku, quantity: 1 }],
+      }),
+    );
+    const results = await Promise.allSettled(attempts);
+    const ok = results.filter((r) => r.status === 'fulfilled').length;
+    const rejected = results.filter(
+      (r) => r.status === 'rejected' && (r.reason as { type?: string }).type === FailureType.OutOfStock,
+    ).length;
+    expect({ ok, rejected }).toEqual({ ok: 7, rejected: 23 });
+    expect(await stockOf(db, sku)).toBe(0);
+  });
+
+  it('the same reservation delivered twice at once takes stock once', async () => {
+    const sku = uniqueName('sku');
+    await putStock(db, sku, 10);
+    const input = { idempotencyKey: uniqueName('k'), orderId: 'o6', items: [{ sku, quantity: 3 }] };
+    const [x, y] = await Promise.all([runActivity(acts.reserveStock, input), runActivity(acts.reserveStock, input)]);
+    expect(x).toEqual(y);
+    expect(await stockOf(db, sku)).toBe(7);
+  });
+});

@@ -1,0 +1,60 @@
+import { createNotificationsActivities } from '../../activities/notifications-activities';
+import { uniqueName } from '../support/stack';
+import type { DbHarness } from './db-harness';
+import { openDb, recordingChannel, runActivity } from './db-harness';
+
+describe('notifications activities', () => {
+  let db: DbHarness;
+  beforeAll(async () => {
+    db = await openDb();
+  });
+  afterAll(() => db.close());
+
+  it('notifyCustomer records and delivers a notice once; a second run sends nothing', async () => {
+    const channel = recordingChannel();
+    const acts = createNotificationsActivities({ db: db.pools.notifications, channel });
+    const orderId = uniqueName('ord');
+    const input = {
+      idempotencyKey: `order-${orderId}/notifyFailed`,
+      orderId,
+      customerId: 'cust-9',
+      kind: 'ORDER_FAILED' as const,
+      reason: 'PaymentDeclined',
+    };
+    const first = await runActivity(acts.notifyCustomer, input);
+    const second = await runActivity(acts.notifyCustomer, input);
+    expect(second).toEqual(first);
+    expect(channel.delivered).toHaveLength(1);
+    expect(channel.delivered[0]).toMatchObject({ orderId, kind: 'ORDER_FAILED', customerId: 'cust-9' });
+    const { rows } = await db.admin.query<{ kind: string; channel: string; message: string }>(
+      'SELECT kind, channel, message FROM notifications.notifications WHERE order_id = $1',
+      [orderId],
+    );
+    expect(rows).toEqual([{ kind: 'ORDER_FAILED', channel: 'recording', message: first.message }]);
+    expect(first.message).toContain('PaymentDeclined');
+  });
+
+  it('a channel that fails leaves no record, so the retry delivers', async () => {
+    let calls = 0;
+    const flaky = recordingChannel();
+    const channel = {
+      name: 'flaky',
+      deliver: async (n: Parameters<typeof flaky.deliver>[0]) => {
+        calls += 1;
+        if (calls === 1) throw new Error('smtp timeout');
+        await flaky.deliver(n);
+      },
+    };
+    const acts = createNotificationsActivities({ db: db.pools.notifications, channel });
+    const orderId = uniqueName('ord');
+    const input = { idempotencyKey: uniqueName('k'), orderId, customerId: 'c', kind: 'ORDER_CONFIRMED' as const };
+    await expect(runActivity(acts.notifyCustomer, input)).rejects.toThrow('smtp timeout');
+    await runActivity(acts.notifyCustomer, input);
+    await runActivity(acts.notifyCustomer, input);
+    expect(flaky.delivered).toHaveLength(1);
+    const { rows } = await db.admin.query('SELECT kind FROM notifications.notifications WHERE order_id = $1', [
+      orderId,
+    ]);
+    expect(rows).toEqual([{ kind: 'ORDER_CONFIRMED' }]);
+  });
+});

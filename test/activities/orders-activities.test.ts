@@ -1,0 +1,122 @@
+import { createOrdersActivities } from '../../activities/orders-activities';
+import type { OrderDetails } from '../../src/shared/saga-contract';
+import { FailureType } from '../../src/shared/saga-contract';
+import { uniqueName } from '../support/stack';
+import type { DbHarness } from './db-harness';
+import { failureOf, openDb, runActivity } from './db-harness';
+
+describe('orders activities', () => {
+  let db: DbHarness;
+  let acts: ReturnType<typeof createOrdersActivities>;
+  beforeAll(async () => {
+    db = await openDb();
+    acts = createOrdersActivities({ db: db.pools.orders });
+  });
+  afterAll(() => db.close());
+
+  const newOrder = (): OrderDetails => ({
+    orderId: uniqueName('ord'),
+    customerId: 'cust-1',
+    currency: 'EUR',
+    paymentToken: 'tok_visa',
+    items: [
+      { sku: 'sku-a', quantity: 2, unitPriceMinor: 1_999 },
+      { sku: 'sku-b', quantity: 1, unitPriceMinor: 500 },
+    ],
+  });
+  const orderRow = async (orderId: string) =>
+    (
+      await db.admin.query<{ status: string; total_minor: string; failure_reason: string | null }>(
+        'SELECT status, total_minor, failure_reason FROM orders.orders WHERE order_id = $1',
+        [orderId],
+      )
+    ).rows;
+  const lineCount = async (orderId: string) => {
+    const { rows } = await db.admin.query<{ n: string }>(
+      'SELECT count(*) AS n FROM orders.order_lines WHERE order_id = $1',
+      [orderId],
+    );
+    return Number(rows[0]?.n);
+  };
+
+  it('createOrder records a PENDING order with exact totals, and a second run changes nothing', async () => {
+    const order = newOrder();
+    const key = `order-${order.orderId}/createOrder`;
+    const first = await runActivity(acts.createOrder, { idempotencyKey: key, order });
+    const second = await runActivity(acts.createOrder, { idempotencyKey: key, order });
+    expect(first).toEqual({ orderId: order.orderId, totalMinor: 4_498, currency: 'EUR' });
+    expect(second).toEqual(first);
+    expect(await orderRow(order.orderId)).toEqual([{ status: 'PENDING', total_minor: '4498', failure_reason: null }]);
+    expect(await lineCount(order.orderId)).toBe(2);
+  });
+
+  it('createOrder accepts an order already written with the same content, refuses other content', async () => {
+    const order = newOrder();
+    await runActivity(acts.createOrder, { idempotencyKey: uniqueName('k'), order });
+    await expect(runActivity(acts.createOrder, { idempotencyKey: uniqueName('k'), order })).resolves.toMatchObject({
+      totalMinor: 4_498,
+    });
+    const changed = { ...order, customerId: 'someone-else' };
+    const failure = await failureOf(runActivity(acts.createOrder, { idempotencyKey: uniqueName('k'), order: changed }));
+    expect(failure).toMatchObject({ type: FailureType.InvalidOrder, nonRetryable: true });
+    expect(await lineCount(order.orderId)).toBe(2);
+  });
+
+  it('createOrder rejects an invalid order as non-retryable InvalidOrder, the same way twice, writing nothing', async () => {
+    const order = { ...newOrder(), items: [{ sku: 'sku-a', quantity: 0, unitPriceMinor: 100 }] };
+    const key = uniqueName('k');
+    const first = await failureOf(runActivity(acts.createOrder, { idempotencyKey: key, order }));
+    const second = await failureOf(runActivity(acts.createOrder, { idempotencyKey: key, order }));
+    expect(first).toMatchObject({ type: FailureType.InvalidOrder, nonRetryable: true });
+    expect(second).toEqual(first);
+    expect(await orderRow(order.orderId)).toEqual([]);
+  });
+
+  it('confirmOrder moves PENDING to CONFIRMED once; a second run changes nothing', async () => {
+    const order = newOrder();
+    await runActivity(acts.createOrder, { idempotencyKey: uniqueName('k'), order });
+    const key = uniqueName('k');
+    const first = await runActivity(acts.confirmOrder, { idempotencyKey: key, orderId: order.orderId });
+    const before = await db.admin.query('SELECT updated_at FROM orders.orders WHERE order_id = $1', [order.orderId]);
+    const second = await runActivity(acts.confirmOrder, { idempotencyKey: key, orderId: order.orderId });
+    const after = await db.admin.query('SELECT updated_at FROM orders.orders WHERE order_id = $1', [order.orderId]);
+    expect(first).toEqual({ orderId: order.orderId, status: 'CONFIRMED', changed: true });
+    expect(second).toEqual(first);
+    expect(after.rows).toEqual(before.rows);
+    expect((await orderRow(order.orderId))[0]?.status).toBe('CONFIRMED');
+  });
+
+  it('failOrder records FAILED with its reason once; confirming it afterwards is OrderNotPending', async () => {
+    const order = newOrder();
+    await runActivity(acts.createOrder, { idempotencyKey: uniqueName('k'), order });
+    const key = uniqueName('k');
+    const input = { idempotencyKey: key, orderId: order.orderId, reason: 'PaymentDeclined: card declined' };
+    const first = await runActivity(acts.failOrder, input);
+    const second = await runActivity(acts.failOrder, { ...input, reason: 'a different reason' });
+    expect(first).toEqual({ orderId: order.orderId, status: 'FAILED', changed: true });
+    expect(second).toEqual(first);
+    expect(await orderRow(order.orderId)).toEqual([
+      { status: 'FAILED', total_minor: '4498', failure_reason: 'PaymentDeclined: card declined' },
+    ]);
+    const failure = await failureOf(
+      runActivity(acts.confirmOrder, { idempotencyKey: uniqueName('k'), orderId: order.orderId }),
+    );
+    expect(failure).toMatchObject({ type: FailureType.OrderNotPending, nonRetryable: true });
+  });
+
+  it('failOrder of an order that was never created is a recorded no-op', async () => {
+    const orderId = uniqueName('ord');
+    const result = await runActivity(acts.failOrder, { idempotencyKey: uniqueName('k'), orderId, reason: 'x' });
+    expect(result).toEqual({ orderId, status: 'MISSING', changed: false });
+    expect(await orderRow(orderId)).toEqual([]);
+  });
+
+  it('refuses an idempotency key reused for another operation', async () => {
+    const order = newOrder();
+    const key = uniqueName('k');
+    await runActivity(acts.createOrder, { idempotencyKey: key, order });
+    const failure = await failureOf(runActivity(acts.confirmOrder, { idempotencyKey: key, orderId: order.orderId }));
+    expect(failure).toMatchObject({ type: FailureType.IdempotencyKeyReused, nonRetryable: true });
+    expect((await orderRow(order.orderId))[0]?.status).toBe('PENDING');
+  });
+});
