@@ -17,4 +17,10 @@ node_modules/.bin/tsx src/stack/cli.ts up
 
 step "tests"
 # Suites that share the real servers run one file at a time; each test uses its own topics, queues and ids.
-node_modules/.bin/jest --runInBand "$@"
+results=.stack/jest-results.json
+mkdir -p .stack
+status=0
+node_modules/.bin/jest --runInBand --json --outputFile="$results" "$@" || status=$?
+# One plain closing line, whatever the runner printed above.
+node -e 'const r=require(process.argv[1]);console.log(`${r.numPassedTests} passed, ${r.numFailedTests} failed, ${r.numPendingTests} skipped`)' "$PWD/$results" || true
+exit $status

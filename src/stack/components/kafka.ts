@@ -105,8 +105,8 @@ export const kafka: Component = {
         'kafka.tools.StorageTool',
         'format',
         '--standalone',
-        '-t',
-        clusterId,
+        // '=' form: a base64url id may start with '-', which would otherwise parse as an option.
+        `--cluster-id=${clusterId}`,
         '-c',
         props,
       ]);
