@@ -1,0 +1,26 @@
+/**
+ * Topic names and the subject naming rule. Plain constants with no imports, so workflows, workers and
+ * clients can all share them (the saga contract module may re-export them).
+ */
+export const TOPICS = {
+  orderPlaced: 'order.placed',
+  orderCancelled: 'order.cancelled',
+  orderConfirmed: 'order.confirmed',
+  orderFailed: 'order.failed',
+  stockReserved: 'inventory.stock-reserved',
+  stockReleased: 'inventory.stock-released',
+  paymentCaptured: 'payments.payment-captured',
+  paymentRefunded: 'payments.payment-refunded',
+} as const;
+
+/** Suffix of every dead-letter topic: poison from `order.placed` goes to `order.placed.dlq`. */
+export const DEAD_LETTER_SUFFIX = '.dlq';
+
+export function deadLetterTopic(topic: string): string {
+  return `${topic}${DEAD_LETTER_SUFFIX}`;
+}
+
+/** Confluent TopicNameStrategy: a topic's values are registered under `<topic>-value`. */
+export function valueSubject(topic: string): string {
+  return `${topic}-value`;
+}

@@ -1,0 +1,171 @@
+import { spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+
+import avro from 'avsc';
+
+import { DecodeFailure, EventCodec } from '../../src/events/codec';
+import type { DecodeOutcome } from '../../src/events/codec';
+import { orderCancelledV1Avsc, orderPlacedV1Avsc, orderPlacedV2Avsc } from '../../src/events/generated/event-schemas';
+import { INGRESS_VALIDATORS, upcastOrderPlaced } from '../../src/events/rules';
+import type { OrderPlacedV1 } from '../../src/events/generated/event-schemas';
+import type { RegistryClient } from '../../src/kafka/registry-client';
+import { encodeFrame } from '../../src/kafka/wire-format';
+
+const example = (name: string): OrderPlacedV1 =>
+  (
+    JSON.parse(
+      readFileSync(path.join(__dirname, '..', '..', 'schemas', 'examples', `${name}.json`), 'utf8'),
+    ) as OrderPlacedV1[]
+  )[0]!;
+
+/** An in-memory stand-in for the registry: ids 1.. in registration order. */
+function fakeRegistry(opts: { down?: boolean } = {}) {
+  const schemas: string[] = [];
+  const registry = {
+    register: (_subject: string, schema: object | string) => {
+      const text = typeof schema === 'string' ? schema : JSON.stringify(schema);
+      const known = schemas.indexOf(text);
+      if (known >= 0) return Promise.resolve(known + 1);
+      schemas.push(text);
+      return Promise.resolve(schemas.length);
+    },
+    schemaById: (id: number) => {
+      if (opts.down) return Promise.reject(Object.assign(new Error('ECONNREFUSED'), { status: undefined }));
+      const text = schemas[id - 1];
+      return text ? Promise.resolve(text) : Promise.reject(Object.assign(new Error('not found'), { status: 404 }));
+    },
+  };
+  return { registry: registry as unknown as RegistryClient, schemas };
+}
+
+const failure = (o: DecodeOutcome) => (o.ok ? 'ok' : o.reason);
+
+describe('generated event types', () => {
+  it('are up to date with schemas/*.avsc', () => {
+    // In a child process: prettier's formatter needs ESM dynamic import, which Jest's CJS sandbox lacks.
+    const root = path.join(__dirname, '..', '..');
+    const res = spawnSync(path.join(root, 'node_modules', '.bin', 'tsx'), ['src/events/codegen.ts', '--check'], {
+      cwd: root,
+      encoding: 'utf8',
+    });
+    expect(res.stderr).toBe('');
+    expect(res.status).toBe(0);
+  });
+});
+
+describe('order.placed business rules', () => {
+  const v1 = INGRESS_VALIDATORS['order.placed'][1];
+  const good = example('order-placed-v1');
+  const bad = (patch: Partial<OrderPlacedV1>) => v1.safeParse({ ...good, ...patch });
+
+  it('accept a well-formed order', () => {
+    expect(v1.safeParse(good).success).toBe(true);
+  });
+
+  it.each([
+    ['no items', { items: [], totalMinor: 0 }, 'items'],
+    ['zero quantity', { items: [{ sku: 'A', quantity: 0, unitPriceMinor: 100 }], totalMinor: 100 }, 'items.0.quantity'],
+    [
+      'negative quantity',
+      { items: [{ sku: 'A', quantity: -1, unitPriceMinor: 100 }], totalMinor: 100 },
+      'items.0.quantity',
+    ],
+    ['total not the sum of lines', { totalMinor: 3398 }, 'totalMinor'],
+    ['unknown currency', { currency: 'XXX' }, 'currency'],
+    ['empty order id', { orderId: ' ' }, 'orderId'],
+    ['eventId not a uuid', { eventId: 'abc' }, 'eventId'],
+    ['wrong eventType', { eventType: 'order.cancelled' as 'order.placed' }, 'eventType'],
+  ] as const)('refuse %s', (_name, patch, pathText) => {
+    const r = bad(patch as Partial<OrderPlacedV1>);
+    expect(r.success).toBe(false);
+    expect(r.error?.issues.map((i) => i.path.join('.'))).toContain(pathText);
+  });
+
+  it('upcast v1 to v2 with isLoyaltyMember=false and leave v2 alone', () => {
+    expect(upcastOrderPlaced(good)).toEqual({ ...good, eventVersion: 2, isLoyaltyMember: false });
+    const v2 = { ...example('order-placed-v2'), isLoyaltyMember: true, eventVersion: 2 as const };
+    expect(upcastOrderPlaced(v2)).toBe(v2);
+  });
+});
+
+describe('EventCodec.decode', () => {
+  const v1Type = avro.Type.forSchema(orderPlacedV1Avsc as unknown as avro.Schema);
+  const good = example('order-placed-v1');
+
+  it('decodes, validates and upcasts a v1 event written with a registered schema', async () => {
+    const { registry } = fakeRegistry();
+    const codec = new EventCodec(registry);
+    const out = await codec.decode(await codec.encode('t', good), 'order.placed');
+    expect(out).toMatchObject({ ok: true, value: { eventType: 'order.placed', sourceVersion: 1 } });
+    expect(out.ok && out.value.event).toEqual({ ...good, eventVersion: 2, isLoyaltyMember: false });
+  });
+
+  it('resolves a v2-written event and keeps its loyalty flag', async () => {
+    const { registry } = fakeRegistry();
+    const codec = new EventCodec(registry);
+    const v2 = { ...example('order-placed-v2') };
+    const out = await codec.decode(await codec.encode('t', v2), 'order.placed');
+    expect(out.ok && out.value.event).toEqual(v2);
+  });
+
+  it('names every kind of poison', async () => {
+    const { registry } = fakeRegistry();
+    const codec = new EventCodec(registry, { maxPayloadBytes: 1024 });
+    const goodFrame = await codec.encode('t', good);
+    const cancelId = await registry.register('c', orderCancelledV1Avsc);
+    const v1Id = await registry.register('t', orderPlacedV1Avsc);
+    const unparseable = await registry.register('x', '{"type":"nonsense"}');
+    const frame = (o: unknown, id = v1Id) => encodeFrame(id, v1Type.toBuffer(o));
+    const cases: [string, Buffer | null][] = [
+      [DecodeFailure.EmptyPayload, null],
+      [DecodeFailure.TruncatedPayload, Buffer.from([0, 0])],
+      [DecodeFailure.WrongMagicByte, Buffer.from('{"orderId":"1"}')],
+      [DecodeFailure.UnknownSchemaId, encodeFrame(9999, Buffer.from([1, 2, 3]))],
+      [DecodeFailure.UnparseableSchema, encodeFrame(unparseable, Buffer.from([1]))],
+      [DecodeFailure.UndecodableBody, encodeFrame(v1Id, Buffer.from([0xff, 0xff, 0xff, 0xff, 0xff, 0xff]))],
+      [DecodeFailure.UndecodableBody, Buffer.concat([goodFrame, Buffer.from([7])])],
+      [DecodeFailure.PayloadTooLarge, Buffer.concat([goodFrame, Buffer.alloc(2000)])],
+      [DecodeFailure.UnknownEventVersion, frame({ ...good, eventVersion: 7 })],
+      [DecodeFailure.InvalidContent, frame({ ...good, totalMinor: 1 })],
+      [
+        DecodeFailure.WrongEventType,
+        encodeFrame(
+          cancelId,
+          avro.Type.forSchema(orderCancelledV1Avsc as unknown as avro.Schema).toBuffer({
+            ...good,
+            eventType: 'order.cancelled',
+            reason: 'x',
+          }),
+        ),
+      ],
+    ];
+    for (const [reason, payload] of cases) {
+      expect([reason, failure(await codec.decode(payload, 'order.placed'))]).toEqual([reason, reason]);
+    }
+  });
+
+  it('refuses a writer schema it cannot resolve to the reader schema', async () => {
+    const { registry } = fakeRegistry();
+    const codec = new EventCodec(registry);
+    const retyped = {
+      ...orderPlacedV2Avsc,
+      fields: orderPlacedV2Avsc.fields.map((f) => (f.name === 'totalMinor' ? { ...f, type: 'string' } : f)),
+    };
+    const id = await registry.register('t', retyped);
+    const body = avro.Type.forSchema(retyped as unknown as avro.Schema).toBuffer({
+      ...example('order-placed-v2'),
+      totalMinor: '3399',
+    });
+    expect(failure(await codec.decode(encodeFrame(id, body), 'order.placed'))).toBe(DecodeFailure.IncompatibleSchema);
+  });
+
+  it('throws a transient error when the registry is down instead of calling the record poison', async () => {
+    const up = fakeRegistry();
+    const framed = await new EventCodec(up.registry).encode('t', good);
+    const down = fakeRegistry({ down: true });
+    await expect(new EventCodec(down.registry).decode(framed, 'order.placed')).rejects.toMatchObject({
+      type: 'RegistryUnavailable',
+    });
+  });
+});
