@@ -96,12 +96,17 @@ export class EventCodec {
     return encodeFrame(schemaId, readerType(entry).toBuffer(event));
   }
 
-  /** The registry id of one schema file under `<topic>-value`, registering it on first use. */
+  /**
+   * The registry id of one schema file under `<topic>-value`, registering it on first use. The
+   * subject gets BACKWARD compatibility first: the registry's global default may be NONE (it is in
+   * Apicurio), and a subject without the rule would accept a change that breaks the ingress.
+   */
   schemaId(topic: string, entry: CatalogEntry): Promise<number> {
-    const key = `${valueSubject(topic)}\u0000${entry.file}`;
+    const subject = valueSubject(topic);
+    const key = `${subject}\u0000${entry.file}`;
     let id = this.subjectIds.get(key);
     if (!id) {
-      id = this.registry.register(valueSubject(topic), entry.avsc);
+      id = this.registry.setCompatibility(subject, 'BACKWARD').then(() => this.registry.register(subject, entry.avsc));
       id.catch(() => this.subjectIds.delete(key));
       this.subjectIds.set(key, id);
     }

@@ -69,8 +69,8 @@ describe('event schemas in the registry (BACKWARD compatibility)', () => {
     );
     expect(refused).toBe(409);
     // Control: the same schema is accepted where no rule applies, so the refusal above is the rule's.
+    // (Apicurio's global default is NONE, which is why the codec sets BACKWARD on every subject it uses.)
     const unguarded = `${uniqueName('contract_unguarded')}-value`;
-    await registry.setCompatibility(unguarded, 'NONE');
     await registry.register(unguarded, orderPlacedV2Avsc);
     await expect(registry.register(unguarded, breaking)).resolves.toEqual(expect.any(Number));
     // Changing a field's type is refused too (long money → double would lose exactness).
@@ -83,7 +83,6 @@ describe('event schemas in the registry (BACKWARD compatibility)', () => {
 
   it.each(EVENT_CATALOG.map((e) => [e.file, e] as const))('%s round-trips its example events', async (file, entry) => {
     const topic = uniqueName('contract');
-    await registry.setCompatibility(`${topic}-value`, 'BACKWARD');
     const codec = new EventCodec(registry);
     const cases = examples(file);
     expect(cases.length).toBeGreaterThan(0);
@@ -97,5 +96,15 @@ describe('event schemas in the registry (BACKWARD compatibility)', () => {
       expect(decoded).toEqual(event);
       expect(entry.schema.parse(decoded)).toEqual(event);
     }
+  });
+});
+
+describe('EventCodec registration', () => {
+  it('puts every subject it registers under BACKWARD compatibility', async () => {
+    const topic = uniqueName('contract_codec');
+    const codec = new EventCodec(registry);
+    await codec.encode(topic, examples('order-placed-v1.avsc')[0] as { eventType: string; eventVersion: number });
+    const res = await fetch(`${endpoints.registryUrl}/config/${topic}-value`);
+    expect(((await res.json()) as { compatibilityLevel?: string }).compatibilityLevel).toBe('BACKWARD');
   });
 });

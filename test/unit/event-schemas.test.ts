@@ -23,6 +23,7 @@ const example = (name: string): OrderPlacedV1 =>
 function fakeRegistry(opts: { down?: boolean } = {}) {
   const schemas: string[] = [];
   const registry = {
+    setCompatibility: () => Promise.resolve(),
     register: (_subject: string, schema: object | string) => {
       const text = typeof schema === 'string' ? schema : JSON.stringify(schema);
       const known = schemas.indexOf(text);
