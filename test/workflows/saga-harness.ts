@@ -1,0 +1,192 @@
+/* eslint-disable no-restricted-imports -- Node test code, not sandboxed workflow code: the sandbox
+   rule's glob for test workflows in eslint.config.mjs also matches this folder (see the issue report). */
+import { execFile } from 'node:child_process';
+import { writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { promisify } from 'node:util';
+
+import type { WorkflowHandle } from '@temporalio/client';
+import { Client, Connection } from '@temporalio/client';
+import type { WorkflowBundleWithSourceMap } from '@temporalio/worker';
+import { DefaultLogger, NativeConnection, Runtime, bundleWorkflowCode } from '@temporalio/worker';
+
+import type { ServiceActivities } from '../../activities';
+import { createServiceActivities } from '../../activities';
+import type { GatewayBehaviour } from '../../src/services/card-gateway';
+import { SimulatedCardGateway } from '../../src/services/card-gateway';
+import type { OrderDetails, OrderSagaInput, SagaTaskQueues, SagaTuning } from '../../src/shared/saga-contract';
+import { orderWorkflowId, taskQueuesFor } from '../../src/shared/saga-contract';
+import { orderSaga } from '../../workflows';
+import { WORKFLOWS_PATH, createSagaWorkers, runWorkersUntil } from '../../workers/saga-workers';
+import type { DbHarness } from '../activities/db-harness';
+import { openDb, putStock, recordingChannel } from '../activities/db-harness';
+import { temporalCliPath } from '../../src/stack/components/temporal';
+import { endpoints, stackConfig, uniqueName } from '../support/stack';
+
+let runtimeInstalled = false;
+/** Worker warnings for failures a test provokes on purpose would bury the report; errors still show. */
+function quietRuntime(): void {
+  if (runtimeInstalled) return;
+  runtimeInstalled = true;
+  Runtime.install({ logger: new DefaultLogger('ERROR') });
+}
+
+/** Fast retries so failure paths finish in seconds; the shapes of the policies stay the real ones. */
+export const TEST_TUNING: SagaTuning = {
+  activityTimeoutMs: 10_000,
+  forwardRetry: { initialIntervalMs: 100, maximumIntervalMs: 1_000, backoffCoefficient: 2, maximumAttempts: 5 },
+  compensationRetry: { initialIntervalMs: 100, maximumIntervalMs: 500, backoffCoefficient: 2, maximumAttempts: 4 },
+};
+
+export const CALM_GATEWAY: GatewayBehaviour = { declineRate: 0, transientErrorRate: 0, latencyMs: { min: 0, max: 0 } };
+
+export interface SagaHarness {
+  db: DbHarness;
+  client: Client;
+  workerConnection: NativeConnection;
+  bundle: WorkflowBundleWithSourceMap;
+  close(): Promise<void>;
+}
+
+export async function openSagaHarness(poolSize = 10): Promise<SagaHarness> {
+  quietRuntime();
+  const db = await openDb(poolSize);
+  const bundle = await bundleWorkflowCode({ workflowsPath: WORKFLOWS_PATH, logger: new DefaultLogger('ERROR') });
+  const connection = await Connection.connect({ address: endpoints.temporalAddress });
+  const workerConnection = await NativeConnection.connect({ address: endpoints.temporalAddress });
+  return {
+    db,
+    client: new Client({ connection }),
+    workerConnection,
+    bundle,
+    async close() {
+      await connection.close();
+      await workerConnection.close();
+      await db.close();
+    },
+  };
+}
+
+export interface SagaRun {
+  taskQueues: SagaTaskQueues;
+  activities: ServiceActivities;
+  channel: ReturnType<typeof recordingChannel>;
+  start: (order: OrderDetails, tuning?: Partial<SagaTuning>) => Promise<WorkflowHandle<typeof orderSaga>>;
+}
+
+export interface RunOptions {
+  gateway?: GatewayBehaviour;
+  /** Replaces some real activities (e.g. one that keeps failing); the rest stay real. */
+  override?: (real: ServiceActivities) => Partial<{ [K in keyof ServiceActivities]: Partial<ServiceActivities[K]> }>;
+  maxConcurrentActivityTaskExecutions?: number;
+}
+
+/** Runs the orchestrator and all four services on task queues of this test alone while `fn` runs. */
+export async function withSagaWorkers<T>(
+  h: SagaHarness,
+  opts: RunOptions,
+  fn: (run: SagaRun) => Promise<T>,
+): Promise<T> {
+  const taskQueues = taskQueuesFor(uniqueName('saga'));
+  const channel = recordingChannel();
+  const real = createServiceActivities({
+    pools: h.db.pools,
+    gateway: new SimulatedCardGateway(h.db.pools.card_gateway, opts.gateway ?? CALM_GATEWAY),
+    channel,
+  });
+  const overrides = opts.override?.(real) ?? {};
+  const activities: ServiceActivities = {
+    orders: { ...real.orders, ...overrides.orders },
+    inventory: { ...real.inventory, ...overrides.inventory },
+    payments: { ...real.payments, ...overrides.payments },
+    notifications: { ...real.notifications, ...overrides.notifications },
+  };
+  const workers = await createSagaWorkers({
+    connection: h.workerConnection,
+    taskQueues,
+    roles: ['saga', 'orders', 'inventory', 'payments', 'notifications'],
+    activities,
+    workflowBundle: h.bundle,
+    maxConcurrentActivityTaskExecutions: opts.maxConcurrentActivityTaskExecutions,
+  });
+  return runWorkersUntil(workers, () =>
+    fn({
+      taskQueues,
+      activities,
+      channel,
+      start: (order, tuning) => {
+        const input: OrderSagaInput = { order, taskQueues, tuning: { ...TEST_TUNING, ...tuning } };
+        return h.client.workflow.start(orderSaga, {
+          taskQueue: taskQueues.saga,
+          workflowId: orderWorkflowId(order.orderId),
+          args: [input],
+        });
+      },
+    }),
+  );
+}
+
+/** A new order for `quantity` of `sku` at 25.00 each; its id (and so its workflow id) is unique. */
+export function newOrder(sku: string, quantity = 1, paymentToken = 'tok_visa'): OrderDetails {
+  return {
+    orderId: uniqueName('ord'),
+    customerId: uniqueName('cust'),
+    currency: 'EUR',
+    paymentToken,
+    items: [{ sku, quantity, unitPriceMinor: 2_500 }],
+  };
+}
+
+export async function stockedSku(h: SagaHarness, available: number): Promise<string> {
+  const sku = uniqueName('sku');
+  await putStock(h.db, sku, available);
+  return sku;
+}
+
+/** Where recorded histories live; replayed by test/replay on every CI run. */
+export const HISTORIES_DIR = path.join(__dirname, '..', 'replay', 'histories');
+
+/**
+ * With RECORD_HISTORIES=1, saves the workflow's history from the server as a replay fixture, in the
+ * server's own JSON form (the `temporal` CLI's export, as the Web UI's download gives).
+ */
+export async function maybeRecordHistory(handle: WorkflowHandle, name: string): Promise<void> {
+  if (process.env.RECORD_HISTORIES !== '1') return;
+  const { runId } = await handle.describe();
+  const { stdout } = await promisify(execFile)(
+    temporalCliPath(stackConfig.cacheDir),
+    ['workflow', 'show', '--address', endpoints.temporalAddress, '-w', handle.workflowId, '-r', runId, '-o', 'json'],
+    { maxBuffer: 64 * 1024 * 1024 },
+  );
+  const history = JSON.parse(stdout) as { events?: unknown[] };
+  if (!history.events?.length) throw new Error(`no history events for ${handle.workflowId}`);
+  await writeFile(path.join(HISTORIES_DIR, `${name}.json`), JSON.stringify(history, null, 2) + '\n');
+}
+
+/** A failed workflow's cause (type and details), for asserting on failure type strings. */
+export async function workflowFailure(p: Promise<unknown>): Promise<{ type: string; details: unknown[] }> {
+  try {
+    await p;
+  } catch (err) {
+    const cause = (err as { cause?: { type?: string; details?: unknown[] } }).cause;
+    return { type: cause?.type ?? 'unknown', details: cause?.details ?? [] };
+  }
+  throw new Error('expected the workflow to fail, but it completed');
+}
+
+/** Polls `probe` until it returns true, for waiting on a saga to reach a step. */
+export async function eventually(probe: () => Promise<boolean>, what: string, timeoutMs = 30_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (await probe()) return;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`gave up waiting for ${what}`);
+}
+
+/** A gate an overridden activity waits on, so a test can act while the saga sits at that step. */
+export function latch(): { wait: () => Promise<void>; open: () => void } {
+  let open!: () => void;
+  const opened = new Promise<void>((r) => (open = r));
+  return { wait: () => opened, open: () => open() };
+}

@@ -1,0 +1,72 @@
+import { NativeConnection } from '@temporalio/worker';
+import pino from 'pino';
+import { z } from 'zod';
+
+import { createServiceActivities } from '../activities';
+import { formatEnvIssues, loadStackConfig, stackEndpoints } from '../src/config/stack-config';
+import { loadDbConfig } from '../src/db/db-config';
+import { migrateAll } from '../src/db/migrate';
+import { closeServicePools, createServicePools } from '../src/db/pools';
+import { SimulatedCardGateway, loadGatewayBehaviour } from '../src/services/card-gateway';
+import { logChannel } from '../src/services/notification-channel';
+import { taskQueuesFor } from '../src/shared/saga-contract';
+import type { WorkerRole } from './saga-workers';
+import { createSagaWorkers } from './saga-workers';
+
+const workerEnvSchema = z.object({
+  /** Prefix of every task queue; empty in production, unique per test run so runs never mix. */
+  KTS_TASK_QUEUE_PREFIX: z
+    .string()
+    .regex(/^[A-Za-z0-9_.-]*$/)
+    .default(''),
+  KTS_TEMPORAL_NAMESPACE: z.string().min(1).default('default'),
+  KTS_MIGRATE_ON_START: z.enum(['true', 'false']).default('true'),
+  LOG_LEVEL: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),
+});
+
+/**
+ * Entry point shared by the files in workers/: parses settings once (failing fast), migrates the
+ * schemas (idempotent), then runs the given workers until SIGINT/SIGTERM.
+ */
+export async function startWorkers(roles: readonly WorkerRole[], env: NodeJS.ProcessEnv = process.env): Promise<void> {
+  const parsed = workerEnvSchema.safeParse(env);
+  if (!parsed.success) throw new Error(`invalid worker settings: ${formatEnvIssues(parsed.error)}`);
+  const e = parsed.data;
+  const logger = pino({ level: e.LOG_LEVEL });
+  const dbConfig = loadDbConfig(env);
+  const gatewayBehaviour = loadGatewayBehaviour(env);
+  const { temporalAddress } = stackEndpoints(loadStackConfig(env));
+
+  if (e.KTS_MIGRATE_ON_START === 'true') await migrateAll(dbConfig);
+  const pools = createServicePools(dbConfig);
+  const activities = createServiceActivities({
+    pools,
+    gateway: new SimulatedCardGateway(pools.card_gateway, gatewayBehaviour),
+    channel: logChannel(logger),
+  });
+  const connection = await NativeConnection.connect({ address: temporalAddress });
+  const taskQueues = taskQueuesFor(e.KTS_TASK_QUEUE_PREFIX);
+  try {
+    const workers = await createSagaWorkers({
+      connection,
+      namespace: e.KTS_TEMPORAL_NAMESPACE,
+      taskQueues,
+      roles,
+      activities,
+    });
+    logger.info({ roles, taskQueues }, 'workers running');
+    // Worker.run resolves after the SDK's own SIGINT/SIGTERM handling has drained the worker.
+    await Promise.all(workers.map((w) => w.run()));
+  } finally {
+    await connection.close();
+    await closeServicePools(pools);
+  }
+}
+
+/** Runs startWorkers as a process's main function, exiting non-zero with a readable message on error. */
+export function main(roles: readonly WorkerRole[]): void {
+  startWorkers(roles).catch((err: unknown) => {
+    process.stderr.write(`worker failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+    process.exit(1);
+  });
+}
