@@ -29,7 +29,9 @@ export async function consumeUntil(
   // Create the topic if its producer (e.g. Debezium) has not yet: subscribing to a missing topic fails.
   const admin = kafkaClient().admin();
   await admin.connect();
-  await admin.createTopics({ topics: [{ topic }], waitForLeaders: true });
+  if (!(await admin.listTopics()).includes(topic)) {
+    await admin.createTopics({ topics: [{ topic }], waitForLeaders: true });
+  }
   await admin.disconnect();
   const consumer = kafkaClient().consumer({ groupId: uniqueName('test_group') });
   const seen: EachMessagePayload['message'][] = [];
