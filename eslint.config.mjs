@@ -19,7 +19,7 @@ export default tseslint.config(
   {
     // Workflow code runs in Temporal's deterministic sandbox: no I/O libraries, no Node builtins,
     // and activities only as types (proxyActivities<typeof acts>).
-    files: ['workflows/**/*.ts', 'test/**/workflows/**/*.ts'],
+    files: ['workflows/**/*.ts', 'test/support/workflows/**/*.ts'],
     rules: {
       'no-restricted-imports': [
         'error',
