@@ -7,6 +7,7 @@ import {
   CancelledFailure,
   isCancellation,
   log,
+  patched,
   proxyActivities,
   setHandler,
   workflowInfo,
@@ -31,6 +32,7 @@ import {
   FailureType,
   NO_EFFECT_FAILURE_TYPES,
   NON_RETRYABLE_FAILURE_TYPES,
+  PATCHES,
   TASK_QUEUES,
   cancelOrderSignal,
   idempotencyKey,
@@ -74,11 +76,12 @@ interface Compensation {
 }
 
 /**
- * Hooks that let a test build a deliberately changed saga from this code (see test/replay). The
+ * Hooks that let the replay tests build a deliberately changed saga from this very code. The
  * production workflow passes none.
  */
 export interface SagaVariant {
-  beforeReserveStock?: () => Promise<void>;
+  /** Decides whether to send the v2 "order received" notice; production asks patched(). */
+  sendReceivedNotice?: () => boolean;
 }
 
 /**
@@ -100,8 +103,9 @@ export async function runOrderSaga(input: OrderSagaInput, variant: SagaVariant =
   const ordersUndo = proxyActivities<OrdersActivities>(undo(queues.orders));
   const inventoryUndo = proxyActivities<InventoryActivities>(undo(queues.inventory));
   const paymentsUndo = proxyActivities<PaymentsActivities>(undo(queues.payments));
-  // Notices are sent only once the outcome is decided, so they get the long, patient policy.
+  // Outcome notices are sent once the outcome is decided, so they get the long, patient policy.
   const notifications = proxyActivities<NotificationsActivities>(undo(queues.notifications));
+  const courtesyNotices = proxyActivities<NotificationsActivities>(forward(queues.notifications));
 
   const status: SagaStatus = {
     orderId: order.orderId,
@@ -170,7 +174,23 @@ export async function runOrderSaga(input: OrderSagaInput, variant: SagaVariant =
             }),
         },
       );
-      if (variant.beforeReserveStock) await variant.beforeReserveStock();
+      // v2 sends a courtesy notice here. Histories recorded before it have no patch marker, so on
+      // replay patched() is false for them and they take the v1 path: old runs stay deterministic.
+      const sendReceivedNotice = variant.sendReceivedNotice ?? (() => patched(PATCHES.orderReceivedNotice));
+      if (sendReceivedNotice()) {
+        try {
+          await courtesyNotices.notifyCustomer({
+            idempotencyKey: key('notifyReceived'),
+            orderId: order.orderId,
+            customerId: order.customerId,
+            kind: 'ORDER_RECEIVED',
+          });
+        } catch (err) {
+          if (isCancellation(err)) throw err;
+          // A courtesy notice must not fail the order; the failure stays visible in the status.
+          status.notificationError = describeFailure(err, 'notifyCustomer').message;
+        }
+      }
       await step(
         'reserveStock',
         () =>

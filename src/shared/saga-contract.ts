@@ -218,4 +218,7 @@ export const cancelOrderSignal = defineSignal<[CancelOrderRequest]>('cancelOrder
 export const sagaStatusQuery = defineQuery<SagaStatus>('sagaStatus');
 
 /** patched() ids, kept here so a later deprecatePatch() uses the very same string. */
-export const PATCHES = {} as const;
+export const PATCHES = {
+  /** v2: tell the customer the order was received as soon as it is created (before stock and payment). */
+  orderReceivedNotice: 'order-received-notice',
+} as const;

@@ -71,7 +71,7 @@ describe('orderSaga on the real Temporal server', () => {
     expect(await gatewayCharges(order.orderId)).toEqual([
       { outcome: 'captured', amount_minor: '7500', refunded_minor: '0' },
     ]);
-    expect(await notices(order.orderId)).toEqual(['ORDER_CONFIRMED']);
+    expect(await notices(order.orderId)).toEqual(['ORDER_RECEIVED', 'ORDER_CONFIRMED']);
   });
 
   it('declined payment: stock released, order FAILED, customer told, nothing refunded', async () => {
@@ -94,7 +94,7 @@ describe('orderSaga on the real Temporal server', () => {
     expect(await gatewayCharges(order.orderId)).toEqual([
       { outcome: 'declined', amount_minor: '5000', refunded_minor: '0' },
     ]);
-    expect(await notices(order.orderId)).toEqual(['ORDER_FAILED']);
+    expect(await notices(order.orderId)).toEqual(['ORDER_RECEIVED', 'ORDER_FAILED']);
   });
 
   it('out of stock: nothing charged, order FAILED, customer told', async () => {
@@ -111,7 +111,7 @@ describe('orderSaga on the real Temporal server', () => {
     expect(await stockOf(h.db, sku)).toBe(1);
     expect(await gatewayCharges(order.orderId)).toEqual([]);
     expect((await orderRow(order.orderId))?.status).toBe('FAILED');
-    expect(await notices(order.orderId)).toEqual(['ORDER_FAILED']);
+    expect(await notices(order.orderId)).toEqual(['ORDER_RECEIVED', 'ORDER_FAILED']);
   });
 
   it('an invalid order fails at once, non-retryable, with nothing to undo', async () => {
@@ -166,7 +166,7 @@ describe('orderSaga on the real Temporal server', () => {
       status: 'FAILED',
       failure_reason: expect.stringContaining(FailureType.Cancelled) as string,
     });
-    expect(await notices(order.orderId)).toEqual(['ORDER_FAILED']);
+    expect(await notices(order.orderId)).toEqual(['ORDER_RECEIVED', 'ORDER_FAILED']);
   });
 
   it('a cancel after payment was captured is ignored and recorded: the order goes through', async () => {

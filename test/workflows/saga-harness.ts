@@ -147,6 +147,13 @@ export async function stockedSku(h: SagaHarness, available: number): Promise<str
 export const HISTORIES_DIR = path.join(__dirname, '..', 'replay', 'histories');
 
 /**
+ * Version of the saga the recordings come from, part of each fixture's file name so recording again
+ * never overwrites the histories of earlier versions: those are what keep old runs replayable.
+ * Bump it with every workflow change that adds a patch.
+ */
+export const RECORDING_VERSION = 'v2';
+
+/**
  * With RECORD_HISTORIES=1, saves the workflow's history from the server as a replay fixture, in the
  * server's own JSON form (the `temporal` CLI's export, as the Web UI's download gives).
  */
@@ -160,7 +167,10 @@ export async function maybeRecordHistory(handle: WorkflowHandle, name: string): 
   );
   const history = JSON.parse(stdout) as { events?: unknown[] };
   if (!history.events?.length) throw new Error(`no history events for ${handle.workflowId}`);
-  await writeFile(path.join(HISTORIES_DIR, `${name}.json`), JSON.stringify(history, null, 2) + '\n');
+  await writeFile(
+    path.join(HISTORIES_DIR, `${name}-${RECORDING_VERSION}.json`),
+    JSON.stringify(history, null, 2) + '\n',
+  );
 }
 
 /** A failed workflow's cause (type and details), for asserting on failure type strings. */

@@ -1,0 +1,104 @@
+/**
+ * Deploy safety for orderSaga: every history in histories/ was recorded from the real server by the
+ * workflow tests (`RECORD_HISTORIES=1 npm run test:workflows`, files named <scenario>-<version>) and
+ * must keep replaying against the current code. Never re-record an old version's files: they stand
+ * for runs that may still be open when the new code deploys.
+ */
+import { readFile, readdir } from 'node:fs/promises';
+import path from 'node:path';
+
+import type { WorkflowBundleWithSourceMap } from '@temporalio/worker';
+import { DefaultLogger, Runtime, Worker, bundleWorkflowCode } from '@temporalio/worker';
+
+import { PATCHES } from '../../src/shared/saga-contract';
+import { WORKFLOWS_PATH } from '../../workers/saga-workers';
+
+jest.setTimeout(120_000);
+
+const HISTORIES_DIR = path.join(__dirname, 'histories');
+
+interface RecordedHistory {
+  name: string;
+  history: { events: { markerRecordedEventAttributes?: unknown }[] };
+}
+
+async function loadHistories(): Promise<RecordedHistory[]> {
+  const files = (await readdir(HISTORIES_DIR)).filter((f) => f.endsWith('.json')).sort();
+  return Promise.all(
+    files.map(async (f) => ({
+      name: f.replace(/\.json$/, ''),
+      history: JSON.parse(await readFile(path.join(HISTORIES_DIR, f), 'utf8')) as RecordedHistory['history'],
+    })),
+  );
+}
+
+/** Replays every history against a bundle; returns each history's error name, or null when it replayed. */
+async function replayAll(bundle: WorkflowBundleWithSourceMap, histories: RecordedHistory[]) {
+  const outcome: Record<string, string | null> = {};
+  const results = Worker.runReplayHistories(
+    { workflowBundle: bundle },
+    histories.map((h) => ({ workflowId: h.name, history: h.history })),
+  );
+  for await (const result of results) outcome[result.workflowId] = result.error ? result.error.name : null;
+  return outcome;
+}
+
+interface MarkerAttributes {
+  markerName?: string;
+  details?: Record<string, { payloads?: { data?: string }[] }>;
+}
+
+/** The ids of the patches a history recorded (core_patch markers carry `{"id": ...}` as JSON). */
+function patchIds(h: RecordedHistory): string[] {
+  return h.history.events.flatMap((e) => {
+    const m = e.markerRecordedEventAttributes as MarkerAttributes | undefined;
+    if (m?.markerName !== 'core_patch') return [];
+    const data = m.details?.['patch-data']?.payloads?.[0]?.data;
+    return data ? [(JSON.parse(Buffer.from(data, 'base64').toString('utf8')) as { id: string }).id] : [];
+  });
+}
+const hasPatchMarker = (h: RecordedHistory) => patchIds(h).includes(PATCHES.orderReceivedNotice);
+
+describe('recorded orderSaga histories replay against the current workflow code', () => {
+  let histories: RecordedHistory[];
+  let current: WorkflowBundleWithSourceMap;
+  beforeAll(async () => {
+    Runtime.install({ logger: new DefaultLogger('ERROR') });
+    histories = await loadHistories();
+    current = await bundleWorkflowCode({ workflowsPath: WORKFLOWS_PATH, logger: new DefaultLogger('ERROR') });
+  });
+
+  it('has the recorded scenarios of both saga versions', () => {
+    const scenarios = [
+      'happy-path',
+      'declined-payment',
+      'out-of-stock',
+      'cancelled',
+      'compensation-retry',
+      'compensation-failed',
+    ];
+    const names = histories.map((h) => h.name);
+    for (const s of scenarios) expect(names).toContain(`${s}-v1`);
+    expect(names).toEqual(expect.arrayContaining(['happy-path-v2', 'out-of-stock-v2']));
+    // v1 ran before the patch existed; v2 recorded its marker. Both kinds must be present to
+    // prove the patched() evolution keeps old and new runs replayable.
+    expect(histories.filter((h) => h.name.endsWith('-v1')).some(hasPatchMarker)).toBe(false);
+    expect(histories.filter((h) => h.name.endsWith('-v2')).every(hasPatchMarker)).toBe(true);
+  });
+
+  it('replays every history, v1 and v2, without a determinism violation', async () => {
+    const outcome = await replayAll(current, histories);
+    expect(outcome).toEqual(Object.fromEntries(histories.map((h) => [h.name, null])));
+  });
+
+  it('catches a non-deterministic change: the v2 notice without patched() breaks every v1 history', async () => {
+    const unpatched = await bundleWorkflowCode({
+      workflowsPath: path.join(__dirname, 'variants', 'unpatched-received-notice.ts'),
+      logger: new DefaultLogger('ERROR'),
+    });
+    const outcome = await replayAll(unpatched, histories);
+    // v1 runs that got past createOrder now see a different command where the history has reserveStock.
+    const v1PastCreate = histories.filter((h) => h.name.endsWith('-v1')).map((h) => h.name);
+    for (const name of v1PastCreate) expect([name, outcome[name]]).toEqual([name, 'DeterminismViolationError']);
+  });
+});
