@@ -1,5 +1,3 @@
-/* eslint-disable no-restricted-imports -- Node test code, not sandboxed workflow code: the sandbox
-   rule's glob for test workflows in eslint.config.mjs also matches this folder (see the issue report). */
 import { ApplicationFailure } from '@temporalio/common';
 
 import type { SagaStatus } from '../../src/shared/saga-contract';

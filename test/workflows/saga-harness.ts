@@ -1,5 +1,3 @@
-/* eslint-disable no-restricted-imports -- Node test code, not sandboxed workflow code: the sandbox
-   rule's glob for test workflows in eslint.config.mjs also matches this folder (see the issue report). */
 import { execFile } from 'node:child_process';
 import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
