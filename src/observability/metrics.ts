@@ -1,0 +1,100 @@
+import http from 'node:http';
+
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+/**
+ * Every Prometheus metric the project exposes, defined once so names and labels never drift between
+ * the process that records a value and the dashboard or test that reads it.
+ */
+export function createMetrics(service: string) {
+  const registry = new Registry();
+  registry.setDefaultLabels({ service });
+  collectDefaultMetrics({ register: registry, prefix: 'kts_process_' });
+  const latencyBuckets = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60];
+  return {
+    registry,
+    eventsConsumed: new Counter({
+      name: 'kts_events_consumed_total',
+      help: 'Kafka records consumed, by topic and event type (unknown when undecodable)',
+      labelNames: ['topic', 'event_type'] as const,
+      registers: [registry],
+    }),
+    eventErrors: new Counter({
+      name: 'kts_event_errors_total',
+      help: 'Records that failed handling, by event type and failure type string',
+      labelNames: ['event_type', 'error_type'] as const,
+      registers: [registry],
+    }),
+    deadLetters: new Counter({
+      name: 'kts_dead_letters_total',
+      help: 'Records written to a dead-letter topic, by source topic and reason',
+      labelNames: ['topic', 'reason'] as const,
+      registers: [registry],
+    }),
+    consumerLag: new Gauge({
+      name: 'kts_consumer_lag',
+      help: 'High watermark minus committed offset, per topic partition',
+      labelNames: ['group', 'topic', 'partition'] as const,
+      registers: [registry],
+    }),
+    processingSeconds: new Histogram({
+      name: 'kts_event_processing_seconds',
+      help: 'Time from taking a record to having durably handled it',
+      labelNames: ['event_type'] as const,
+      buckets: latencyBuckets,
+      registers: [registry],
+    }),
+    eventToSagaCompleteSeconds: new Histogram({
+      name: 'kts_event_to_saga_complete_seconds',
+      help: 'Time from an order.placed event (occurredAt) to its saga ending, by outcome',
+      labelNames: ['outcome'] as const,
+      buckets: latencyBuckets,
+      registers: [registry],
+    }),
+    sagaOutcomes: new Counter({
+      name: 'kts_saga_outcomes_total',
+      help: 'Sagas ended, by terminal state (CONFIRMED, FAILED, COMPENSATION_FAILED)',
+      labelNames: ['outcome'] as const,
+      registers: [registry],
+    }),
+    compensations: new Counter({
+      name: 'kts_compensations_total',
+      help: 'Compensation activities that completed, by step',
+      labelNames: ['step'] as const,
+      registers: [registry],
+    }),
+    compensationFailed: new Counter({
+      name: 'kts_compensation_failed_total',
+      help: 'Sagas that ended in COMPENSATION_FAILED: each one needs a human',
+      registers: [registry],
+    }),
+  };
+}
+
+export type Metrics = ReturnType<typeof createMetrics>;
+
+/** Serves GET /metrics on 127.0.0.1; port 0 picks a free one. Resolves with the bound port. */
+export async function serveMetrics(
+  registry: Registry,
+  port: number,
+): Promise<{ port: number; close: () => Promise<void> }> {
+  const server = http.createServer((req, res) => {
+    if (req.method !== 'GET' || req.url !== '/metrics') {
+      res.writeHead(404, { 'Content-Type': 'text/plain' }).end('only GET /metrics here\n');
+      return;
+    }
+    registry
+      .metrics()
+      .then((body) => res.writeHead(200, { 'Content-Type': registry.contentType }).end(body))
+      .catch((err: unknown) => res.writeHead(500).end(String(err)));
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, '127.0.0.1', resolve);
+  });
+  const address = server.address();
+  return {
+    port: typeof address === 'object' && address ? address.port : port,
+    close: () => new Promise((resolve) => server.close(() => resolve())),
+  };
+}
