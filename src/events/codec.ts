@@ -89,7 +89,7 @@ export class EventCodec {
    * Registers the schema of `event`'s type and version under the topic's value subject (once per
    * codec; the registry answers an identical schema with its existing id) and frames the Avro body.
    */
-  async encode(topic: string, event: { eventType: string; eventVersion: number }): Promise<Buffer> {
+  async encode<E extends { eventType: string; eventVersion: number }>(topic: string, event: E): Promise<Buffer> {
     const entry = catalogEntry(event.eventType, event.eventVersion);
     if (!entry) throw new Error(`no schema for ${event.eventType} v${event.eventVersion}`);
     const schemaId = await this.schemaId(topic, entry);

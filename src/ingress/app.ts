@@ -1,0 +1,77 @@
+/**
+ * Wires the ingress from its settings: Kafka consumer and dead-letter producer, registry codec,
+ * ledger pool, Temporal client. One process may run several (tests do); each owns its connections.
+ */
+import { Client, Connection } from '@temporalio/client';
+import { Kafka, logLevel } from 'kafkajs';
+import pg from 'pg';
+import pino from 'pino';
+import type { Logger } from 'pino';
+
+import { EventCodec } from '../events/codec';
+import { deadLetterTopic } from '../events/topics';
+import { RegistryClient } from '../kafka/registry-client';
+import { taskQueuesFor } from '../shared/saga-contract';
+import type { IngressConfig } from './config';
+import { IngressConsumer, ensureDeadLetterTopics } from './consumer';
+import { sendDeadLetter } from './dead-letter';
+import { IngressHandler } from './handler';
+import { IngressLedger, migrateLedger } from './ledger';
+import { TemporalSagaGateway } from './saga-gateway';
+
+export interface Ingress {
+  consumer: IngressConsumer;
+  /** Graceful: finishes in-flight records, commits, leaves the group, closes every connection. */
+  stop(): Promise<void>;
+}
+
+/** Builds and starts an ingress. Migrates the ledger first (idempotent), so a fresh database works. */
+export async function startIngress(cfg: IngressConfig, log: Logger = pino({ level: cfg.logLevel })): Promise<Ingress> {
+  await migrateLedger(cfg.db);
+  const kafka = new Kafka({
+    clientId: cfg.clientId,
+    brokers: cfg.kafkaBrokers,
+    logLevel: logLevel.ERROR,
+    // The client's own retries cover short broker blips; longer outages surface as handler errors.
+    retry: { retries: 5, initialRetryTime: 200 },
+  });
+  const topics = [cfg.topics.placed, cfg.topics.cancelled];
+  await ensureDeadLetterTopics(kafka, topics, deadLetterTopic);
+  const producer = kafka.producer({ allowAutoTopicCreation: false });
+  await producer.connect();
+  const pool = new pg.Pool({ connectionString: cfg.db.url, max: cfg.partitionConcurrency + 2 });
+  pool.on('error', (err) => log.warn({ err }, 'idle ledger connection failed'));
+  const connection = await Connection.connect({ address: cfg.temporalAddress });
+  const client = new Client({ connection, namespace: cfg.temporalNamespace });
+  const handler = new IngressHandler({
+    codec: new EventCodec(new RegistryClient(cfg.registryUrl), { maxPayloadBytes: cfg.maxPayloadBytes }),
+    ledger: new IngressLedger(pool),
+    gateway: new TemporalSagaGateway(client, connection, taskQueuesFor(cfg.taskQueuePrefix), cfg.temporalTimeoutMs),
+    deadLetter: (source, cause) => sendDeadLetter(producer, source, cause, cfg.groupId),
+    topics: cfg.topics,
+  });
+  const consumer = new IngressConsumer(
+    kafka,
+    handler,
+    {
+      groupId: cfg.groupId,
+      topics,
+      partitionConcurrency: cfg.partitionConcurrency,
+      backoff: cfg.backoff,
+      sessionTimeoutMs: cfg.sessionTimeoutMs,
+    },
+    log,
+  );
+  await consumer.start();
+  let stopping: Promise<void> | undefined;
+  return {
+    consumer,
+    stop: () =>
+      (stopping ??= (async () => {
+        await consumer.stop();
+        await producer.disconnect();
+        await connection.close();
+        await pool.end();
+      })()),
+  };
+}

@@ -1,0 +1,163 @@
+/**
+ * The Kafka side of the ingress. Partitions are handled concurrently, records within a partition
+ * strictly in order. An offset is resolved (and so committed) only after the handler returned, i.e.
+ * after the record was durably handled. A handler error pauses just that partition with exponential
+ * backoff; the record is fetched again on resume, never skipped.
+ */
+import type { Consumer, EachBatchPayload, Kafka } from 'kafkajs';
+import type { Logger } from 'pino';
+
+import type { HandleOutcome, IngressHandler } from './handler';
+
+export interface IngressConsumerOptions {
+  groupId: string;
+  topics: string[];
+  partitionConcurrency: number;
+  backoff: { initialMs: number; maxMs: number };
+  sessionTimeoutMs: number;
+  /** How often resolved offsets are committed while running; shutdown and rebalance commit too. */
+  commitIntervalMs?: number;
+  fromBeginning?: boolean;
+}
+
+export interface IngressStats {
+  handled: Record<HandleOutcome, number>;
+  /** Handler failures that paused a partition (each was retried later). */
+  transientFailures: number;
+}
+
+/** Exponential backoff with full jitter, so paused partitions do not all retry in lock-step. */
+export function backoffDelay(attempt: number, initialMs: number, maxMs: number, random = Math.random): number {
+  const ceiling = Math.min(maxMs, initialMs * 2 ** Math.min(attempt, 30));
+  return Math.max(initialMs, Math.round(ceiling * random()));
+}
+
+export class IngressConsumer {
+  private consumer: Consumer | undefined;
+  private readonly attempts = new Map<string, number>();
+  private readonly resumeTimers = new Set<NodeJS.Timeout>();
+  readonly stats: IngressStats = {
+    handled: {
+      STARTED: 0,
+      ALREADY_STARTED: 0,
+      DUPLICATE_ORDER: 0,
+      DUPLICATE_EVENT: 0,
+      SIGNALLED: 0,
+      CANCEL_PENDING: 0,
+      CANCEL_TOO_LATE: 0,
+      DEAD_LETTERED: 0,
+    },
+    transientFailures: 0,
+  };
+
+  constructor(
+    private readonly kafka: Kafka,
+    private readonly handler: IngressHandler,
+    private readonly options: IngressConsumerOptions,
+    private readonly log: Logger,
+  ) {}
+
+  /** Joins the group and starts consuming; resolves once the consumer runs. */
+  async start(): Promise<void> {
+    const o = this.options;
+    const consumer = this.kafka.consumer({
+      groupId: o.groupId,
+      sessionTimeout: o.sessionTimeoutMs,
+      heartbeatInterval: Math.min(3000, Math.floor(o.sessionTimeoutMs / 3)),
+      // A short long-poll, so a partition resumed after backoff is fetched again soon.
+      maxWaitTimeInMs: 500,
+    });
+    this.consumer = consumer;
+    consumer.on(consumer.events.GROUP_JOIN, (e) =>
+      this.log.info({ assignment: e.payload.memberAssignment }, 'joined consumer group'),
+    );
+    consumer.on(consumer.events.CRASH, (e) =>
+      this.log.error({ err: e.payload.error, restart: e.payload.restart }, 'consumer crashed'),
+    );
+    await consumer.connect();
+    await consumer.subscribe({ topics: o.topics, fromBeginning: o.fromBeginning ?? true });
+    await consumer.run({
+      partitionsConsumedConcurrently: o.partitionConcurrency,
+      eachBatchAutoResolve: false,
+      autoCommit: true,
+      autoCommitInterval: o.commitIntervalMs ?? 1000,
+      eachBatch: (payload) => this.eachBatch(payload),
+    });
+  }
+
+  private async eachBatch(p: EachBatchPayload): Promise<void> {
+    const { batch } = p;
+    const tp = `${batch.topic}/${batch.partition}`;
+    for (const message of batch.messages) {
+      if (!p.isRunning() || p.isStale()) break;
+      try {
+        const result = await this.handler.handle({ topic: batch.topic, partition: batch.partition, message });
+        this.stats.handled[result.outcome] += 1;
+        if (result.outcome === 'DEAD_LETTERED') {
+          this.log.warn({ tp, offset: message.offset, reason: result.reason }, 'dead-lettered a poison record');
+        }
+      } catch (err) {
+        if (!p.isRunning()) break; // shutting down: the record stays uncommitted for whoever comes next
+        this.stats.transientFailures += 1;
+        const attempt = this.attempts.get(tp) ?? 0;
+        this.attempts.set(tp, attempt + 1);
+        const delay = backoffDelay(attempt, this.options.backoff.initialMs, this.options.backoff.maxMs);
+        this.log.warn(
+          { tp, offset: message.offset, attempt, delayMs: delay, errorType: (err as Error).name, err },
+          'record not handled; pausing the partition',
+        );
+        const resume = p.pause();
+        const timer = setTimeout(() => {
+          this.resumeTimers.delete(timer);
+          resume();
+        }, delay);
+        this.resumeTimers.add(timer);
+        break; // unresolved: after resume the partition is fetched again from this record
+      }
+      this.attempts.delete(tp);
+      p.resolveOffset(message.offset);
+      await p.heartbeat();
+    }
+    if (p.isRunning()) {
+      await p.commitOffsetsIfNecessary();
+    } else {
+      // Graceful shutdown: whatever was handled is committed before the group is left.
+      await p.commitOffsetsIfNecessary(p.uncommittedOffsets());
+    }
+  }
+
+  /**
+   * Stops fetching, lets the record in flight on each partition finish, commits what was handled and
+   * leaves the group (so its partitions move to another member at once). Safe to call twice.
+   */
+  async stop(): Promise<void> {
+    for (const t of this.resumeTimers) clearTimeout(t);
+    this.resumeTimers.clear();
+    const consumer = this.consumer;
+    this.consumer = undefined;
+    if (consumer) await consumer.disconnect();
+  }
+}
+
+/** Makes sure each dead-letter topic exists with as many partitions as its source topic. */
+export async function ensureDeadLetterTopics(
+  kafka: Kafka,
+  topics: string[],
+  dlq: (t: string) => string,
+): Promise<void> {
+  const admin = kafka.admin();
+  await admin.connect();
+  try {
+    const existing = new Set(await admin.listTopics());
+    const meta = await admin.fetchTopicMetadata({ topics: topics.filter((t) => existing.has(t)) });
+    const wanted = topics
+      .filter((t) => !existing.has(dlq(t)))
+      .map((t) => ({
+        topic: dlq(t),
+        numPartitions: meta.topics.find((m) => m.name === t)?.partitions.length ?? 1,
+      }));
+    if (wanted.length > 0) await admin.createTopics({ topics: wanted, waitForLeaders: true });
+  } finally {
+    await admin.disconnect();
+  }
+}

@@ -1,0 +1,195 @@
+import path from 'node:path';
+
+import { Client, Connection } from '@temporalio/client';
+import { NativeConnection, Worker } from '@temporalio/worker';
+import type { KafkaMessage } from 'kafkajs';
+import pg from 'pg';
+import pino from 'pino';
+
+import { EventCodec } from '../../src/events/codec';
+import { RegistryClient } from '../../src/kafka/registry-client';
+import type { Ingress } from '../../src/ingress/app';
+import { startIngress } from '../../src/ingress/app';
+import type { IngressConfig } from '../../src/ingress/config';
+import { loadIngressConfig } from '../../src/ingress/config';
+import { taskQueuesFor } from '../../src/shared/saga-contract';
+import { endpoints, kafkaClient, uniqueName } from './stack';
+import { STUB_TABLE, createStubSagaActivities, ensureStubTable } from './stub-saga-activities';
+
+/** Topics, group and task queues of one test: nothing shared with any other test. */
+export interface IngressScope {
+  prefix: string;
+  placed: string;
+  cancelled: string;
+  groupId: string;
+  taskQueuePrefix: string;
+}
+
+export async function newScope(name: string, partitions = 1): Promise<IngressScope> {
+  const prefix = uniqueName(name);
+  const scope = {
+    prefix,
+    placed: `${prefix}.order.placed`,
+    cancelled: `${prefix}.order.cancelled`,
+    groupId: `${prefix}.ingress`,
+    taskQueuePrefix: prefix,
+  };
+  const admin = kafkaClient().admin();
+  await admin.connect();
+  await admin.createTopics({
+    topics: [scope.placed, scope.cancelled].map((topic) => ({ topic, numPartitions: partitions })),
+    waitForLeaders: true,
+  });
+  await admin.disconnect();
+  return scope;
+}
+
+export function scopeEnv(scope: IngressScope, extra: Record<string, string> = {}): NodeJS.ProcessEnv {
+  return {
+    ...process.env,
+    KTS_INGRESS_GROUP_ID: scope.groupId,
+    KTS_INGRESS_CLIENT_ID: scope.prefix,
+    KTS_INGRESS_PLACED_TOPIC: scope.placed,
+    KTS_INGRESS_CANCELLED_TOPIC: scope.cancelled,
+    KTS_INGRESS_TASK_QUEUE_PREFIX: scope.taskQueuePrefix,
+    KTS_INGRESS_LOG_LEVEL: 'silent',
+    ...extra,
+  };
+}
+
+export function scopeConfig(scope: IngressScope, extra: Record<string, string> = {}): IngressConfig {
+  return loadIngressConfig(scopeEnv(scope, extra));
+}
+
+export function startScopedIngress(scope: IngressScope, extra: Record<string, string> = {}): Promise<Ingress> {
+  const cfg = scopeConfig(scope, extra);
+  return startIngress(cfg, pino({ level: cfg.logLevel }));
+}
+
+export const STUB_WORKFLOWS_PATH = path.join(__dirname, 'workflows', 'stub-order-saga.ts');
+
+/** A worker running the stub `orderSaga` on the scope's saga task queue, until `stop()`. */
+export async function startStubSagaWorker(scope: IngressScope, address = endpoints.temporalAddress) {
+  await ensureStubTable();
+  const pool = new pg.Pool({ connectionString: endpoints.postgresUrl, max: 10 });
+  const connection = await NativeConnection.connect({ address });
+  const worker = await Worker.create({
+    connection,
+    taskQueue: taskQueuesFor(scope.taskQueuePrefix).saga,
+    workflowsPath: STUB_WORKFLOWS_PATH,
+    activities: createStubSagaActivities(pool),
+    maxConcurrentWorkflowTaskExecutions: 100,
+    maxConcurrentActivityTaskExecutions: 100,
+  });
+  const running = worker.run();
+  return {
+    async stop() {
+      worker.shutdown();
+      await running;
+      await connection.close();
+      await pool.end();
+    },
+  };
+}
+
+/** Produces events (or raw records) with the shared codec, keyed by orderId like real producers. */
+export async function produce(
+  topic: string,
+  records: (
+    { event: { eventType: string; eventVersion: number; orderId: string } } | { key: string; value: Buffer | null }
+  )[],
+): Promise<void> {
+  const codec = new EventCodec(new RegistryClient(endpoints.registryUrl));
+  const producer = kafkaClient().producer();
+  await producer.connect();
+  try {
+    const messages = [];
+    for (const r of records) {
+      if ('event' in r) messages.push({ key: r.event.orderId, value: await codec.encode(topic, r.event) });
+      else messages.push({ key: r.key, value: r.value });
+    }
+    for (let i = 0; i < messages.length; i += 500) {
+      await producer.send({ topic, acks: -1, messages: messages.slice(i, i + 500) });
+    }
+  } finally {
+    await producer.disconnect();
+  }
+}
+
+/** Polls `probe` until it returns a value for which `done` holds; fails naming the last value seen. */
+export async function waitFor<T>(
+  what: string,
+  probe: () => Promise<T>,
+  done: (v: T) => boolean,
+  timeoutMs = 120_000,
+): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last: T = await probe();
+  while (!done(last)) {
+    if (Date.now() > deadline) throw new Error(`gave up waiting for ${what}; last seen: ${JSON.stringify(last)}`);
+    await new Promise((r) => setTimeout(r, 250));
+    last = await probe();
+  }
+  return last;
+}
+
+export const db = new pg.Pool({ connectionString: endpoints.postgresUrl, max: 4 });
+
+/** Stub saga rows of a scope: runs per order, from PostgreSQL. */
+export async function stubRuns(scope: IngressScope): Promise<{ orderId: string; runs: number; outcomes: string[] }[]> {
+  const res = await db.query<{ order_id: string; runs: string; outcomes: string[] }>(
+    `SELECT order_id, count(*) AS runs, array_agg(outcome ORDER BY recorded_at) AS outcomes
+       FROM ${STUB_TABLE} WHERE task_queue = $1 GROUP BY order_id`,
+    [taskQueuesFor(scope.taskQueuePrefix).saga],
+  );
+  return res.rows.map((r) => ({ orderId: r.order_id, runs: Number(r.runs), outcomes: r.outcomes }));
+}
+
+/** Ledger outcomes of a scope's events, from PostgreSQL. */
+export async function ledgerOutcomes(scope: IngressScope): Promise<Record<string, number>> {
+  const res = await db.query<{ outcome: string; n: string }>(
+    `SELECT outcome, count(*) AS n FROM ingress.processed_events WHERE source_topic = ANY($1) GROUP BY outcome`,
+    [[scope.placed, scope.cancelled]],
+  );
+  return Object.fromEntries(res.rows.map((r) => [r.outcome, Number(r.n)]));
+}
+
+export async function temporalClient(address = endpoints.temporalAddress) {
+  const connection = await Connection.connect({ address });
+  return { client: new Client({ connection }), close: () => connection.close() };
+}
+
+/** Workflow runs on the scope's saga task queue, per workflow id, from Temporal's visibility store. */
+export async function temporalRuns(client: Client, scope: IngressScope): Promise<Map<string, number>> {
+  const runs = new Map<string, number>();
+  const query = `TaskQueue = '${taskQueuesFor(scope.taskQueuePrefix).saga}'`;
+  for await (const wf of client.workflow.list({ query })) runs.set(wf.workflowId, (runs.get(wf.workflowId) ?? 0) + 1);
+  return runs;
+}
+
+/** Every record on a topic right now (from the beginning, with a fresh group). */
+export async function readAll(topic: string): Promise<{ partition: number; message: KafkaMessage }[]> {
+  const admin = kafkaClient().admin();
+  await admin.connect();
+  const offsets = await admin.fetchTopicOffsets(topic);
+  await admin.disconnect();
+  const total = offsets.reduce((n, o) => n + Number(o.high) - Number(o.low), 0);
+  const out: { partition: number; message: KafkaMessage }[] = [];
+  if (total === 0) return out;
+  const consumer = kafkaClient().consumer({ groupId: uniqueName('read_all') });
+  await consumer.connect();
+  await consumer.subscribe({ topic, fromBeginning: true });
+  await new Promise<void>((resolve, reject) => {
+    consumer
+      .run({
+        eachMessage: ({ partition, message }) => {
+          out.push({ partition, message });
+          if (out.length >= total) resolve();
+          return Promise.resolve();
+        },
+      })
+      .catch(reject);
+  });
+  await consumer.disconnect();
+  return out;
+}
