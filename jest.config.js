@@ -5,6 +5,8 @@ const project = (name, extra = {}) => ({
   testEnvironment: 'node',
   transform: { '^.+\\.ts$': tsJest },
   testMatch: [`<rootDir>/test/${name}/**/*.test.ts`],
+  // The stack's data folder holds files Jest would otherwise index (PostgreSQL's *.snap files, say).
+  modulePathIgnorePatterns: ['<rootDir>/.stack/', '<rootDir>/dist/'],
   ...extra,
 });
 // Layers that talk to the real servers bring the local stack up first (a no-op when it is healthy).

@@ -12,6 +12,16 @@ npm run --silent typecheck
 npm run --silent lint
 npm run --silent format:check
 
+if [ ! -x "${KTS_CHROMIUM:-/usr/bin/chromium}" ]; then
+  step "Debian's chromium, for the Temporal Web UI browser test (first run only)"
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium
+  else
+    echo "✖ chromium is missing: install it (sudo apt-get install chromium) or point KTS_CHROMIUM at one" >&2
+    exit 1
+  fi
+fi
+
 step "local stack: up (downloads on first run only)"
 node_modules/.bin/tsx src/stack/cli.ts up
 
