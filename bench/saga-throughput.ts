@@ -1,0 +1,179 @@
+/**
+ * Sagas per second on this machine, started straight from a Temporal client (no Kafka), against the
+ * engine's floor: a bare workflow with the same activities as no-ops, same queues, same server, same
+ * run. Usage: npx tsx bench/saga-throughput.ts [sagas=200] [rounds=2]
+ */
+import os from 'node:os';
+import path from 'node:path';
+
+import { Client, Connection } from '@temporalio/client';
+import type { Worker } from '@temporalio/worker';
+import {
+  DefaultLogger,
+  NativeConnection,
+  Runtime,
+  bundleWorkflowCode,
+  Worker as TemporalWorker,
+} from '@temporalio/worker';
+import pino from 'pino';
+
+import { createServiceActivities } from '../activities';
+import { loadStackConfig, stackEndpoints } from '../src/config/stack-config';
+import { loadDbConfig } from '../src/db/db-config';
+import { migrateAll } from '../src/db/migrate';
+import { closeServicePools, createServicePools } from '../src/db/pools';
+import { SimulatedCardGateway } from '../src/services/card-gateway';
+import { logChannel } from '../src/services/notification-channel';
+import type { OrderSagaInput } from '../src/shared/saga-contract';
+import { SERVICES, orderWorkflowId, taskQueuesFor } from '../src/shared/saga-contract';
+import { orderSaga } from '../workflows';
+import { WORKFLOWS_PATH, createSagaWorkers, runWorkersUntil } from '../workers/saga-workers';
+import { bareSaga } from './saga-baseline-workflow';
+
+const SAGAS = Number(process.argv[2] ?? 200);
+const ROUNDS = Number(process.argv[3] ?? 2);
+const tag = `bench_${Date.now().toString(36)}`;
+
+interface Measurement {
+  label: string;
+  seconds: number;
+  perSecond: number;
+}
+
+/** Times from the first start to the last result. */
+async function timeAll(label: string, runAll: () => Promise<unknown>): Promise<Measurement> {
+  const t0 = performance.now();
+  await runAll();
+  const seconds = (performance.now() - t0) / 1000;
+  return { label, seconds, perSecond: SAGAS / seconds };
+}
+
+async function main(): Promise<void> {
+  Runtime.install({ logger: new DefaultLogger('ERROR') });
+  const { temporalAddress } = stackEndpoints(loadStackConfig());
+  const dbConfig = loadDbConfig();
+  await migrateAll(dbConfig);
+  const pools = createServicePools(dbConfig, 10);
+  const activities = createServiceActivities({
+    pools,
+    gateway: new SimulatedCardGateway(pools.card_gateway, {
+      declineRate: 0,
+      transientErrorRate: 0,
+      latencyMs: { min: 0, max: 0 },
+    }),
+    channel: logChannel(pino({ level: 'warn' })),
+  });
+  const sagaBundle = await bundleWorkflowCode({ workflowsPath: WORKFLOWS_PATH, logger: new DefaultLogger('ERROR') });
+  const bareBundle = await bundleWorkflowCode({
+    workflowsPath: path.join(__dirname, 'saga-baseline-workflow.ts'),
+    logger: new DefaultLogger('ERROR'),
+  });
+  const connection = await Connection.connect({ address: temporalAddress });
+  const client = new Client({ connection });
+  const workerConnection = await NativeConnection.connect({ address: temporalAddress });
+
+  const sagaQueues = taskQueuesFor(`${tag}_saga`);
+  const bareQueues = taskQueuesFor(`${tag}_bare`);
+  const sagaWorkers = await createSagaWorkers({
+    connection: workerConnection,
+    taskQueues: sagaQueues,
+    roles: ['saga', ...SERVICES],
+    activities,
+    workflowBundle: sagaBundle,
+  });
+  const noop = { noop: (step: string) => Promise.resolve(step) };
+  const bareWorkers: Worker[] = [
+    await TemporalWorker.create({
+      connection: workerConnection,
+      taskQueue: bareQueues.saga,
+      workflowBundle: bareBundle,
+    }),
+    ...(await Promise.all(
+      SERVICES.map((s) =>
+        TemporalWorker.create({ connection: workerConnection, taskQueue: bareQueues[s], activities: noop }),
+      ),
+    )),
+  ];
+
+  let round = 0;
+  const sku = `${tag}_sku`;
+  await pools.inventory.query('INSERT INTO inventory.stock (sku, available) VALUES ($1, $2)', [
+    sku,
+    SAGAS * ROUNDS * 2,
+  ]);
+  const runSagas = () => {
+    round += 1;
+    return timeAll('orderSaga', () =>
+      Promise.all(
+        Array.from({ length: SAGAS }, async (_, i) => {
+          const orderId = `${tag}_r${round}_${i}`;
+          const input: OrderSagaInput = {
+            order: {
+              orderId,
+              customerId: `cust_${i}`,
+              currency: 'EUR',
+              paymentToken: 'tok_visa',
+              items: [{ sku, quantity: 1, unitPriceMinor: 1_000 }],
+            },
+            taskQueues: sagaQueues,
+          };
+          const handle = await client.workflow.start(orderSaga, {
+            taskQueue: sagaQueues.saga,
+            workflowId: orderWorkflowId(orderId),
+            args: [input],
+          });
+          return handle.result();
+        }),
+      ),
+    );
+  };
+  const runBare = () => {
+    round += 1;
+    return timeAll('bare workflow, same no-op activities', () =>
+      Promise.all(
+        Array.from({ length: SAGAS }, async (_, i) => {
+          const handle = await client.workflow.start(bareSaga, {
+            taskQueue: bareQueues.saga,
+            workflowId: `${tag}_bare_r${round}_${i}`,
+            args: [bareQueues],
+          });
+          return handle.result();
+        }),
+      ),
+    );
+  };
+
+  const measurements: Measurement[] = [];
+  await runWorkersUntil([...sagaWorkers, ...bareWorkers], async () => {
+    // Warm-up (bundles loaded, pools filled, workflow caches primed), then alternate the two kinds.
+    await runBare();
+    await runSagas();
+    for (let r = 0; r < ROUNDS; r++) {
+      measurements.push(await runBare());
+      measurements.push(await runSagas());
+    }
+  });
+
+  const best = (label: string) =>
+    measurements.filter((m) => m.label === label).reduce((a, b) => (a.perSecond >= b.perSecond ? a : b));
+  const saga = best('orderSaga');
+  const bare = best('bare workflow, same no-op activities');
+  process.stdout.write(
+    [
+      `machine: ${os.cpus().length} cores, ${Math.round(os.totalmem() / 2 ** 30)} GiB, Node ${process.version}`,
+      `${SAGAS} workflows per round, ${ROUNDS} rounds each, all started at once; best round shown`,
+      ...measurements.map((m) => `  ${m.label}: ${m.seconds.toFixed(1)} s, ${m.perSecond.toFixed(1)}/s`),
+      `orderSaga: ${saga.perSecond.toFixed(1)} sagas/s`,
+      `bare workflow: ${bare.perSecond.toFixed(1)} workflows/s`,
+      `ratio (saga / bare): ${(saga.perSecond / bare.perSecond).toFixed(2)}`,
+    ].join('\n') + '\n',
+  );
+  await connection.close();
+  await workerConnection.close();
+  await closeServicePools(pools);
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`benchmark failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+  process.exit(1);
+});
