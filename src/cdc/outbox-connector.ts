@@ -1,0 +1,408 @@
+/**
+ * The Debezium outbox connector as code: its configuration, the publication it reads, and an
+ * idempotent register-or-update through the Kafka Connect REST API with a clear status report.
+ */
+import pg from 'pg';
+
+import type { StackConfig } from '../config/stack-config';
+import { stackEndpoints } from '../config/stack-config';
+import { TOPICS } from '../events/topics';
+import { OUTBOX_HEADERS, OUTBOX_TABLE, OUTBOX_TABLES, prefixedTopic } from '../outbox/outbox-constants';
+
+export const DEBEZIUM_POSTGRES_CONNECTOR = 'io.debezium.connector.postgresql.PostgresConnector';
+/** Each connector's heartbeat inserts here; in the publication so the insert reaches Debezium. */
+export const HEARTBEAT_SCHEMA = 'kts_cdc';
+export const HEARTBEAT_TABLE = `${HEARTBEAT_SCHEMA}.heartbeat`;
+/** The production connector's heartbeat topic: empty records nobody needs to read. */
+export const HEARTBEAT_TOPIC = '_kts-outbox-heartbeat';
+
+/** Production names; tests and benchmarks pass their own so they never share a slot. */
+export const OUTBOX_CONNECTOR_NAME = 'kts-outbox';
+export const OUTBOX_SLOT_NAME = 'kts_outbox';
+export const OUTBOX_PUBLICATION_NAME = 'kts_outbox';
+
+/** Failure type strings of connector management (match on these, not on classes). */
+export const ConnectorFailure = {
+  /** Connect's REST API could not be reached or answered 5xx. */
+  ConnectUnavailable: 'ConnectUnavailable',
+  /** Connect refused the configuration (400/409/422): the message names the offending setting. */
+  ConfigRejected: 'ConfigRejected',
+  /** The connector or one of its tasks is FAILED; the message carries the first line of the trace. */
+  TaskFailed: 'TaskFailed',
+  /** Not RUNNING within the wait (e.g. still rebalancing, or the worker is overloaded). */
+  NotRunning: 'NotRunning',
+} as const;
+export type ConnectorFailure = (typeof ConnectorFailure)[keyof typeof ConnectorFailure];
+
+export class ConnectorError extends Error {
+  override name = 'ConnectorError';
+  constructor(
+    readonly type: ConnectorFailure,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+export interface OutboxConnectorOptions {
+  name: string;
+  slotName: string;
+  publicationName: string;
+  /**
+   * Topics this connector may publish to (anchored regex on the routed topic). Rows routed
+   * elsewhere, e.g. a test's prefixed topics seen by the production connector, are dropped, so
+   * several connectors can read the same outbox tables without publishing each other's rows.
+   */
+  topicPattern: string;
+  /** Where this connector's heartbeat rows go (see the heartbeat settings below). */
+  heartbeatTopic: string;
+  /** Tests only: a stopped connector drops its slot so no WAL is retained for it. */
+  dropSlotOnStop: boolean;
+  tables: readonly string[];
+}
+
+function escapeRegex(s: string): string {
+  return s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+}
+
+/** Anchored regex matching exactly the given topics. */
+export function topicsPattern(topics: readonly string[]): string {
+  return `^(${topics.map(escapeRegex).join('|')})$`;
+}
+
+/**
+ * Anchored regex matching the domain topics under `<prefix>.` (a test or benchmark scope). Only
+ * the known topics: Debezium's own records (e.g. `<topic.prefix>.message`) must never match.
+ */
+export function prefixPattern(prefix: string, extraTopics: readonly string[] = []): string {
+  return topicsPattern([...Object.values(TOPICS), ...extraTopics].map((t) => prefixedTopic(prefix, t)));
+}
+
+/** The production connector: the four outbox tables, publishing only to the canonical domain topics. */
+export function defaultOutboxConnectorOptions(extraTopics: readonly string[] = []): OutboxConnectorOptions {
+  return {
+    name: OUTBOX_CONNECTOR_NAME,
+    slotName: OUTBOX_SLOT_NAME,
+    publicationName: OUTBOX_PUBLICATION_NAME,
+    topicPattern: topicsPattern([...Object.values(TOPICS), ...extraTopics]),
+    heartbeatTopic: HEARTBEAT_TOPIC,
+    dropSlotOnStop: false,
+    tables: OUTBOX_TABLES,
+  };
+}
+
+const sqlLiteral = (s: string) => `'${s.replace(/'/g, "''")}'`;
+
+/** Inserts this connector's heartbeat row and deletes its rows older than a minute (long published). */
+function heartbeatQuery(o: OutboxConnectorOptions): string {
+  const topic = sqlLiteral(o.heartbeatTopic);
+  return (
+    `WITH old AS (DELETE FROM ${HEARTBEAT_TABLE} WHERE topic = ${topic} AND created_at < now() - interval '1 minute') ` +
+    `INSERT INTO ${HEARTBEAT_TABLE} (aggregateid, type, topic) VALUES (${sqlLiteral(o.name)}, 'heartbeat', ${topic})`
+  );
+}
+
+/**
+ * The connector's Connect configuration. Pure: the same options give the same map, which is what
+ * makes re-registering a no-op.
+ */
+export function outboxConnectorConfig(cfg: StackConfig, o: OutboxConnectorOptions): Record<string, string> {
+  return {
+    'connector.class': DEBEZIUM_POSTGRES_CONNECTOR,
+    'tasks.max': '1',
+    'database.hostname': cfg.host,
+    'database.port': String(cfg.ports.postgres),
+    'database.user': cfg.postgres.user,
+    'database.password': cfg.postgres.password,
+    'database.dbname': cfg.postgres.database,
+    'topic.prefix': o.name,
+    'plugin.name': 'pgoutput',
+    'slot.name': o.slotName,
+    'slot.drop.on.stop': String(o.dropSlotOnStop),
+    // We create the publication ourselves (ensurePublication): outbox tables only, inserts only.
+    'publication.name': o.publicationName,
+    'publication.autocreate.mode': 'disabled',
+    'table.include.list': [...o.tables, HEARTBEAT_TABLE].join(','),
+    'column.exclude.list': o.tables.map((t) => `${escapeRegex(t)}\\.tx_id`).join(','),
+    // First start (no offsets yet): publish the rows already waiting in the outboxes, so rows written
+    // before the slot existed (or after a lost slot) still reach Kafka. Duplicates are deduped by id.
+    'snapshot.mode': 'initial',
+    // Deletes (the cleaner's) are no events; the publication does not even send them.
+    'skipped.operations': 'u,d,t',
+    'tombstones.on.delete': 'false',
+    // Debezium confirms only positions whose records Connect has produced, and Connect keeps no
+    // offset for a record a transform dropped. With idle outboxes (or only other scopes' rows) the
+    // slot would then never move: WAL would pile up and the cleaner could never prove a row
+    // published. So every second the connector inserts a heartbeat row, shaped like an outbox row
+    // and routed the same way to its own heartbeat topic, whose produced record moves the slot on.
+    'heartbeat.interval.ms': '1000',
+    'heartbeat.action.query': heartbeatQuery(o),
+    'key.converter': 'org.apache.kafka.connect.storage.StringConverter',
+    // The payload column holds Confluent-framed Avro already: pass the bytes through untouched.
+    'value.converter': 'org.apache.kafka.connect.converters.ByteArrayConverter',
+    'header.converter': 'org.apache.kafka.connect.storage.StringConverter',
+    transforms: 'outbox,ours',
+    'transforms.outbox.type': 'io.debezium.transforms.outbox.EventRouter',
+    // Only outbox change events go through the router; heartbeats and messages go straight to the filter.
+    'transforms.outbox.predicate': 'outboxTable',
+    'transforms.outbox.table.field.event.id': 'id',
+    'transforms.outbox.table.field.event.key': 'aggregateid',
+    'transforms.outbox.table.field.event.payload': 'payload',
+    'transforms.outbox.route.by.field': 'topic',
+    'transforms.outbox.route.topic.replacement': '${routedByValue}',
+    'transforms.outbox.table.fields.additional.placement': [
+      `type:header:${OUTBOX_HEADERS.eventType}`,
+      `traceparent:header:${OUTBOX_HEADERS.traceparent}`,
+      `tracestate:header:${OUTBOX_HEADERS.tracestate}`,
+    ].join(','),
+    'transforms.outbox.table.expand.json.payload': 'false',
+    'transforms.ours.type': 'org.apache.kafka.connect.transforms.Filter',
+    'transforms.ours.predicate': 'ours',
+    'transforms.ours.negate': 'true',
+    predicates: 'outboxTable,ours',
+    'predicates.outboxTable.type': 'org.apache.kafka.connect.transforms.predicates.TopicNameMatches',
+    'predicates.outboxTable.pattern': `^${escapeRegex(o.name)}\\.([a-z_]+\\.${OUTBOX_TABLE}|${escapeRegex(HEARTBEAT_TABLE)})$`,
+    'predicates.ours.type': 'org.apache.kafka.connect.transforms.predicates.TopicNameMatches',
+    'predicates.ours.pattern': `${o.topicPattern}|^${escapeRegex(o.heartbeatTopic)}$`,
+    // The broker may not auto-create topics; Connect creates each routed topic on first use.
+    'topic.creation.default.replication.factor': '1',
+    'topic.creation.default.partitions': '3',
+    // The producer must not reorder or drop on retry: per-key order is what the consumers rely on.
+    'producer.override.enable.idempotence': 'true',
+    'producer.override.acks': 'all',
+    'producer.override.linger.ms': '5',
+  };
+}
+
+/**
+ * Creates the heartbeat table and the publication of the outbox tables and the heartbeat (inserts
+ * only: the cleaner's deletes never even reach Debezium), or resets its table list. Idempotent. Needs a
+ * superuser or the owner of every table, hence the admin connection.
+ */
+export async function ensurePublication(adminUrl: string, name: string, tables: readonly string[]): Promise<void> {
+  const client = new pg.Client({ connectionString: adminUrl, application_name: 'kts-cdc' });
+  await client.connect();
+  try {
+    const list = [...tables, HEARTBEAT_TABLE]
+      .map((t) => {
+        const [schema, table] = t.split('.');
+        if (!schema || !table) throw new Error(`table must be schema.table: ${t}`);
+        return `${client.escapeIdentifier(schema)}.${client.escapeIdentifier(table)}`;
+      })
+      .join(', ');
+    const pub = client.escapeIdentifier(name);
+    // Two processes ensuring at once (parallel suites) must not both try CREATE.
+    await client.query('BEGIN');
+    await client.query("SELECT pg_advisory_xact_lock(hashtext('kts-cdc-publications'))");
+    await client.query(`CREATE SCHEMA IF NOT EXISTS ${HEARTBEAT_SCHEMA}`);
+    // Shaped like an outbox table (the router reads the same columns), with an empty payload.
+    await client.query(
+      `CREATE TABLE IF NOT EXISTS ${HEARTBEAT_TABLE} (
+         id uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+         aggregateid text NOT NULL,
+         type text NOT NULL,
+         topic text NOT NULL,
+         payload bytea NOT NULL DEFAULT ''::bytea,
+         traceparent text,
+         tracestate text,
+         created_at timestamptz NOT NULL DEFAULT now()
+       )`,
+    );
+    const exists = await client.query('SELECT 1 FROM pg_publication WHERE pubname = $1', [name]);
+    if (exists.rowCount) {
+      await client.query(`ALTER PUBLICATION ${pub} SET TABLE ${list}`);
+      await client.query(`ALTER PUBLICATION ${pub} SET (publish = 'insert')`);
+    } else {
+      await client.query(`CREATE PUBLICATION ${pub} FOR TABLE ${list} WITH (publish = 'insert')`);
+    }
+    await client.query('COMMIT');
+  } catch (err) {
+    await client.query('ROLLBACK').catch(() => undefined);
+    throw err;
+  } finally {
+    await client.end();
+  }
+}
+
+export interface ConnectorStatus {
+  name: string;
+  connector: { state: string; trace?: string };
+  tasks: { id: number; state: string; trace?: string }[];
+}
+
+async function connectCall(url: string, init: RequestInit = {}): Promise<Response> {
+  // Connect answers 409 while its workers rebalance (e.g. right after another connector changed).
+  const deadline = Date.now() + 30_000;
+  for (;;) {
+    let res: Response;
+    try {
+      res = await fetch(url, { ...init, signal: AbortSignal.timeout(30_000) });
+    } catch (err) {
+      throw new ConnectorError(ConnectorFailure.ConnectUnavailable, `${url}: ${(err as Error).message}`);
+    }
+    if (res.status === 409 && Date.now() < deadline) {
+      await res.text();
+      await new Promise((r) => setTimeout(r, 500));
+      continue;
+    }
+    if (res.status >= 500) {
+      throw new ConnectorError(ConnectorFailure.ConnectUnavailable, `${url}: ${res.status} ${await res.text()}`);
+    }
+    return res;
+  }
+}
+
+/** The connector's status, or null when Connect does not know it. */
+export async function connectorStatus(connectUrl: string, name: string): Promise<ConnectorStatus | null> {
+  const res = await connectCall(`${connectUrl}/connectors/${encodeURIComponent(name)}/status`);
+  if (res.status === 404) return null;
+  return (await res.json()) as ConnectorStatus;
+}
+
+/** One line per failure in a status, e.g. `task 0 FAILED: org.postgresql.util.PSQLException: …`. */
+export function describeFailures(status: ConnectorStatus): string[] {
+  const firstLine = (trace?: string) => trace?.split('\n')[0] ?? '(no trace)';
+  const out: string[] = [];
+  if (status.connector.state === 'FAILED') out.push(`connector FAILED: ${firstLine(status.connector.trace)}`);
+  for (const t of status.tasks) if (t.state === 'FAILED') out.push(`task ${t.id} FAILED: ${firstLine(t.trace)}`);
+  return out;
+}
+
+/**
+ * Polls until the connector and all its tasks are RUNNING. A FAILED connector or task throws
+ * TaskFailed at once with its trace; still not running after `timeoutMs` throws NotRunning.
+ */
+export async function waitForConnectorRunning(
+  connectUrl: string,
+  name: string,
+  timeoutMs = 90_000,
+): Promise<ConnectorStatus> {
+  const deadline = Date.now() + timeoutMs;
+  let last: ConnectorStatus | null = null;
+  for (;;) {
+    try {
+      last = await connectorStatus(connectUrl, name);
+    } catch (err) {
+      // A worker that is (re)starting answers nothing for a while; keep asking until the deadline.
+      if ((err as ConnectorError).type !== ConnectorFailure.ConnectUnavailable || Date.now() > deadline) throw err;
+    }
+    if (last) {
+      const failures = describeFailures(last);
+      if (failures.length) throw new ConnectorError(ConnectorFailure.TaskFailed, `${name}: ${failures.join('; ')}`);
+      if (
+        last.connector.state === 'RUNNING' &&
+        last.tasks.length > 0 &&
+        last.tasks.every((t) => t.state === 'RUNNING')
+      ) {
+        return last;
+      }
+    }
+    if (Date.now() > deadline) {
+      throw new ConnectorError(
+        ConnectorFailure.NotRunning,
+        `${name} not running after ${timeoutMs} ms: ${JSON.stringify(last)}`,
+      );
+    }
+    await new Promise((r) => setTimeout(r, 500));
+  }
+}
+
+export interface EnsureResult {
+  name: string;
+  /** 'created', 'updated' (config changed) or 'unchanged'. */
+  action: 'created' | 'updated' | 'unchanged';
+  status: ConnectorStatus;
+}
+
+/**
+ * Registers the connector, or updates it when its stored configuration differs, then waits until it
+ * runs. Idempotent: calling it again with the same options changes nothing and restarts nothing.
+ * A FAILED task after an unchanged config is restarted once (e.g. PostgreSQL was down), and
+ * reported as TaskFailed if it fails again.
+ */
+export async function ensureConnector(
+  connectUrl: string,
+  name: string,
+  config: Record<string, string>,
+  timeoutMs = 90_000,
+): Promise<EnsureResult> {
+  const base = `${connectUrl}/connectors/${encodeURIComponent(name)}`;
+  const current = await connectCall(`${base}/config`);
+  let action: EnsureResult['action'];
+  if (current.status === 404) action = 'created';
+  else {
+    const stored = (await current.json()) as Record<string, string>;
+    const { name: _ignored, ...storedConfig } = stored;
+    const same =
+      Object.keys(config).length === Object.keys(storedConfig).length &&
+      Object.entries(config).every(([k, v]) => storedConfig[k] === v);
+    action = same ? 'unchanged' : 'updated';
+  }
+  if (action !== 'unchanged') {
+    const put = await connectCall(`${base}/config`, {
+      method: 'PUT',
+      headers: { 'Content-Type': 'application/json' },
+      body: JSON.stringify(config),
+    });
+    if (!put.ok)
+      throw new ConnectorError(ConnectorFailure.ConfigRejected, `${name}: ${put.status} ${await put.text()}`);
+  } else {
+    const status = await connectorStatus(connectUrl, name);
+    if (status && describeFailures(status).length) {
+      await connectCall(`${base}/restart?includeTasks=true&onlyFailed=true`, { method: 'POST' });
+    }
+  }
+  return { name, action, status: await waitForConnectorRunning(connectUrl, name, timeoutMs) };
+}
+
+/**
+ * Everything the outbox needs from CDC, for the stack tool and `npm run cdc -- ensure`: the
+ * publication, then the connector registered or updated and running. Idempotent.
+ */
+export async function ensureOutboxConnector(
+  cfg: StackConfig,
+  options: OutboxConnectorOptions = defaultOutboxConnectorOptions(),
+): Promise<EnsureResult> {
+  const endpoints = stackEndpoints(cfg);
+  await ensurePublication(endpoints.postgresUrl, options.publicationName, options.tables);
+  return ensureConnector(endpoints.connectUrl, options.name, outboxConnectorConfig(cfg, options));
+}
+
+/**
+ * Deletes the connector (if present), and its slot and publication when asked. Idempotent. The slot
+ * is dropped only once no connector holds it, after Connect has stopped the task.
+ */
+export async function removeOutboxConnector(
+  cfg: StackConfig,
+  options: Pick<OutboxConnectorOptions, 'name' | 'slotName' | 'publicationName'>,
+  { dropSlot = true, dropPublication = true, connectUrl = stackEndpoints(cfg).connectUrl } = {},
+): Promise<void> {
+  await connectCall(`${connectUrl}/connectors/${encodeURIComponent(options.name)}`, { method: 'DELETE' });
+  const client = new pg.Client({ connectionString: stackEndpoints(cfg).postgresUrl, application_name: 'kts-cdc' });
+  await client.connect();
+  try {
+    if (dropSlot) {
+      const deadline = Date.now() + 30_000;
+      for (;;) {
+        const r = await client.query<{ active: boolean }>(
+          'SELECT active FROM pg_replication_slots WHERE slot_name = $1',
+          [options.slotName],
+        );
+        const slot = r.rows[0];
+        if (!slot) break;
+        if (!slot.active) {
+          await client.query('SELECT pg_drop_replication_slot($1)', [options.slotName]);
+          break;
+        }
+        if (Date.now() > deadline)
+          throw new Error(`slot ${options.slotName} still in use 30 s after the connector was deleted`);
+        await new Promise((r) => setTimeout(r, 250));
+      }
+    }
+    await client.query(`DELETE FROM ${HEARTBEAT_TABLE} WHERE aggregateid = $1`, [options.name]).catch(() => undefined);
+    if (dropPublication)
+      await client.query(`DROP PUBLICATION IF EXISTS ${client.escapeIdentifier(options.publicationName)}`);
+  } finally {
+    await client.end();
+  }
+}
