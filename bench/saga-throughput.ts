@@ -32,6 +32,7 @@ import { bareSaga } from './saga-baseline-workflow';
 
 const SAGAS = Number(process.argv[2] ?? 200);
 const ROUNDS = Number(process.argv[3] ?? 2);
+const WARM_UP = Math.min(20, SAGAS);
 const tag = `bench_${Date.now().toString(36)}`;
 
 interface Measurement {
@@ -41,11 +42,11 @@ interface Measurement {
 }
 
 /** Times from the first start to the last result. */
-async function timeAll(label: string, runAll: () => Promise<unknown>): Promise<Measurement> {
+async function timeAll(label: string, count: number, runAll: () => Promise<unknown>): Promise<Measurement> {
   const t0 = performance.now();
   await runAll();
   const seconds = (performance.now() - t0) / 1000;
-  return { label, seconds, perSecond: SAGAS / seconds };
+  return { label, seconds, perSecond: count / seconds };
 }
 
 async function main(): Promise<void> {
@@ -101,11 +102,11 @@ async function main(): Promise<void> {
     sku,
     SAGAS * ROUNDS * 2,
   ]);
-  const runSagas = () => {
+  const runSagas = (count = SAGAS) => {
     round += 1;
-    return timeAll('orderSaga', () =>
+    return timeAll('orderSaga', count, () =>
       Promise.all(
-        Array.from({ length: SAGAS }, async (_, i) => {
+        Array.from({ length: count }, async (_, i) => {
           const orderId = `${tag}_r${round}_${i}`;
           const input: OrderSagaInput = {
             order: {
@@ -127,11 +128,11 @@ async function main(): Promise<void> {
       ),
     );
   };
-  const runBare = () => {
+  const runBare = (count = SAGAS) => {
     round += 1;
-    return timeAll('bare workflow, same no-op activities', () =>
+    return timeAll('bare workflow, same no-op activities', count, () =>
       Promise.all(
-        Array.from({ length: SAGAS }, async (_, i) => {
+        Array.from({ length: count }, async (_, i) => {
           const handle = await client.workflow.start(bareSaga, {
             taskQueue: bareQueues.saga,
             workflowId: `${tag}_bare_r${round}_${i}`,
@@ -146,8 +147,8 @@ async function main(): Promise<void> {
   const measurements: Measurement[] = [];
   await runWorkersUntil([...sagaWorkers, ...bareWorkers], async () => {
     // Warm-up (bundles loaded, pools filled, workflow caches primed), then alternate the two kinds.
-    await runBare();
-    await runSagas();
+    await runBare(WARM_UP);
+    await runSagas(WARM_UP);
     for (let r = 0; r < ROUNDS; r++) {
       measurements.push(await runBare());
       measurements.push(await runSagas());

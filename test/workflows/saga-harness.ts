@@ -15,6 +15,7 @@ import { SimulatedCardGateway } from '../../src/services/card-gateway';
 import type { OrderDetails, OrderSagaInput, SagaTaskQueues, SagaTuning } from '../../src/shared/saga-contract';
 import { orderWorkflowId, taskQueuesFor } from '../../src/shared/saga-contract';
 import { orderSaga } from '../../workflows';
+import type { WorkerRole } from '../../workers/saga-workers';
 import { WORKFLOWS_PATH, createSagaWorkers, runWorkersUntil } from '../../workers/saga-workers';
 import type { DbHarness } from '../activities/db-harness';
 import { openDb, putStock, recordingChannel } from '../activities/db-harness';
@@ -66,6 +67,8 @@ export async function openSagaHarness(poolSize = 10): Promise<SagaHarness> {
 }
 
 export interface SagaRun {
+  /** The prefix of this run's task queues, for workers started in other processes. */
+  taskQueuePrefix: string;
   taskQueues: SagaTaskQueues;
   activities: ServiceActivities;
   channel: ReturnType<typeof recordingChannel>;
@@ -77,6 +80,8 @@ export interface RunOptions {
   /** Replaces some real activities (e.g. one that keeps failing); the rest stay real. */
   override?: (real: ServiceActivities) => Partial<{ [K in keyof ServiceActivities]: Partial<ServiceActivities[K]> }>;
   maxConcurrentActivityTaskExecutions?: number;
+  /** Workers to run in this process (default: all); a test may run one elsewhere, e.g. in a child process. */
+  roles?: WorkerRole[];
 }
 
 /** Runs the orchestrator and all four services on task queues of this test alone while `fn` runs. */
@@ -85,7 +90,8 @@ export async function withSagaWorkers<T>(
   opts: RunOptions,
   fn: (run: SagaRun) => Promise<T>,
 ): Promise<T> {
-  const taskQueues = taskQueuesFor(uniqueName('saga'));
+  const taskQueuePrefix = uniqueName('saga');
+  const taskQueues = taskQueuesFor(taskQueuePrefix);
   const channel = recordingChannel();
   const real = createServiceActivities({
     pools: h.db.pools,
@@ -102,13 +108,14 @@ export async function withSagaWorkers<T>(
   const workers = await createSagaWorkers({
     connection: h.workerConnection,
     taskQueues,
-    roles: ['saga', 'orders', 'inventory', 'payments', 'notifications'],
+    roles: opts.roles ?? ['saga', 'orders', 'inventory', 'payments', 'notifications'],
     activities,
     workflowBundle: h.bundle,
     maxConcurrentActivityTaskExecutions: opts.maxConcurrentActivityTaskExecutions,
   });
   return runWorkersUntil(workers, () =>
     fn({
+      taskQueuePrefix,
       taskQueues,
       activities,
       channel,
