@@ -1,5 +1,5 @@
 /**
- * `npm run orders -- <command>`: place orders, list and replay dead letters.
+ * `npm run orders -- <command>`: place orders, list and replay dead letters, order history (history.ts).
  *
  *   orders place --count 1000 --rate 200 --event-version mixed --duplicates 0.1 --bad 0.05
  *   orders dlq list [--topic order.placed] [--json]
@@ -14,6 +14,7 @@ import { EventCodec } from '../events/codec';
 import { TOPICS } from '../events/topics';
 import { RegistryClient } from '../kafka/registry-client';
 import { listDeadLetters, replayDeadLetters } from './dead-letters';
+import { registerHistoryCommands } from './history';
 import type { BadRecordKind } from './order-events';
 import { BAD_RECORD_KINDS } from './order-events';
 import { placeOrders } from './place-orders';
@@ -113,6 +114,8 @@ dlq
     });
     console.log(`${o.dryRun ? 'would replay' : 'replayed'} ${replayed.length} dead letter(s)`);
   });
+
+registerHistoryCommands(program);
 
 program.parseAsync().catch((err: unknown) => {
   console.error(err instanceof Error ? err.message : err);

@@ -1,0 +1,228 @@
+/**
+ * The append-only event store (schema `event_store`, role `kts_event_store`): appends deduped by
+ * eventId, an order's history, and range reads for replay.
+ */
+import { createHash } from 'node:crypto';
+import { readdir, readFile } from 'node:fs/promises';
+import path from 'node:path';
+
+import type pg from 'pg';
+import PgLib from 'pg';
+import { z } from 'zod';
+
+import { formatEnvIssues, loadStackConfig, stackEndpoints } from '../config/stack-config';
+import { toSafeInteger } from '../db/pools';
+import type { DecodedDomainEvent } from './domain-event-decoder';
+import type { StoredEvent } from './order-state';
+
+export const EVENT_STORE_SCHEMA = 'event_store';
+const MIGRATIONS_DIR = path.join(__dirname, 'migrations');
+// Distinct from the services' and the ingress's locks: the tools never touch the same objects.
+const MIGRATION_LOCK = 7_301_907_043;
+
+const envSchema = z.object({
+  KTS_DB_PASSWORD_EVENT_STORE: z.string().min(8, 'must be at least 8 characters').default('event-store-dev-password'),
+});
+
+export interface EventStoreDbConfig {
+  adminUrl: string;
+  role: string;
+  password: string;
+  url: string;
+}
+
+/** Parses the store's database settings once, failing fast with a readable message. */
+export function loadEventStoreDbConfig(env: NodeJS.ProcessEnv = process.env): EventStoreDbConfig {
+  const parsed = envSchema.safeParse(env);
+  if (!parsed.success) throw new Error(`invalid event store settings: ${formatEnvIssues(parsed.error)}`);
+  const adminUrl = stackEndpoints(loadStackConfig(env)).postgresUrl;
+  const role = 'kts_event_store';
+  const url = new URL(adminUrl);
+  url.username = role;
+  url.password = parsed.data.KTS_DB_PASSWORD_EVENT_STORE;
+  return { adminUrl, role, password: parsed.data.KTS_DB_PASSWORD_EVENT_STORE, url: url.toString() };
+}
+
+/**
+ * Creates the role and schema and applies `src/event-store/migrations/NNN_name.sql` not yet
+ * applied, as the role, in one transaction under an advisory lock. Idempotent; a changed applied
+ * migration is refused.
+ */
+export async function migrateEventStore(db: EventStoreDbConfig): Promise<string[]> {
+  const files = (await readdir(MIGRATIONS_DIR)).filter((f) => /^\d{3}_[a-z0-9_]+\.sql$/.test(f)).sort();
+  const client = new PgLib.Client({ connectionString: db.adminUrl, application_name: 'kts-event-store-migrate' });
+  await client.connect();
+  const r = client.escapeIdentifier(db.role);
+  const s = client.escapeIdentifier(EVENT_STORE_SCHEMA);
+  const applied: string[] = [];
+  try {
+    await client.query('BEGIN');
+    await client.query('SELECT pg_advisory_xact_lock($1)', [MIGRATION_LOCK]);
+    const exists = await client.query('SELECT 1 FROM pg_roles WHERE rolname = $1', [db.role]);
+    await client.query(
+      `${exists.rowCount ? 'ALTER' : 'CREATE'} ROLE ${r} LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOINHERIT ` +
+        `PASSWORD ${client.escapeLiteral(db.password)}`,
+    );
+    await client.query(`CREATE SCHEMA IF NOT EXISTS ${s} AUTHORIZATION ${r}`);
+    await client.query(`REVOKE ALL ON SCHEMA ${s} FROM PUBLIC`);
+    await client.query(`SET LOCAL ROLE ${r}`);
+    await client.query(`SET LOCAL search_path TO ${s}`);
+    await client.query(
+      `CREATE TABLE IF NOT EXISTS schema_migrations (version integer PRIMARY KEY, name text NOT NULL,
+         checksum text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())`,
+    );
+    const done = new Map(
+      (
+        await client.query<{ version: number; checksum: string }>('SELECT version, checksum FROM schema_migrations')
+      ).rows.map((row) => [row.version, row.checksum]),
+    );
+    for (const file of files) {
+      const version = Number(file.slice(0, 3));
+      const sql = await readFile(path.join(MIGRATIONS_DIR, file), 'utf8');
+      const checksum = createHash('sha256').update(sql).digest('hex');
+      const prior = done.get(version);
+      if (prior !== undefined) {
+        if (prior !== checksum) throw new Error(`event store migration ${file} changed after it was applied`);
+        continue;
+      }
+      await client.query(sql);
+      await client.query('INSERT INTO schema_migrations (version, name, checksum) VALUES ($1, $2, $3)', [
+        version,
+        file.slice(4, -4),
+        checksum,
+      ]);
+      applied.push(file);
+    }
+    await client.query('COMMIT');
+    return applied;
+  } catch (err) {
+    await client.query('ROLLBACK').catch(() => undefined);
+    throw err;
+  } finally {
+    await client.end();
+  }
+}
+
+export interface EventSource {
+  topic: string;
+  partition: number;
+  offset: string;
+}
+
+export interface ReplayFilter {
+  eventTypes?: readonly string[];
+  from?: Date;
+  to?: Date;
+  orderId?: string;
+}
+
+export interface StoredRecord extends StoredEvent {
+  raw: Buffer;
+  traceparent: string | null;
+}
+
+interface EventRow {
+  seq: string;
+  event_id: string;
+  event_type: string;
+  event_version: number;
+  order_id: string;
+  occurred_at: Date;
+  payload: Record<string, unknown>;
+  raw: Buffer;
+  traceparent: string | null;
+}
+
+const toRecord = (r: EventRow): StoredRecord => ({
+  seq: toSafeInteger(r.seq, 'seq'),
+  eventId: r.event_id,
+  eventType: r.event_type,
+  eventVersion: r.event_version,
+  orderId: r.order_id,
+  occurredAt: r.occurred_at,
+  payload: r.payload,
+  raw: r.raw,
+  traceparent: r.traceparent,
+});
+
+export class EventStore {
+  constructor(private readonly db: pg.Pool) {}
+
+  /**
+   * Appends one event unless its eventId is already stored (a re-published outbox row, a replay,
+   * a redelivered Kafka record). Returns true when it was new.
+   */
+  async append(e: DecodedDomainEvent, raw: Buffer, source: EventSource, traceparent?: string): Promise<boolean> {
+    const res = await this.db.query(
+      `INSERT INTO event_store.events (event_id, event_type, event_version, order_id, occurred_at, payload, raw,
+         schema_id, source_topic, source_partition, source_offset, traceparent)
+       VALUES ($1, $2, $3, $4, to_timestamp($5::double precision / 1000), $6, $7, $8, $9, $10, $11, $12)
+       ON CONFLICT (event_id) DO NOTHING`,
+      [
+        e.eventId,
+        e.eventType,
+        e.eventVersion,
+        e.orderId,
+        e.occurredAt,
+        JSON.stringify(e.payload),
+        raw,
+        e.schemaId,
+        source.topic,
+        source.partition,
+        source.offset,
+        traceparent ?? null,
+      ],
+    );
+    return res.rowCount === 1;
+  }
+
+  /** Keeps a record that can never decode, once per position. */
+  async reject(source: EventSource, reason: string, message: string, raw: Buffer | null): Promise<void> {
+    await this.db.query(
+      `INSERT INTO event_store.rejected_records (source_topic, source_partition, source_offset, reason, message, raw)
+       VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING`,
+      [source.topic, source.partition, source.offset, reason, message.slice(0, 2000), raw],
+    );
+  }
+
+  /**
+   * An order's events in causal order. Each step of the saga writes its event after the previous
+   * step committed, so occurredAt orders them; the store's sequence breaks exact ties.
+   */
+  async history(orderId: string): Promise<StoredRecord[]> {
+    const { rows } = await this.db.query<EventRow>(
+      'SELECT * FROM event_store.events WHERE order_id = $1 ORDER BY occurred_at, seq',
+      [orderId],
+    );
+    return rows.map(toRecord);
+  }
+
+  /** Events matching the filter, oldest first, in pages (memory stays flat for any range). */
+  async *range(filter: ReplayFilter, pageSize = 500): AsyncGenerator<StoredRecord> {
+    let after = null as { at: Date; seq: number } | null;
+    for (;;) {
+      const { rows }: { rows: EventRow[] } = await this.db.query<EventRow>(
+        `SELECT * FROM event_store.events
+          WHERE ($1::text[] IS NULL OR event_type = ANY($1))
+            AND ($2::timestamptz IS NULL OR occurred_at >= $2)
+            AND ($3::timestamptz IS NULL OR occurred_at <= $3)
+            AND ($4::text IS NULL OR order_id = $4)
+            AND ($5::timestamptz IS NULL OR (occurred_at, seq) > ($5, $6))
+          ORDER BY occurred_at, seq LIMIT $7`,
+        [
+          filter.eventTypes?.length ? filter.eventTypes : null,
+          filter.from ?? null,
+          filter.to ?? null,
+          filter.orderId ?? null,
+          after?.at ?? null,
+          after?.seq ?? 0,
+          pageSize,
+        ],
+      );
+      for (const r of rows) yield toRecord(r);
+      const last = rows.at(-1);
+      if (!last || rows.length < pageSize) return;
+      after = { at: last.occurred_at, seq: toSafeInteger(last.seq, 'seq') };
+    }
+  }
+}
