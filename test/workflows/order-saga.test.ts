@@ -167,6 +167,41 @@ describe('orderSaga on the real Temporal server', () => {
     expect(await notices(order.orderId)).toEqual(['ORDER_RECEIVED', 'ORDER_FAILED']);
   });
 
+  it('a Temporal cancellation before payment compensates the same way', async () => {
+    const sku = await stockedSku(h, 4);
+    const order = newOrder(sku, 3);
+    const gate = latch();
+    await withSagaWorkers(
+      h,
+      {
+        override: (real) => ({
+          inventory: {
+            reserveStock: async (input) => {
+              await gate.wait();
+              return real.inventory.reserveStock(input);
+            },
+          },
+        }),
+      },
+      async ({ start }) => {
+        const handle = await start(order);
+        await eventually(
+          async () => (await handle.query(sagaStatusQuery)).currentStep === 'reserveStock',
+          'the saga to reach reserveStock',
+        );
+        await handle.cancel();
+        gate.open();
+        const result = await handle.result();
+        expect(result.outcome).toBe('FAILED');
+        expect(result.status.failure?.type).toBe(FailureType.Cancelled);
+        expect(result.status.compensationsRun).toEqual(['releaseStock', 'failOrder', 'notifyCustomer']);
+      },
+    );
+    expect(await stockOf(h.db, sku)).toBe(4);
+    expect(await gatewayCharges(order.orderId)).toEqual([]);
+    expect((await orderRow(order.orderId))?.status).toBe('FAILED');
+  });
+
   it('a cancel after payment was captured is ignored and recorded: the order goes through', async () => {
     const sku = await stockedSku(h, 4);
     const order = newOrder(sku, 1);
