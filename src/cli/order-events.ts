@@ -21,15 +21,19 @@ export interface PlacedOptions {
   isLoyaltyMember?: boolean;
   currency?: string;
   paymentToken?: string;
+  /** SKUs to pick lines from (each order's lines have distinct SKUs); a demo catalogue by default. */
+  skus?: readonly string[];
   random?: () => number;
 }
 
 /** A valid order.placed event: 1-3 lines, total = sum of lines, in minor units. */
 export function placedEvent(opts: PlacedOptions): OrderPlacedV1 | OrderPlacedV2 {
   const rnd = opts.random ?? Math.random;
-  const lines = 1 + Math.floor(rnd() * 3);
+  const skus = opts.skus ?? SKUS;
+  const lines = 1 + Math.floor(rnd() * Math.min(3, skus.length));
+  const first = Math.floor(rnd() * skus.length);
   const items = Array.from({ length: lines }, (_, i) => ({
-    sku: SKUS[(Math.floor(rnd() * SKUS.length) + i) % SKUS.length]!,
+    sku: skus[(first + i) % skus.length]!,
     quantity: 1 + Math.floor(rnd() * 3),
     unitPriceMinor: 100 + Math.floor(rnd() * 5000),
   }));

@@ -4,26 +4,34 @@
  */
 import pino from 'pino';
 
-import { loadIngressConfig } from './config';
+import type { Ingress } from './app';
 import { startIngress } from './app';
+import { loadIngressConfig } from './config';
 
 async function main(): Promise<void> {
   const cfg = loadIngressConfig();
   const log = pino({ level: cfg.logLevel });
-  const ingress = await startIngress(cfg, log);
-  log.info({ groupId: cfg.groupId, topics: cfg.topics }, 'ingress running');
-  const shutdown = (signal: string) => {
-    log.info({ signal }, 'stopping');
-    ingress.stop().then(
+  const state: { ingress?: Ingress; stopRequested: boolean } = { stopRequested: false };
+  const stop = (running: Ingress) =>
+    running.stop().then(
       () => process.exit(0),
       (err: unknown) => {
         log.error({ err }, 'unclean stop');
         process.exit(1);
       },
     );
+  // Installed before start-up, so a signal during start-up is a graceful stop too, not a kill.
+  const onSignal = (signal: string) => {
+    log.info({ signal }, 'stopping');
+    state.stopRequested = true;
+    if (state.ingress) void stop(state.ingress);
   };
-  process.once('SIGTERM', () => shutdown('SIGTERM'));
-  process.once('SIGINT', () => shutdown('SIGINT'));
+  process.once('SIGTERM', () => onSignal('SIGTERM'));
+  process.once('SIGINT', () => onSignal('SIGINT'));
+  const ingress = await startIngress(cfg, log);
+  state.ingress = ingress;
+  log.info({ groupId: cfg.groupId, topics: cfg.topics }, 'ingress running');
+  if (state.stopRequested) await stop(ingress);
 }
 
 main().catch((err: unknown) => {
