@@ -38,9 +38,14 @@ export function cdcOptions(prefix: string): OutboxConnectorOptions {
   };
 }
 
-/** Registers the scope's connector (on the shared Connect worker unless `connectUrl` says otherwise). */
-export async function startCdcScope(name: string, { register = true } = {}): Promise<CdcScope> {
-  const prefix = uniqueName(name);
+/**
+ * Registers the scope's connector on the shared Connect worker (unless `register` is false). Pass
+ * `prefix` to share an ingress test scope's topics (`<prefix>.order.placed`, …).
+ */
+export async function startCdcScope(
+  name: string,
+  { register = true, prefix = uniqueName(name) }: { register?: boolean; prefix?: string } = {},
+): Promise<CdcScope> {
   const options = cdcOptions(prefix);
   if (register) await ensureOutboxConnector(stackConfig, options);
   const codec = new EventCodec(new RegistryClient(endpoints.registryUrl));
