@@ -2,14 +2,15 @@
  * Follows the demo orders to their end through Temporal (the source of truth for saga state) and
  * the dead-letter topic, with live counters, then summarises.
  */
-import type { Client } from '@temporalio/client';
-import { WorkflowNotFoundError } from '@temporalio/client';
+import type { Client, WorkflowHandle } from '@temporalio/client';
+import { WorkflowFailedError, WorkflowNotFoundError } from '@temporalio/client';
+import { ApplicationFailure } from '@temporalio/common';
 import type { Kafka } from 'kafkajs';
 
 import { deadLetterTopic } from '../events/topics';
 import { TOPICS } from '../events/topics';
 import type { OrderSagaResult, SagaState } from '../shared/saga-contract';
-import { orderWorkflowId } from '../shared/saga-contract';
+import { FailureType, orderWorkflowId } from '../shared/saga-contract';
 import type { DemoBatch, DemoKind } from './demo-orders';
 
 export interface OrderOutcome {
@@ -87,8 +88,7 @@ export async function watchDemo(
           const d = await handle.describe();
           started += 1;
           if (d.status.name === 'RUNNING') return;
-          const result = d.status.name === 'COMPLETED' ? await handle.result() : undefined;
-          o.state = result?.status.state ?? 'FAILED';
+          o.state = await finalState(handle, d.status.name);
           o.latencyMs = (d.closeTime ?? new Date()).getTime() - (occurredAt.get(o.orderId) ?? 0);
         } catch (err) {
           if (!(err instanceof WorkflowNotFoundError)) throw err;
@@ -105,6 +105,23 @@ export async function watchDemo(
     }
     if (Date.now() > deadline) return { ...summary, timedOut: true };
     await new Promise((r) => setTimeout(r, 500));
+  }
+}
+
+/**
+ * A closed saga's terminal state. COMPENSATION_FAILED ends the workflow as failed, with type
+ * CompensationFailed, so it shows in Temporal's failed list; anything else not completed is FAILED.
+ */
+async function finalState(handle: WorkflowHandle<() => Promise<OrderSagaResult>>, status: string): Promise<SagaState> {
+  try {
+    const result = await handle.result();
+    return result.status.state;
+  } catch (err) {
+    const cause = err instanceof WorkflowFailedError ? err.cause : undefined;
+    if (cause instanceof ApplicationFailure && cause.type === FailureType.CompensationFailed)
+      return 'COMPENSATION_FAILED';
+    if (status === 'COMPLETED') throw err;
+    return 'FAILED';
   }
 }
 
