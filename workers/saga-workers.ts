@@ -4,7 +4,9 @@ import type { NativeConnection, WorkflowBundleOption } from '@temporalio/worker'
 import { Worker } from '@temporalio/worker';
 
 import type { ServiceActivities } from '../activities';
+import type { Metrics } from '../src/observability/metrics';
 import type { SagaTaskQueues, ServiceName } from '../src/shared/saga-contract';
+import { sagaMetricsSinks } from './saga-metrics-sinks';
 
 /** The workflow code the orchestrator runs; the worker bundles it unless given a prebuilt bundle. */
 export const WORKFLOWS_PATH = path.join(__dirname, '..', 'workflows', 'index.ts');
@@ -22,6 +24,8 @@ export interface SagaWorkersOptions {
   /** A prebuilt bundle (bundleWorkflowCode), so tests and benchmarks bundle once. */
   workflowBundle?: WorkflowBundleOption;
   maxConcurrentActivityTaskExecutions?: number;
+  /** Where the orchestrator records saga outcomes and compensations (through workflow sinks). */
+  metrics?: Metrics;
 }
 
 /**
@@ -37,6 +41,7 @@ export async function createSagaWorkers(opts: SagaWorkersOptions): Promise<Worke
         await Worker.create({
           ...common,
           taskQueue: opts.taskQueues.saga,
+          sinks: sagaMetricsSinks(opts.metrics),
           ...(opts.workflowBundle ? { workflowBundle: opts.workflowBundle } : { workflowsPath: WORKFLOWS_PATH }),
         }),
       );

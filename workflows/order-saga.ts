@@ -9,6 +9,7 @@ import {
   log,
   patched,
   proxyActivities,
+  proxySinks,
   setHandler,
   workflowInfo,
 } from '@temporalio/workflow';
@@ -23,6 +24,7 @@ import type {
   OrderSagaResult,
   RetryTuning,
   SagaFailureInfo,
+  SagaMetricsSinks,
   SagaStatus,
   SagaStep,
   SagaTuning,
@@ -93,6 +95,7 @@ export async function runOrderSaga(input: OrderSagaInput, variant: SagaVariant =
   const queues = input.taskQueues ?? TASK_QUEUES;
   const tuning: SagaTuning = { ...DEFAULT_SAGA_TUNING, ...input.tuning };
   const { workflowId } = workflowInfo();
+  const { sagaMetrics } = proxySinks<SagaMetricsSinks>();
   const key = (step: Parameters<typeof idempotencyKey>[1]) => idempotencyKey(workflowId, step);
 
   const forward = (q: string) => activityOptions(q, tuning.activityTimeoutMs, tuning.forwardRetry);
@@ -255,6 +258,7 @@ export async function runOrderSaga(input: OrderSagaInput, variant: SagaVariant =
   }
   status.state = 'CONFIRMED';
   status.currentStep = null;
+  sagaMetrics.ended('CONFIRMED', input.eventOccurredAt);
   return { orderId: order.orderId, outcome: 'CONFIRMED', status };
 
   /** Undoes the completed steps last-in first-out, then tells the customer; nothing here can be cancelled. */
@@ -278,6 +282,7 @@ export async function runOrderSaga(input: OrderSagaInput, variant: SagaVariant =
         try {
           await c.run();
           status.compensationsRun.push(c.step);
+          sagaMetrics.compensated(c.step);
         } catch (err) {
           // Keep unwinding the other steps: one stuck refund must not leave stock reserved too.
           status.failedCompensations.push(describeFailure(err, c.step));
@@ -287,6 +292,7 @@ export async function runOrderSaga(input: OrderSagaInput, variant: SagaVariant =
     status.currentStep = null;
     if (status.failedCompensations.length > 0) {
       status.state = 'COMPENSATION_FAILED';
+      sagaMetrics.ended('COMPENSATION_FAILED', input.eventOccurredAt);
       const failed = status.failedCompensations.map((f) => `${f.step} (${f.type})`).join(', ');
       log.error('saga compensation failed', {
         orderId: order.orderId,
@@ -301,6 +307,7 @@ export async function runOrderSaga(input: OrderSagaInput, variant: SagaVariant =
       });
     }
     status.state = 'FAILED';
+    sagaMetrics.ended('FAILED', input.eventOccurredAt);
     return { orderId: order.orderId, outcome: 'FAILED', status };
   }
 }

@@ -11,7 +11,9 @@ import type { Logger } from 'pino';
 import { EventCodec } from '../events/codec';
 import { deadLetterTopic } from '../events/topics';
 import { RegistryClient } from '../kafka/registry-client';
-import { taskQueuesFor } from '../shared/saga-contract';
+import { LagMonitor } from '../observability/consumer-lag';
+import type { Metrics } from '../observability/metrics';
+import { ORDER_SAGA_WORKFLOW_TYPE, taskQueuesFor } from '../shared/saga-contract';
 import type { IngressConfig } from './config';
 import { IngressConsumer, ensureDeadLetterTopics } from './consumer';
 import { sendDeadLetter } from './dead-letter';
@@ -25,8 +27,16 @@ export interface Ingress {
   stop(): Promise<void>;
 }
 
-/** Builds and starts an ingress. Migrates the ledger first (idempotent), so a fresh database works. */
-export async function startIngress(cfg: IngressConfig, log: Logger = pino({ level: cfg.logLevel })): Promise<Ingress> {
+/**
+ * Builds and starts an ingress. Migrates the ledger first (idempotent), so a fresh database works.
+ * With `metrics`, records what it handles and keeps consumer lag, dead-letter queue size and sagas
+ * in flight current every `cfg.lagIntervalMs`.
+ */
+export async function startIngress(
+  cfg: IngressConfig,
+  log: Logger = pino({ level: cfg.logLevel }),
+  metrics?: Metrics,
+): Promise<Ingress> {
   await migrateLedger(cfg.db);
   const kafka = new Kafka({
     clientId: cfg.clientId,
@@ -43,10 +53,11 @@ export async function startIngress(cfg: IngressConfig, log: Logger = pino({ leve
   pool.on('error', (err) => log.warn({ err }, 'idle ledger connection failed'));
   const connection = await Connection.connect({ address: cfg.temporalAddress });
   const client = new Client({ connection, namespace: cfg.temporalNamespace });
+  const taskQueues = taskQueuesFor(cfg.taskQueuePrefix);
   const handler = new IngressHandler({
     codec: new EventCodec(new RegistryClient(cfg.registryUrl), { maxPayloadBytes: cfg.maxPayloadBytes }),
     ledger: new IngressLedger(pool),
-    gateway: new TemporalSagaGateway(client, connection, taskQueuesFor(cfg.taskQueuePrefix), cfg.temporalTimeoutMs),
+    gateway: new TemporalSagaGateway(client, connection, taskQueues, cfg.temporalTimeoutMs),
     deadLetter: (source, cause) => sendDeadLetter(producer, source, cause, cfg.groupId),
     topics: cfg.topics,
   });
@@ -61,14 +72,33 @@ export async function startIngress(cfg: IngressConfig, log: Logger = pino({ leve
       sessionTimeoutMs: cfg.sessionTimeoutMs,
     },
     log,
+    metrics,
   );
   await consumer.start();
+  const inFlightQuery =
+    `WorkflowType = '${ORDER_SAGA_WORKFLOW_TYPE}' AND ExecutionStatus = 'Running' ` +
+    `AND TaskQueue = '${taskQueues.saga}'`;
+  const lag = metrics
+    ? new LagMonitor(
+        kafka,
+        metrics,
+        { groupId: cfg.groupId, topics, deadLetterTopics: topics.map(deadLetterTopic), intervalMs: cfg.lagIntervalMs },
+        log,
+        // The ingress starts the sagas and already talks to Temporal, so it counts the ones running.
+        async () => {
+          const { count } = await client.workflow.count(inFlightQuery);
+          metrics.sagasInFlight.set({ task_queue: taskQueues.saga }, count);
+        },
+      )
+    : undefined;
+  lag?.start();
   let stopping: Promise<void> | undefined;
   return {
     consumer,
     stop: () =>
       (stopping ??= (async () => {
         await consumer.stop();
+        await lag?.stop();
         await producer.disconnect();
         await connection.close();
         await pool.end();

@@ -22,6 +22,8 @@ const ingressEnvSchema = z.object({
   KTS_INGRESS_BACKOFF_MAX_MS: ms.default(10_000),
   /** Deadline of one Temporal call (start or signal), retries included. */
   KTS_INGRESS_TEMPORAL_TIMEOUT_MS: ms.default(10_000),
+  /** How often consumer lag, dead-letter queue size and sagas in flight are refreshed for /metrics. */
+  KTS_INGRESS_LAG_INTERVAL_MS: z.coerce.number().int().min(100).max(600_000).default(5_000),
   KTS_INGRESS_SESSION_TIMEOUT_MS: z.coerce.number().int().min(6_000).max(300_000).default(30_000),
   KTS_TEMPORAL_NAMESPACE: z.string().min(1).default('default'),
   KTS_DB_PASSWORD_INGRESS: z.string().min(8, 'must be at least 8 characters').default('ingress-dev-password'),
@@ -38,6 +40,7 @@ export interface IngressConfig {
   backoff: { initialMs: number; maxMs: number };
   temporalTimeoutMs: number;
   sessionTimeoutMs: number;
+  lagIntervalMs: number;
   kafkaBrokers: string[];
   registryUrl: string;
   temporalAddress: string;
@@ -72,6 +75,7 @@ export function loadIngressConfig(env: NodeJS.ProcessEnv = process.env): Ingress
     backoff: { initialMs: e.KTS_INGRESS_BACKOFF_INITIAL_MS, maxMs: e.KTS_INGRESS_BACKOFF_MAX_MS },
     temporalTimeoutMs: e.KTS_INGRESS_TEMPORAL_TIMEOUT_MS,
     sessionTimeoutMs: e.KTS_INGRESS_SESSION_TIMEOUT_MS,
+    lagIntervalMs: e.KTS_INGRESS_LAG_INTERVAL_MS,
     kafkaBrokers: endpoints.kafkaBrokers,
     registryUrl: endpoints.registryUrl,
     temporalAddress: endpoints.temporalAddress,

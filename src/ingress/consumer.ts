@@ -7,6 +7,7 @@
 import type { Consumer, EachBatchPayload, Kafka } from 'kafkajs';
 import type { Logger } from 'pino';
 
+import type { Metrics } from '../observability/metrics';
 import type { HandleOutcome, IngressHandler } from './handler';
 
 export interface IngressConsumerOptions {
@@ -55,6 +56,7 @@ export class IngressConsumer {
     private readonly handler: IngressHandler,
     private readonly options: IngressConsumerOptions,
     private readonly log: Logger,
+    private readonly metrics?: Metrics,
   ) {}
 
   /** Joins the group and starts consuming; resolves once the consumer runs. */
@@ -88,17 +90,27 @@ export class IngressConsumer {
   private async eachBatch(p: EachBatchPayload): Promise<void> {
     const { batch } = p;
     const tp = `${batch.topic}/${batch.partition}`;
+    const eventType = this.handler.eventTypeOf(batch.topic) ?? 'unknown';
+    const m = this.metrics;
     for (const message of batch.messages) {
       if (!p.isRunning() || p.isStale()) break;
+      const began = performance.now();
       try {
         const result = await this.handler.handle({ topic: batch.topic, partition: batch.partition, message });
         this.stats.handled[result.outcome] += 1;
+        // Counted here, once the record is durably handled, so a retried record is one record.
+        m?.eventsConsumed.inc({ topic: batch.topic, event_type: eventType });
+        m?.processingSeconds.observe({ event_type: eventType }, (performance.now() - began) / 1000);
         if (result.outcome === 'DEAD_LETTERED') {
+          const reason = result.reason ?? 'unknown';
+          m?.deadLetters.inc({ topic: batch.topic, reason });
+          m?.eventErrors.inc({ event_type: eventType, error_type: reason });
           this.log.warn({ tp, offset: message.offset, reason: result.reason }, 'dead-lettered a poison record');
         }
       } catch (err) {
         if (!p.isRunning()) break; // shutting down: the record stays uncommitted for whoever comes next
         this.stats.transientFailures += 1;
+        m?.eventErrors.inc({ event_type: eventType, error_type: (err as Error).name || 'Error' });
         const attempt = this.attempts.get(tp) ?? 0;
         this.attempts.set(tp, attempt + 1);
         const delay = backoffDelay(attempt, this.options.backoff.initialMs, this.options.backoff.maxMs);

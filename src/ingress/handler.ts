@@ -37,6 +37,11 @@ export class IngressHandler {
     ]);
   }
 
+  /** The event type a subscribed topic carries, for labelling metrics of records not yet decoded. */
+  eventTypeOf(topic: string): IngressEventType | undefined {
+    return this.roles.get(topic);
+  }
+
   /**
    * Handles one record. Idempotent: handling the same record again (after a crash or rebalance
    * before its offset was committed) finds it in the ledger or in Temporal and starts nothing new.

@@ -1,11 +1,13 @@
 /**
- * The ingress process: `npm run ingress`. Settings come from KTS_INGRESS_* variables (see config.ts).
+ * The ingress process: `npm run ingress`. Settings come from KTS_INGRESS_* variables (see config.ts);
+ * Prometheus metrics on http://127.0.0.1:9465/metrics (KTS_METRICS_PORT).
  * SIGTERM/SIGINT stop it gracefully: in-flight records finish and are committed before it exits.
  */
 import pino from 'pino';
 
 import type { Ingress } from './app';
 import { startIngress } from './app';
+import { startMetrics } from '../observability/metrics';
 import { loadIngressConfig } from './config';
 
 async function main(): Promise<void> {
@@ -28,9 +30,10 @@ async function main(): Promise<void> {
   };
   process.once('SIGTERM', () => onSignal('SIGTERM'));
   process.once('SIGINT', () => onSignal('SIGINT'));
-  const ingress = await startIngress(cfg, log);
+  const served = await startMetrics('ingress');
+  const ingress = await startIngress(cfg, log, served.metrics);
   state.ingress = ingress;
-  log.info({ groupId: cfg.groupId, topics: cfg.topics }, 'ingress running');
+  log.info({ groupId: cfg.groupId, topics: cfg.topics, metrics: served.url }, 'ingress running');
   if (state.stopRequested) await stop(ingress);
 }
 

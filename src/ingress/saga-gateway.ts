@@ -36,7 +36,8 @@ export function sagaInputFor(e: OrderPlaced, taskQueues: SagaTaskQueues): OrderS
     items: e.items.map((i) => ({ sku: i.sku, quantity: i.quantity, unitPriceMinor: i.unitPriceMinor })),
     paymentToken: e.paymentToken,
   };
-  return { order, taskQueues };
+  // occurredAt travels with the saga so its end can be measured against the event, not the start.
+  return { order, taskQueues, eventOccurredAt: e.occurredAt };
 }
 
 export class TemporalSagaGateway implements SagaGateway {

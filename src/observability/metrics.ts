@@ -1,6 +1,9 @@
 import http from 'node:http';
 
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { z } from 'zod';
+
+import { formatEnvIssues } from '../config/stack-config';
 
 /**
  * Every Prometheus metric the project exposes, defined once so names and labels never drift between
@@ -15,13 +18,16 @@ export function createMetrics(service: string) {
     registry,
     eventsConsumed: new Counter({
       name: 'kts_events_consumed_total',
-      help: 'Kafka records consumed, by topic and event type (unknown when undecodable)',
+      // Counted once per record, when it is durably handled (a transient failure retried is not a second record).
+      help: 'Kafka records consumed, by topic and the event type that topic carries',
       labelNames: ['topic', 'event_type'] as const,
       registers: [registry],
     }),
     eventErrors: new Counter({
       name: 'kts_event_errors_total',
-      help: 'Records that failed handling, by event type and failure type string',
+      help:
+        'Records that failed handling, by event type and failure type: the dead-letter reason for poison, ' +
+        "the error's name for a transient failure (which pauses the partition and is retried)",
       labelNames: ['event_type', 'error_type'] as const,
       registers: [registry],
     }),
@@ -29,6 +35,12 @@ export function createMetrics(service: string) {
       name: 'kts_dead_letters_total',
       help: 'Records written to a dead-letter topic, by source topic and reason',
       labelNames: ['topic', 'reason'] as const,
+      registers: [registry],
+    }),
+    deadLetterQueueSize: new Gauge({
+      name: 'kts_dead_letter_queue_size',
+      help: 'Records held in a dead-letter topic (high minus low watermark, summed over partitions)',
+      labelNames: ['topic'] as const,
       registers: [registry],
     }),
     consumerLag: new Gauge({
@@ -68,10 +80,58 @@ export function createMetrics(service: string) {
       help: 'Sagas that ended in COMPENSATION_FAILED: each one needs a human',
       registers: [registry],
     }),
+    sagasInFlight: new Gauge({
+      name: 'kts_sagas_in_flight',
+      help: 'Running orderSaga workflows on the saga task queue, from Temporal visibility',
+      labelNames: ['task_queue'] as const,
+      registers: [registry],
+    }),
   };
 }
 
 export type Metrics = ReturnType<typeof createMetrics>;
+
+/**
+ * Default /metrics port of each kind of process, chosen so they can all run on one host at once.
+ * A single-service worker gets its own port, so the five can run side by side too.
+ */
+export const METRICS_PORTS = {
+  main: 9464,
+  ingress: 9465,
+  workers: 9466,
+  api: 9467,
+  eventStore: 9468,
+  'worker-saga': 9470,
+  'worker-orders': 9471,
+  'worker-inventory': 9472,
+  'worker-payments': 9473,
+  'worker-notifications': 9474,
+} as const;
+export type MetricsProcess = keyof typeof METRICS_PORTS;
+
+const metricsEnvSchema = z.object({
+  /** Port of this process's /metrics server on 127.0.0.1; 0 picks a free one. */
+  KTS_METRICS_PORT: z.coerce.number().int().min(0).max(65_535).optional(),
+});
+
+/** The /metrics port of `process` from KTS_METRICS_PORT (parsed once, failing fast), else its default. */
+export function loadMetricsPort(process: MetricsProcess, env: NodeJS.ProcessEnv = globalThis.process.env): number {
+  const parsed = metricsEnvSchema.safeParse(env);
+  if (!parsed.success) {
+    throw new Error(`invalid metrics settings: ${formatEnvIssues(parsed.error)}`);
+  }
+  return parsed.data.KTS_METRICS_PORT ?? METRICS_PORTS[process];
+}
+
+/** Creates the registry of one process and serves it; what every entry point does first. */
+export async function startMetrics(
+  process: MetricsProcess,
+  env: NodeJS.ProcessEnv = globalThis.process.env,
+): Promise<{ metrics: Metrics; port: number; url: string; close: () => Promise<void> }> {
+  const metrics = createMetrics(process);
+  const server = await serveMetrics(metrics.registry, loadMetricsPort(process, env));
+  return { metrics, port: server.port, url: `http://127.0.0.1:${server.port}/metrics`, close: server.close };
+}
 
 /** Serves GET /metrics on 127.0.0.1; port 0 picks a free one. Resolves with the bound port. */
 export async function serveMetrics(

@@ -4,6 +4,7 @@
  * This module is loaded inside Temporal's workflow sandbox, so it may import only
  * `@temporalio/workflow` definitions and plain TypeScript: no Node builtins, no I/O.
  */
+import type { Sinks } from '@temporalio/workflow';
 import { defineQuery, defineSignal } from '@temporalio/workflow';
 
 /** The services that own data and run activities, one task queue and one PostgreSQL schema each. */
@@ -171,6 +172,12 @@ export interface OrderSagaInput {
   /** Defaults to {@link TASK_QUEUES}; tests and benchmarks isolate themselves with their own. */
   taskQueues?: SagaTaskQueues;
   tuning?: Partial<SagaTuning>;
+  /**
+   * When the order.placed event that started the saga happened (epoch ms), for the
+   * event-to-saga-complete latency. Optional: sagas started before it existed, and from a client
+   * rather than an event, have none.
+   */
+  eventOccurredAt?: number;
 }
 
 export type SagaState = 'RUNNING' | 'COMPENSATING' | 'CONFIRMED' | 'FAILED' | 'COMPENSATION_FAILED';
@@ -222,3 +229,21 @@ export const PATCHES = {
   /** v2: tell the customer the order was received as soon as it is created (before stock and payment). */
   orderReceivedNotice: 'order-received-notice',
 } as const;
+
+/** How a saga ended, as the metrics count it: the workflow's result, or COMPENSATION_FAILED. */
+export type SagaOutcome = 'CONFIRMED' | 'FAILED' | 'COMPENSATION_FAILED';
+
+/**
+ * The workflow's window onto the worker's Prometheus metrics. Workflow code cannot touch
+ * prom-client (sandbox), so it calls these Temporal sinks; the worker process implements them.
+ * Sinks add nothing to the history and are not called while replaying, so each saga counts once
+ * however often it is replayed.
+ */
+export interface SagaMetricsSinks extends Sinks {
+  sagaMetrics: {
+    /** A compensation completed (the failure notice counts as step `notifyCustomer`). */
+    compensated(step: CompensationStep): void;
+    /** The saga reached its terminal state; `eventOccurredAt` from the input, when it has one. */
+    ended(outcome: SagaOutcome, eventOccurredAt: number | undefined): void;
+  };
+}
