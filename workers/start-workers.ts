@@ -9,6 +9,7 @@ import { migrateAll } from '../src/db/migrate';
 import { closeServicePools, createServicePools } from '../src/db/pools';
 import { SimulatedCardGateway, loadGatewayBehaviour } from '../src/services/card-gateway';
 import { logChannel } from '../src/services/notification-channel';
+import { startMetrics } from '../src/observability/metrics';
 import { taskQueuesFor } from '../src/shared/saga-contract';
 import type { WorkerRole } from './saga-workers';
 import { createSagaWorkers } from './saga-workers';
@@ -36,6 +37,10 @@ export async function startWorkers(roles: readonly WorkerRole[], env: NodeJS.Pro
   const dbConfig = loadDbConfig(env);
   const gatewayBehaviour = loadGatewayBehaviour(env);
   const { temporalAddress } = stackEndpoints(loadStackConfig(env));
+  // Before anything slow, so a taken port fails the start at once. A single-role process is that
+  // service's worker and has its own default port, so the five can run side by side.
+  const [only] = roles;
+  const served = await startMetrics(roles.length === 1 && only ? `worker-${only}` : 'workers', env);
 
   if (e.KTS_MIGRATE_ON_START === 'true') await migrateAll(dbConfig);
   const pools = createServicePools(dbConfig);
@@ -53,13 +58,15 @@ export async function startWorkers(roles: readonly WorkerRole[], env: NodeJS.Pro
       taskQueues,
       roles,
       activities,
+      metrics: served.metrics,
     });
-    logger.info({ roles, taskQueues }, 'workers running');
+    logger.info({ roles, taskQueues, metrics: served.url }, 'workers running');
     // Worker.run resolves after the SDK's own SIGINT/SIGTERM handling has drained the worker.
     await Promise.all(workers.map((w) => w.run()));
   } finally {
     await connection.close();
     await closeServicePools(pools);
+    await served.close();
   }
 }
 
