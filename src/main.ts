@@ -14,6 +14,7 @@ import { EventCodec } from './events/codec';
 import { TOPICS, deadLetterTopic } from './events/topics';
 import { RegistryClient } from './kafka/registry-client';
 import { createLogger } from './observability/logger';
+import { loadMetricsPort, serveMetrics } from './observability/metrics';
 import { stackDown, stackUp } from './stack/stack';
 
 interface MainOptions {
@@ -26,6 +27,7 @@ const say = (line: string) => process.stdout.write(`${line}\n`);
 async function main(opts: MainOptions): Promise<number> {
   const cfg = loadStackConfig();
   const endpoints = stackEndpoints(cfg);
+  const metricsPort = loadMetricsPort('main');
   say('== 1/4 local stack');
   await stackUp(cfg);
 
@@ -37,6 +39,12 @@ async function main(opts: MainOptions): Promise<number> {
   process.env.KTS_GATEWAY_LATENCY_MIN_MS ??= '800';
   process.env.KTS_GATEWAY_LATENCY_MAX_MS ??= '1500';
   const app = await startApp(logger, (step) => say(`… ${step}`));
+  const metricsServer = await serveMetrics(app.metrics.registry, metricsPort).catch(async (err: unknown) => {
+    await app.stop();
+    throw err;
+  });
+  const metricsUrl = `http://127.0.0.1:${metricsServer.port}/metrics`;
+  say(`… Prometheus metrics at ${metricsUrl} (live view: npm run status)`);
   const connection = await Connection.connect({ address: endpoints.temporalAddress });
   const client = new Client({ connection });
   const kafka = new Kafka({ clientId: 'main-demo', brokers: endpoints.kafkaBrokers, logLevel: logLevel.NOTHING });
@@ -71,6 +79,7 @@ async function main(opts: MainOptions): Promise<number> {
       say('\n(no demo: --no-demo)');
     }
     say(`\nTemporal Web UI: ${endpoints.temporalUiUrl}`);
+    say(`Prometheus metrics: ${metricsUrl} (live view: npm run status)`);
     if (opts.exit || !process.stdin.isTTY) return ok ? 0 : 1;
     say('\nThe system keeps running: place orders with `npm run orders -- place --count 10`.');
     say('Press q to stop the app and the servers.');
@@ -82,6 +91,7 @@ async function main(opts: MainOptions): Promise<number> {
   } finally {
     await app.stop();
     await connection.close();
+    await metricsServer.close();
   }
 }
 

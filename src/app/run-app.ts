@@ -17,6 +17,8 @@ import { migrateAll } from '../db/migrate';
 import { closeServicePools, createServicePools } from '../db/pools';
 import type { ServicePools } from '../db/pools';
 import { startIngress } from '../ingress/app';
+import { createMetrics } from '../observability/metrics';
+import type { Metrics } from '../observability/metrics';
 import type { Ingress } from '../ingress/app';
 import { loadIngressConfig } from '../ingress/config';
 import { TOPICS } from '../events/topics';
@@ -33,6 +35,8 @@ const ALL_ROLES: readonly WorkerRole[] = ['saga', 'orders', 'inventory', 'paymen
 export interface RunningApp {
   pools: ServicePools;
   ingress: Ingress;
+  /** The one registry of the in-process app: the workers and the ingress record into it. */
+  metrics: Metrics;
   /** Graceful: the ingress finishes and commits in-flight records, then the workers drain. */
   stop(): Promise<void>;
 }
@@ -46,6 +50,7 @@ export async function startApp(
   onStep: (text: string) => void,
   env: NodeJS.ProcessEnv = process.env,
 ): Promise<RunningApp> {
+  const metrics = createMetrics('main');
   onStep('migrating service schemas');
   const dbConfig = loadDbConfig(env);
   await migrateAll(dbConfig);
@@ -62,7 +67,7 @@ export async function startApp(
   let workers: Worker[] = [];
   let running: Promise<unknown> = Promise.resolve();
   try {
-    workers = await createSagaWorkers({ connection, taskQueues: TASK_QUEUES, roles: ALL_ROLES, activities });
+    workers = await createSagaWorkers({ connection, taskQueues: TASK_QUEUES, roles: ALL_ROLES, activities, metrics });
     running = Promise.all(workers.map((w) => w.run()));
     onStep('starting the Kafka ingress');
     const { kafkaBrokers } = stackEndpoints(loadStackConfig(env));
@@ -71,11 +76,12 @@ export async function startApp(
       { topic: TOPICS.orderPlaced, numPartitions: ORDER_TOPIC_PARTITIONS },
       { topic: TOPICS.orderCancelled, numPartitions: ORDER_TOPIC_PARTITIONS },
     ]);
-    const ingress = await startIngress(loadIngressConfig(env), logger.child({ component: 'ingress' }));
+    const ingress = await startIngress(loadIngressConfig(env), logger.child({ component: 'ingress' }), metrics);
     let stopping: Promise<void> | undefined;
     return {
       pools,
       ingress,
+      metrics,
       stop: () =>
         (stopping ??= (async () => {
           await ingress.stop();

@@ -10,6 +10,7 @@ import { DefaultLogger, NativeConnection, Runtime, bundleWorkflowCode } from '@t
 
 import type { ServiceActivities } from '../../activities';
 import { createServiceActivities } from '../../activities';
+import type { Metrics } from '../../src/observability/metrics';
 import type { GatewayBehaviour } from '../../src/services/card-gateway';
 import { SimulatedCardGateway } from '../../src/services/card-gateway';
 import type { OrderDetails, OrderSagaInput, SagaTaskQueues, SagaTuning } from '../../src/shared/saga-contract';
@@ -82,6 +83,8 @@ export interface RunOptions {
   maxConcurrentActivityTaskExecutions?: number;
   /** Workers to run in this process (default: all); a test may run one elsewhere, e.g. in a child process. */
   roles?: WorkerRole[];
+  /** Where the orchestrator records saga metrics (through its sinks). */
+  metrics?: Metrics;
 }
 
 /** Runs the orchestrator and all four services on task queues of this test alone while `fn` runs. */
@@ -112,6 +115,7 @@ export async function withSagaWorkers<T>(
     activities,
     workflowBundle: h.bundle,
     maxConcurrentActivityTaskExecutions: opts.maxConcurrentActivityTaskExecutions,
+    metrics: opts.metrics,
   });
   return runWorkersUntil(workers, () =>
     fn({
