@@ -2,6 +2,7 @@
  * `npm run api`: the Orders HTTP API (KTS_API_* settings, see api-config.ts).
  * `npm run api -- --openapi` prints the OpenAPI document instead.
  */
+import { startMetrics } from '../observability/metrics';
 import { loadApiConfig } from './api-config';
 import { startOrdersApi } from './app';
 import { buildOpenApiDocument } from './openapi';
@@ -12,7 +13,10 @@ async function main(): Promise<void> {
     return;
   }
   const api = await startOrdersApi(loadApiConfig());
+  // Process metrics only for now (CPU, memory, event loop lag): the API is one more process to watch.
+  const served = await startMetrics('api');
   process.stdout.write(`orders API listening on ${api.url} (OpenAPI: ${api.url}/openapi.json)\n`);
+  process.stdout.write(`Prometheus metrics at ${served.url}\n`);
   const stop = () => {
     api.stop().then(
       () => process.exit(0),
