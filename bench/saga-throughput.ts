@@ -8,13 +8,7 @@ import path from 'node:path';
 
 import { Client, Connection } from '@temporalio/client';
 import type { Worker } from '@temporalio/worker';
-import {
-  DefaultLogger,
-  NativeConnection,
-  Runtime,
-  bundleWorkflowCode,
-  Worker as TemporalWorker,
-} from '@temporalio/worker';
+import { DefaultLogger, NativeConnection, Runtime, Worker as TemporalWorker } from '@temporalio/worker';
 import pino from 'pino';
 
 import { createServiceActivities } from '../activities';
@@ -23,11 +17,12 @@ import { loadDbConfig } from '../src/db/db-config';
 import { migrateAll } from '../src/db/migrate';
 import { closeServicePools, createServicePools } from '../src/db/pools';
 import { SimulatedCardGateway } from '../src/services/card-gateway';
+import { initTracing, temporalTracingPlugin } from '../src/observability/tracing';
 import { logChannel } from '../src/services/notification-channel';
 import type { OrderSagaInput } from '../src/shared/saga-contract';
 import { SERVICES, orderWorkflowId, taskQueuesFor } from '../src/shared/saga-contract';
 import { orderSaga } from '../workflows';
-import { WORKFLOWS_PATH, createSagaWorkers, runWorkersUntil } from '../workers/saga-workers';
+import { bundleSagaWorkflows, createSagaWorkers, runWorkersUntil } from '../workers/saga-workers';
 import { bareSaga } from './saga-baseline-workflow';
 
 const SAGAS = Number(process.argv[2] ?? 200);
@@ -64,11 +59,16 @@ async function main(): Promise<void> {
     }),
     channel: logChannel(pino({ level: 'warn' })),
   });
-  const sagaBundle = await bundleWorkflowCode({ workflowsPath: WORKFLOWS_PATH, logger: new DefaultLogger('ERROR') });
-  const bareBundle = await bundleWorkflowCode({
+  // Both sides traced like production (interceptors in the bundle, plugin on the workers), so the
+  // comparison stays the saga's own cost over the engine's floor.
+  const tracing = initTracing('bench-saga-throughput');
+  const sagaBundle = await bundleSagaWorkflows({ logger: new DefaultLogger('ERROR'), tracing });
+  const bareBundle = await bundleSagaWorkflows({
     workflowsPath: path.join(__dirname, 'saga-baseline-workflow.ts'),
     logger: new DefaultLogger('ERROR'),
+    tracing,
   });
+  const plugins = [temporalTracingPlugin(tracing)];
   const connection = await Connection.connect({ address: temporalAddress });
   const client = new Client({ connection });
   const workerConnection = await NativeConnection.connect({ address: temporalAddress });
@@ -88,10 +88,11 @@ async function main(): Promise<void> {
       connection: workerConnection,
       taskQueue: bareQueues.saga,
       workflowBundle: bareBundle,
+      plugins,
     }),
     ...(await Promise.all(
       SERVICES.map((s) =>
-        TemporalWorker.create({ connection: workerConnection, taskQueue: bareQueues[s], activities: noop }),
+        TemporalWorker.create({ connection: workerConnection, taskQueue: bareQueues[s], activities: noop, plugins }),
       ),
     )),
   ];

@@ -15,6 +15,7 @@ import { TOPICS, deadLetterTopic } from './events/topics';
 import { RegistryClient } from './kafka/registry-client';
 import { createLogger } from './observability/logger';
 import { loadMetricsPort, serveMetrics } from './observability/metrics';
+import { initTracing } from './observability/tracing';
 import { stackDown, stackUp } from './stack/stack';
 
 interface MainOptions {
@@ -25,6 +26,8 @@ interface MainOptions {
 const say = (line: string) => process.stdout.write(`${line}\n`);
 
 async function main(opts: MainOptions): Promise<number> {
+  // First, so the workers, the ingress and the demo producer all share the one tracer provider.
+  initTracing('kts-main');
   const cfg = loadStackConfig();
   const endpoints = stackEndpoints(cfg);
   const metricsPort = loadMetricsPort('main');

@@ -1,10 +1,21 @@
 import path from 'node:path';
 
-import type { NativeConnection, WorkflowBundleOption } from '@temporalio/worker';
-import { Worker } from '@temporalio/worker';
+import type {
+  NativeConnection,
+  Logger as SdkLogger,
+  WorkerOptions,
+  WorkflowBundleOption,
+  WorkflowBundleWithSourceMap,
+} from '@temporalio/worker';
+import { Worker, bundleWorkflowCode } from '@temporalio/worker';
 
 import type { ServiceActivities } from '../activities';
+import { activityLoggingInterceptor } from '../src/observability/activity-logging';
+import type { Logger } from '../src/observability/logger';
+import { createLogger } from '../src/observability/logger';
 import type { Metrics } from '../src/observability/metrics';
+import type { Tracing } from '../src/observability/tracing';
+import { initTracing, temporalTracingPlugin } from '../src/observability/tracing';
 import type { SagaTaskQueues, ServiceName } from '../src/shared/saga-contract';
 import { sagaMetricsSinks } from './saga-metrics-sinks';
 
@@ -21,11 +32,51 @@ export interface SagaWorkersOptions {
   roles: readonly WorkerRole[];
   /** Needed for every service role (built with createServiceActivities). */
   activities?: ServiceActivities;
-  /** A prebuilt bundle (bundleWorkflowCode), so tests and benchmarks bundle once. */
+  /** A prebuilt bundle (bundleSagaWorkflows), so tests and benchmarks bundle once. */
   workflowBundle?: WorkflowBundleOption;
   maxConcurrentActivityTaskExecutions?: number;
   /** Where the orchestrator records saga outcomes and compensations (through workflow sinks). */
   metrics?: Metrics;
+  /** Where workflow spans go; defaults to the process's installation (see initTracing). */
+  tracing?: Tracing;
+  /**
+   * Activity log lines (one per attempt, with the order's correlation fields). Entry points pass
+   * theirs; embedded use (tests, benchmarks) stays quiet unless LOG_LEVEL asks for lines.
+   */
+  logger?: Logger;
+}
+
+/** The tracing plugin of this process; installs tracing under a generic name if no entry point did. */
+function sagaTracingPlugin(tracing?: Tracing) {
+  return temporalTracingPlugin(tracing ?? initTracing('kts-workers'));
+}
+
+/**
+ * Bundles the orchestrator's workflow code once, for tests and benchmarks. A prebuilt bundle must
+ * carry the OpenTelemetry workflow interceptors itself (a worker adds them only when it bundles),
+ * otherwise activities would lose the saga's trace context.
+ */
+export function bundleSagaWorkflows(
+  options: { workflowsPath?: string; logger?: SdkLogger; tracing?: Tracing } = {},
+): Promise<WorkflowBundleWithSourceMap> {
+  return bundleWorkflowCode({
+    workflowsPath: options.workflowsPath ?? WORKFLOWS_PATH,
+    logger: options.logger,
+    plugins: [sagaTracingPlugin(options.tracing)],
+  });
+}
+
+/**
+ * Worker options with tracing: Temporal's OpenTelemetry interceptors first, then the correlated
+ * activity log line inside their span (plugins would append after ours, i.e. outside the span).
+ */
+function traced(options: WorkerOptions, tracing: Tracing | undefined, logger: Logger): WorkerOptions {
+  const configured = sagaTracingPlugin(tracing).configureWorker(options);
+  const interceptors = configured.interceptors ?? {};
+  return {
+    ...configured,
+    interceptors: { ...interceptors, activity: [...(interceptors.activity ?? []), activityLoggingInterceptor(logger)] },
+  };
 }
 
 /**
@@ -35,26 +86,39 @@ export interface SagaWorkersOptions {
 export async function createSagaWorkers(opts: SagaWorkersOptions): Promise<Worker[]> {
   const common = { connection: opts.connection, namespace: opts.namespace ?? 'default' };
   const workers: Worker[] = [];
+  const logger = opts.logger ?? createLogger('kts-workers', undefined, process.env.LOG_LEVEL ?? 'silent');
   for (const role of opts.roles) {
     if (role === 'saga') {
       workers.push(
-        await Worker.create({
-          ...common,
-          taskQueue: opts.taskQueues.saga,
-          sinks: sagaMetricsSinks(opts.metrics),
-          ...(opts.workflowBundle ? { workflowBundle: opts.workflowBundle } : { workflowsPath: WORKFLOWS_PATH }),
-        }),
+        await Worker.create(
+          traced(
+            {
+              ...common,
+              taskQueue: opts.taskQueues.saga,
+              sinks: sagaMetricsSinks(opts.metrics),
+              ...(opts.workflowBundle ? { workflowBundle: opts.workflowBundle } : { workflowsPath: WORKFLOWS_PATH }),
+            },
+            opts.tracing,
+            logger,
+          ),
+        ),
       );
       continue;
     }
     if (!opts.activities) throw new Error(`the ${role} worker needs its activities`);
     workers.push(
-      await Worker.create({
-        ...common,
-        taskQueue: opts.taskQueues[role],
-        activities: opts.activities[role],
-        maxConcurrentActivityTaskExecutions: opts.maxConcurrentActivityTaskExecutions ?? 50,
-      }),
+      await Worker.create(
+        traced(
+          {
+            ...common,
+            taskQueue: opts.taskQueues[role],
+            activities: opts.activities[role],
+            maxConcurrentActivityTaskExecutions: opts.maxConcurrentActivityTaskExecutions ?? 50,
+          },
+          opts.tracing,
+          logger,
+        ),
+      ),
     );
   }
   return workers;

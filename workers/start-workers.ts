@@ -1,5 +1,4 @@
 import { NativeConnection } from '@temporalio/worker';
-import pino from 'pino';
 import { z } from 'zod';
 
 import { createServiceActivities } from '../activities';
@@ -8,6 +7,8 @@ import { loadDbConfig } from '../src/db/db-config';
 import { migrateAll } from '../src/db/migrate';
 import { closeServicePools, createServicePools } from '../src/db/pools';
 import { SimulatedCardGateway, loadGatewayBehaviour } from '../src/services/card-gateway';
+import { createLogger } from '../src/observability/logger';
+import { initTracing } from '../src/observability/tracing';
 import { logChannel } from '../src/services/notification-channel';
 import { startMetrics } from '../src/observability/metrics';
 import { taskQueuesFor } from '../src/shared/saga-contract';
@@ -33,7 +34,10 @@ export async function startWorkers(roles: readonly WorkerRole[], env: NodeJS.Pro
   const parsed = workerEnvSchema.safeParse(env);
   if (!parsed.success) throw new Error(`invalid worker settings: ${formatEnvIssues(parsed.error)}`);
   const e = parsed.data;
-  const logger = pino({ level: e.LOG_LEVEL });
+  // One service name per deployable: a single-role process is that service's worker.
+  const service = roles.length === 1 ? `kts-${roles[0]}-worker` : 'kts-workers';
+  const tracing = initTracing(service);
+  const logger = createLogger(service, undefined, e.LOG_LEVEL);
   const dbConfig = loadDbConfig(env);
   const gatewayBehaviour = loadGatewayBehaviour(env);
   const { temporalAddress } = stackEndpoints(loadStackConfig(env));
@@ -59,6 +63,8 @@ export async function startWorkers(roles: readonly WorkerRole[], env: NodeJS.Pro
       roles,
       activities,
       metrics: served.metrics,
+      tracing,
+      logger,
     });
     logger.info({ roles, taskQueues, metrics: served.url }, 'workers running');
     // Worker.run resolves after the SDK's own SIGINT/SIGTERM handling has drained the worker.

@@ -2,6 +2,7 @@
  * `npm run api`: the Orders HTTP API (KTS_API_* settings, see api-config.ts).
  * `npm run api -- --openapi` prints the OpenAPI document instead.
  */
+import { initTracing } from '../observability/tracing';
 import { startMetrics } from '../observability/metrics';
 import { loadApiConfig } from './api-config';
 import { startOrdersApi } from './app';
@@ -12,6 +13,8 @@ async function main(): Promise<void> {
     process.stdout.write(`${JSON.stringify(buildOpenApiDocument(), null, 2)}\n`);
     return;
   }
+  // Before the API starts: the outbox writer records the active span's traceparent on each row.
+  initTracing('kts-api');
   const api = await startOrdersApi(loadApiConfig());
   // Process metrics only for now (CPU, memory, event loop lag): the API is one more process to watch.
   const served = await startMetrics('api');

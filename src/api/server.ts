@@ -7,6 +7,7 @@ import Fastify from 'fastify';
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import type { z } from 'zod';
 
+import { contextFromKafkaHeaders, inSpan } from '../observability/tracing';
 import { buildOpenApiDocument } from './openapi';
 import type { ErrorBody, OrderView } from './order-requests';
 import {
@@ -99,7 +100,13 @@ export function buildApiServer(deps: ApiDeps): FastifyInstance {
     if (key === false) return reply;
     const body = parse(placeOrderSchema, req.body, reply);
     if (!body.ok) return reply;
-    const outcome = await deps.store.placeOrder(body.data, key);
+    // The order's trace starts here (or continues the caller's traceparent): the outbox row records
+    // it, Debezium puts it on the order.placed record, and the ingress and the saga continue it.
+    const outcome = await inSpan('POST /orders', { parent: contextFromKafkaHeaders(req.headers) }, async (span) => {
+      const placed = await deps.store.placeOrder(body.data, key);
+      if (placed.kind === 'done') span.setAttribute('orderId', placed.body.orderId);
+      return placed;
+    });
     if (outcome.kind === 'done') void reply.header('location', `/orders/${outcome.body.orderId}`);
     return send(reply, '', outcome);
   });
@@ -109,7 +116,12 @@ export function buildApiServer(deps: ApiDeps): FastifyInstance {
     if (key === false) return reply;
     const body = parse(cancelOrderSchema, req.body ?? {}, reply);
     if (!body.ok) return reply;
-    return send(reply, req.params.id, await deps.store.cancelOrder(req.params.id, body.data, key));
+    const outcome = await inSpan(
+      'POST /orders/:id/cancel',
+      { parent: contextFromKafkaHeaders(req.headers), attributes: { orderId: req.params.id } },
+      () => deps.store.cancelOrder(req.params.id, body.data, key),
+    );
+    return send(reply, req.params.id, outcome);
   });
 
   app.get<{ Params: { id: string } }>('/orders/:id', async (req, reply) => {

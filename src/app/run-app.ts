@@ -67,7 +67,14 @@ export async function startApp(
   let workers: Worker[] = [];
   let running: Promise<unknown> = Promise.resolve();
   try {
-    workers = await createSagaWorkers({ connection, taskQueues: TASK_QUEUES, roles: ALL_ROLES, activities, metrics });
+    workers = await createSagaWorkers({
+      connection,
+      taskQueues: TASK_QUEUES,
+      roles: ALL_ROLES,
+      activities,
+      metrics,
+      logger: logger.child({ component: 'workers' }),
+    });
     running = Promise.all(workers.map((w) => w.run()));
     onStep('starting the Kafka ingress');
     const { kafkaBrokers } = stackEndpoints(loadStackConfig(env));

@@ -13,6 +13,7 @@ import { loadStackConfig, stackEndpoints } from '../config/stack-config';
 import { EventCodec } from '../events/codec';
 import { TOPICS } from '../events/topics';
 import { RegistryClient } from '../kafka/registry-client';
+import { initTracing } from '../observability/tracing';
 import { listDeadLetters, replayDeadLetters } from './dead-letters';
 import { registerHistoryCommands } from './history';
 import type { BadRecordKind } from './order-events';
@@ -60,6 +61,8 @@ program
       ? new SingleBar({ format: 'orders {bar} {value}/{total} {eta_formatted}' }, Presets.shades_classic)
       : undefined;
     bar?.start(count, 0);
+    // Each order's producer span starts its trace; the traceparent header carries it to the ingress.
+    const tracing = initTracing('kts-orders-cli');
     const report = await placeOrders(kafka(), new EventCodec(new RegistryClient(endpoints.registryUrl)), {
       count,
       rate: o.rate as number,
@@ -74,6 +77,8 @@ program
       onProgress: (n) => bar?.update(n),
     });
     bar?.stop();
+    // Flushes the batched spans to the OTLP endpoint, when one is configured.
+    await tracing.shutdown();
     const { orderIds, ...summary } = report;
     console.log(JSON.stringify({ orders: orderIds.length, ...summary }));
   });

@@ -6,6 +6,7 @@
 import type { Kafka, Message } from 'kafkajs';
 
 import type { EventCodec } from '../events/codec';
+import { producerSpan } from '../observability/tracing';
 import type { BadRecordKind } from './order-events';
 import { BAD_RECORD_KINDS, badRecord, cancelledEvent, placedEvent } from './order-events';
 
@@ -50,11 +51,19 @@ export async function placeOrders(kafka: Kafka, codec: EventCodec, o: PlaceOptio
     for (let sent = 0; sent < o.count;) {
       const placed: Message[] = [];
       const cancelled: Message[] = [];
+      const spans: { end(): void }[] = [];
       const n = Math.min(batchSize, o.count - sent);
       for (let i = 0; i < n; i += 1) {
         const version = o.version === 'mixed' ? (rnd() < 0.5 ? 1 : 2) : o.version === '1' ? 1 : 2;
         const event = placedEvent({ version, random: rnd });
-        const msg = { key: event.orderId, value: await codec.encode(o.placedTopic, event) };
+        // One trace per order, started here: the traceparent header hands it to the ingress.
+        const span = producerSpan('produce order.placed', {
+          orderId: event.orderId,
+          eventId: event.eventId,
+          'messaging.destination.name': o.placedTopic,
+        });
+        spans.push(span);
+        const msg = { key: event.orderId, value: await codec.encode(o.placedTopic, event), headers: span.headers };
         placed.push(msg);
         report.orderIds.push(event.orderId);
         if (rnd() < o.duplicates) {
@@ -75,6 +84,7 @@ export async function placeOrders(kafka: Kafka, codec: EventCodec, o: PlaceOptio
       }
       await producer.send({ topic: o.placedTopic, acks: -1, messages: placed });
       if (cancelled.length > 0) await producer.send({ topic: o.cancelledTopic, acks: -1, messages: cancelled });
+      for (const s of spans) s.end();
       report.records += placed.length + cancelled.length;
       sent += n;
       o.onProgress?.(sent);

@@ -12,6 +12,7 @@ import type { BadRecordKind } from '../cli/order-events';
 import { badRecord } from '../cli/order-events';
 import type { EventCodec } from '../events/codec';
 import { TOPICS } from '../events/topics';
+import { producerSpan } from '../observability/tracing';
 import { DECLINED_CARD_TOKEN } from '../services/card-gateway';
 
 /** What the demo expects each order to end as; the summary compares it with what really happened. */
@@ -81,6 +82,7 @@ export async function sendDemoBatch(kafka: Kafka, codec: EventCodec, plan: DemoP
   try {
     const placed: Message[] = [];
     const cancels: Message[] = [];
+    const spans: { end(): void }[] = [];
     for (const [i, kind] of interleaved.entries()) {
       const event = placedEvent({
         version: i % 2 === 0 ? 2 : 1,
@@ -89,7 +91,18 @@ export async function sendDemoBatch(kafka: Kafka, codec: EventCodec, plan: DemoP
       });
       const sku = kind === 'out-of-stock' ? DEMO_SKUS.soldOut : DEMO_SKUS.plenty;
       event.items = event.items.map((line) => ({ ...line, sku }));
-      const message = { key: event.orderId, value: await codec.encode(TOPICS.orderPlaced, event) };
+      // One trace per order, started here: the traceparent header hands it to the ingress.
+      const span = producerSpan('produce order.placed', {
+        orderId: event.orderId,
+        eventId: event.eventId,
+        'messaging.destination.name': TOPICS.orderPlaced,
+      });
+      spans.push(span);
+      const message = {
+        key: event.orderId,
+        value: await codec.encode(TOPICS.orderPlaced, event),
+        headers: span.headers,
+      };
       placed.push(message);
       batch.orders.push({ orderId: event.orderId, kind, occurredAt: event.occurredAt });
       if (batch.duplicated.length < plan.duplicates && kind === 'happy') {
@@ -108,6 +121,7 @@ export async function sendDemoBatch(kafka: Kafka, codec: EventCodec, plan: DemoP
     }
     await producer.send({ topic: TOPICS.orderPlaced, acks: -1, messages: placed });
     if (cancels.length > 0) await producer.send({ topic: TOPICS.orderCancelled, acks: -1, messages: cancels });
+    for (const s of spans) s.end();
   } finally {
     await producer.disconnect();
   }

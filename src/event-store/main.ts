@@ -1,4 +1,5 @@
 /** `npm run event-store`: the event store consumer (KTS_EVENT_STORE_* settings). SIGTERM stops it cleanly. */
+import { initTracing } from '../observability/tracing';
 import { Kafka, logLevel } from 'kafkajs';
 
 import { LagMonitor } from '../observability/consumer-lag';
@@ -6,6 +7,7 @@ import { startMetrics } from '../observability/metrics';
 import { loadEventStoreConfig, startEventStoreConsumer } from './event-store-consumer';
 
 async function main(): Promise<void> {
+  initTracing('kts-event-store');
   const cfg = loadEventStoreConfig();
   const running = await startEventStoreConsumer(cfg);
   const served = await startMetrics('eventStore');

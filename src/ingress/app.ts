@@ -5,14 +5,15 @@
 import { Client, Connection } from '@temporalio/client';
 import { Kafka, logLevel } from 'kafkajs';
 import pg from 'pg';
-import pino from 'pino';
-import type { Logger } from 'pino';
 
 import { EventCodec } from '../events/codec';
 import { deadLetterTopic } from '../events/topics';
 import { RegistryClient } from '../kafka/registry-client';
 import { LagMonitor } from '../observability/consumer-lag';
+import type { Logger } from '../observability/logger';
+import { createLogger } from '../observability/logger';
 import type { Metrics } from '../observability/metrics';
+import { initTracing, temporalTracingPlugin } from '../observability/tracing';
 import { ORDER_SAGA_WORKFLOW_TYPE, taskQueuesFor } from '../shared/saga-contract';
 import type { IngressConfig } from './config';
 import { IngressConsumer, ensureDeadLetterTopics } from './consumer';
@@ -34,7 +35,7 @@ export interface Ingress {
  */
 export async function startIngress(
   cfg: IngressConfig,
-  log: Logger = pino({ level: cfg.logLevel }),
+  log: Logger = createLogger('kts-ingress', undefined, cfg.logLevel),
   metrics?: Metrics,
 ): Promise<Ingress> {
   await migrateLedger(cfg.db);
@@ -52,7 +53,12 @@ export async function startIngress(
   const pool = new pg.Pool({ connectionString: cfg.db.url, max: cfg.partitionConcurrency + 2 });
   pool.on('error', (err) => log.warn({ err }, 'idle ledger connection failed'));
   const connection = await Connection.connect({ address: cfg.temporalAddress });
-  const client = new Client({ connection, namespace: cfg.temporalNamespace });
+  // The plugin's client interceptor puts the active span (the handler's) into the workflow's headers.
+  const client = new Client({
+    connection,
+    namespace: cfg.temporalNamespace,
+    plugins: [temporalTracingPlugin(initTracing('kts-ingress'))],
+  });
   const taskQueues = taskQueuesFor(cfg.taskQueuePrefix);
   const handler = new IngressHandler({
     codec: new EventCodec(new RegistryClient(cfg.registryUrl), { maxPayloadBytes: cfg.maxPayloadBytes }),
@@ -60,6 +66,7 @@ export async function startIngress(
     gateway: new TemporalSagaGateway(client, connection, taskQueues, cfg.temporalTimeoutMs),
     deadLetter: (source, cause) => sendDeadLetter(producer, source, cause, cfg.groupId),
     topics: cfg.topics,
+    log,
   });
   const consumer = new IngressConsumer(
     kafka,

@@ -4,12 +4,18 @@
  * the offset as soon as this resolves. Anything that throws is transient: the caller retries the
  * same record later and must not commit past it.
  */
+import { SpanKind } from '@opentelemetry/api';
+
 import type { EventCodec } from '../events/codec';
 import type { IngressEventType } from '../events/rules';
 import type { DeadLetterCause, DeadLetterReason, SourceRecord } from './dead-letter';
 import { IngressFailure } from './dead-letter';
 import type { EventSource, IngressLedger, LedgerOutcome } from './ledger';
 import type { SagaGateway } from './saga-gateway';
+import type { Correlation, Logger } from '../observability/logger';
+import { withCorrelation } from '../observability/logger';
+import { contextFromKafkaHeaders, currentTraceId, inSpan } from '../observability/tracing';
+import { orderWorkflowId } from '../shared/saga-contract';
 
 export type HandleOutcome = LedgerOutcome | 'DUPLICATE_EVENT' | 'DEAD_LETTERED';
 
@@ -25,6 +31,8 @@ export interface IngressHandlerDeps {
   /** Resolves once the dead letter is stored (acks=all). */
   deadLetter: (source: SourceRecord, cause: DeadLetterCause) => Promise<void>;
   topics: { placed: string; cancelled: string };
+  /** One line per handled record, carrying orderId, eventId, workflowId and traceId. */
+  log?: Logger;
 }
 
 export class IngressHandler {
@@ -47,11 +55,48 @@ export class IngressHandler {
    * before its offset was committed) finds it in the ledger or in Temporal and starts nothing new.
    */
   async handle(source: SourceRecord): Promise<HandleResult> {
+    const { topic, partition } = source;
+    const { offset } = source.message;
+    // The producer's trace (traceparent header) continues here, and through the Temporal client's
+    // interceptor into the saga: one trace per order.
+    return inSpan(
+      `ingress ${this.roles.get(topic) ?? topic}`,
+      {
+        kind: SpanKind.CONSUMER,
+        parent: contextFromKafkaHeaders(source.message.headers),
+        attributes: { 'messaging.system': 'kafka', 'messaging.destination.name': topic, partition, offset },
+      },
+      async (span) => {
+        const ids: Pick<Correlation, 'orderId' | 'eventId'> = {};
+        try {
+          const result = await this.handleRecord(source, ids);
+          span.setAttribute('outcome', result.outcome);
+          const workflowId = ids.orderId === undefined ? undefined : orderWorkflowId(ids.orderId);
+          if (this.deps.log) {
+            withCorrelation(this.deps.log, { ...ids, workflowId, traceId: currentTraceId() }).info(
+              { topic, partition, offset, outcome: result.outcome, reason: result.reason },
+              'record handled',
+            );
+          }
+          return result;
+        } finally {
+          span.setAttributes({ ...ids });
+        }
+      },
+    );
+  }
+
+  private async handleRecord(
+    source: SourceRecord,
+    ids: Pick<Correlation, 'orderId' | 'eventId'>,
+  ): Promise<HandleResult> {
     const role = this.roles.get(source.topic);
     if (!role) throw new Error(`the ingress is not subscribed to ${source.topic}`);
     const decoded = await this.deps.codec.decode(source.message.value, role);
     if (!decoded.ok) return this.deadLetter(source, decoded);
     const { value } = decoded;
+    ids.orderId = value.event.orderId;
+    ids.eventId = value.event.eventId;
     const key = source.message.key?.toString();
     if (key !== value.event.orderId) {
       return this.deadLetter(source, {

@@ -3,16 +3,18 @@
  * Prometheus metrics on http://127.0.0.1:9465/metrics (KTS_METRICS_PORT).
  * SIGTERM/SIGINT stop it gracefully: in-flight records finish and are committed before it exits.
  */
-import pino from 'pino';
-
+import { createLogger } from '../observability/logger';
+import { initTracing } from '../observability/tracing';
 import type { Ingress } from './app';
 import { startIngress } from './app';
 import { startMetrics } from '../observability/metrics';
 import { loadIngressConfig } from './config';
 
 async function main(): Promise<void> {
+  // First, so every span and Temporal client of the process uses the installed provider.
+  initTracing('kts-ingress');
   const cfg = loadIngressConfig();
-  const log = pino({ level: cfg.logLevel });
+  const log = createLogger('kts-ingress', undefined, cfg.logLevel);
   const state: { ingress?: Ingress; stopRequested: boolean } = { stopRequested: false };
   const stop = (running: Ingress) =>
     running.stop().then(

@@ -13,10 +13,18 @@ export interface Correlation {
   traceId?: string;
 }
 
-export function createLogger(service: string, destination?: pino.DestinationStream): Logger {
+/**
+ * The JSON logger of a process (or of one component, e.g. an ingress started by the main job):
+ * ISO timestamps, level names, and `service` on every line. Level: `level`, else LOG_LEVEL, else info.
+ */
+export function createLogger(
+  service: string,
+  destination?: pino.DestinationStream,
+  level: string = process.env.LOG_LEVEL ?? 'info',
+): Logger {
   return pino(
     {
-      level: process.env.LOG_LEVEL ?? 'info',
+      level,
       base: { service },
       timestamp: pino.stdTimeFunctions.isoTime,
       formatters: { level: (label) => ({ level: label }) },

@@ -1,5 +1,5 @@
-import type { Context, TextMapGetter } from '@opentelemetry/api';
-import { ROOT_CONTEXT, context, propagation, trace } from '@opentelemetry/api';
+import type { Attributes, Context, Span, TextMapGetter } from '@opentelemetry/api';
+import { ROOT_CONTEXT, SpanKind, SpanStatusCode, context, propagation, trace } from '@opentelemetry/api';
 import { W3CTraceContextPropagator } from '@opentelemetry/core';
 import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
 import { Resource } from '@opentelemetry/resources';
@@ -8,6 +8,9 @@ import { BatchSpanProcessor, SimpleSpanProcessor } from '@opentelemetry/sdk-trac
 import { NodeTracerProvider } from '@opentelemetry/sdk-trace-node';
 import { OpenTelemetryPlugin } from '@temporalio/interceptors-opentelemetry';
 import { z } from 'zod';
+
+/** Instrumentation scope of the spans this project creates itself (Temporal's have their own). */
+export const TRACER_NAME = 'kafka-temporal-saga';
 
 /** The W3C header that carries trace context on Kafka records, in outbox rows and through Temporal. */
 export const TRACEPARENT_HEADER = 'traceparent';
@@ -67,7 +70,10 @@ const kafkaHeaderGetter: TextMapGetter<Record<string, HeaderValue>> = {
   },
 };
 
-/** The trace context a Kafka record carries in its headers (root context when it carries none). */
+/**
+ * The trace context a Kafka record (or an HTTP request: same W3C header, same shape) carries in its
+ * headers; the root context when it carries none.
+ */
 export function contextFromKafkaHeaders(headers: Record<string, HeaderValue> | undefined): Context {
   return propagation.extract(ROOT_CONTEXT, headers ?? {}, kafkaHeaderGetter);
 }
@@ -88,4 +94,38 @@ export function currentTraceparent(): string | undefined {
 export function currentTraceId(): string | undefined {
   const span = trace.getSpan(context.active());
   return span?.spanContext().traceId;
+}
+
+/**
+ * Runs `fn` inside a new active span, a child of `parent` (default: the active context), so every
+ * call it makes (Temporal client, outbox writer, Kafka producer) carries this span's context. A
+ * thrown error marks the span failed and is rethrown.
+ */
+export async function inSpan<T>(
+  name: string,
+  options: { kind?: SpanKind; attributes?: Attributes; parent?: Context },
+  fn: (span: Span) => Promise<T>,
+): Promise<T> {
+  const tracer = trace.getTracer(TRACER_NAME);
+  const parent = options.parent ?? context.active();
+  return tracer.startActiveSpan(name, { kind: options.kind, attributes: options.attributes }, parent, async (span) => {
+    try {
+      return await fn(span);
+    } catch (err) {
+      span.recordException(err as Error);
+      span.setStatus({ code: SpanStatusCode.ERROR, message: (err as Error).message });
+      throw err;
+    } finally {
+      span.end();
+    }
+  });
+}
+
+/**
+ * Starts a producer span for one record and returns the headers that carry it, so the consumer's
+ * spans join the producer's trace. `end()` once the record is acknowledged.
+ */
+export function producerSpan(name: string, attributes: Attributes): { headers: Record<string, string>; end(): void } {
+  const span = trace.getTracer(TRACER_NAME).startSpan(name, { kind: SpanKind.PRODUCER, attributes });
+  return { headers: traceHeaders(trace.setSpan(context.active(), span)), end: () => span.end() };
 }

@@ -45,6 +45,11 @@ export function orderWorkflowId(orderId: string): string {
   return `order-${orderId}`;
 }
 
+/** The order a saga's workflow id stands for (inverse of {@link orderWorkflowId}); undefined for other ids. */
+export function orderIdFromWorkflowId(workflowId: string): string | undefined {
+  return workflowId.startsWith('order-') ? workflowId.slice('order-'.length) : undefined;
+}
+
 /** Forward steps, in the order the saga runs them. */
 export const SAGA_STEPS = ['createOrder', 'reserveStock', 'chargePayment', 'confirmOrder', 'notifyCustomer'] as const;
 export type SagaStep = (typeof SAGA_STEPS)[number];

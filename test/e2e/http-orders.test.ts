@@ -1,6 +1,5 @@
 import { randomUUID } from 'node:crypto';
 
-import { bundleWorkflowCode } from '@temporalio/worker';
 import type { Worker } from '@temporalio/worker';
 import { NativeConnection } from '@temporalio/worker';
 import type { FastifyInstance } from 'fastify';
@@ -22,7 +21,7 @@ import type { Ingress } from '../../src/ingress/app';
 import { SimulatedCardGateway } from '../../src/services/card-gateway';
 import { logChannel } from '../../src/services/notification-channel';
 import { orderWorkflowId, taskQueuesFor } from '../../src/shared/saga-contract';
-import { WORKFLOWS_PATH, createSagaWorkers } from '../../workers/saga-workers';
+import { bundleSagaWorkflows, createSagaWorkers } from '../../workers/saga-workers';
 import type { CdcScope } from '../support/cdc-scope';
 import { startCdcScope } from '../support/cdc-scope';
 import type { IngressScope } from '../support/ingress-harness';
@@ -66,8 +65,7 @@ describe('Orders HTTP API through CDC to the saga', () => {
         }),
         channel: logChannel(pino({ level: 'silent' })),
       }),
-      workflowBundle: await bundleWorkflowCode({
-        workflowsPath: WORKFLOWS_PATH,
+      workflowBundle: await bundleSagaWorkflows({
         logger: {
           log: () => undefined,
           info: () => undefined,

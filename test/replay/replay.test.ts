@@ -8,10 +8,11 @@ import { readFile, readdir } from 'node:fs/promises';
 import path from 'node:path';
 
 import type { WorkflowBundleWithSourceMap } from '@temporalio/worker';
-import { DefaultLogger, Runtime, Worker, bundleWorkflowCode } from '@temporalio/worker';
+import { DefaultLogger, Runtime, Worker } from '@temporalio/worker';
 
 import { PATCHES } from '../../src/shared/saga-contract';
-import { WORKFLOWS_PATH } from '../../workers/saga-workers';
+import { initTracing, temporalTracingPlugin } from '../../src/observability/tracing';
+import { bundleSagaWorkflows } from '../../workers/saga-workers';
 import { sagaMetricsSinks } from '../../workers/saga-metrics-sinks';
 
 jest.setTimeout(120_000);
@@ -38,7 +39,12 @@ async function replayAll(bundle: WorkflowBundleWithSourceMap, histories: Recorde
   const outcome: Record<string, string | null> = {};
   const results = Worker.runReplayHistories(
     // The production sinks, so a replay proves their calls change nothing (and are not made).
-    { workflowBundle: bundle, sinks: sagaMetricsSinks() },
+    // And the tracing plugin as workers register it: the bundle's interceptors need its span sink.
+    {
+      workflowBundle: bundle,
+      sinks: sagaMetricsSinks(),
+      plugins: [temporalTracingPlugin(initTracing('replay-test'))],
+    },
     histories.map((h) => ({ workflowId: h.name, history: h.history })),
   );
   for await (const result of results) outcome[result.workflowId] = result.error ? result.error.name : null;
@@ -67,7 +73,8 @@ describe('recorded orderSaga histories replay against the current workflow code'
   beforeAll(async () => {
     Runtime.install({ logger: new DefaultLogger('ERROR') });
     histories = await loadHistories();
-    current = await bundleWorkflowCode({ workflowsPath: WORKFLOWS_PATH, logger: new DefaultLogger('ERROR') });
+    // As production bundles it: with Temporal's OpenTelemetry workflow interceptors.
+    current = await bundleSagaWorkflows({ logger: new DefaultLogger('ERROR') });
   });
 
   it('has the recorded scenarios of both saga versions', () => {
@@ -94,7 +101,7 @@ describe('recorded orderSaga histories replay against the current workflow code'
   });
 
   it('catches a non-deterministic change: the v2 notice without patched() breaks every v1 history', async () => {
-    const unpatched = await bundleWorkflowCode({
+    const unpatched = await bundleSagaWorkflows({
       workflowsPath: path.join(__dirname, 'variants', 'unpatched-received-notice.ts'),
       logger: new DefaultLogger('ERROR'),
     });

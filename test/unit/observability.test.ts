@@ -3,6 +3,12 @@ import { Writable } from 'node:stream';
 import { trace } from '@opentelemetry/api';
 import { InMemorySpanExporter } from '@opentelemetry/sdk-trace-base';
 
+import { placedEvent } from '../../src/cli/order-events';
+import { EventCodec } from '../../src/events/codec';
+import { IngressHandler } from '../../src/ingress/handler';
+import type { IngressLedger } from '../../src/ingress/ledger';
+import type { SagaGateway } from '../../src/ingress/saga-gateway';
+import type { RegistryClient } from '../../src/kafka/registry-client';
 import { createLogger, withCorrelation } from '../../src/observability/logger';
 import { createMetrics, serveMetrics } from '../../src/observability/metrics';
 import {
@@ -13,10 +19,23 @@ import {
   traceHeaders,
 } from '../../src/observability/tracing';
 
-describe('tracing', () => {
-  const exporter = new InMemorySpanExporter();
-  initTracing('unit-test', exporter);
+/** A stream that keeps each JSON line the logger writes. */
+function lineSink() {
+  const lines: Record<string, unknown>[] = [];
+  const sink = new Writable({
+    write(chunk: Buffer, _enc, done) {
+      lines.push(JSON.parse(chunk.toString()) as Record<string, unknown>);
+      done();
+    },
+  });
+  return { lines, sink };
+}
 
+// Once per process (OpenTelemetry's globals can be set once): every describe below shares it.
+const exporter = new InMemorySpanExporter();
+initTracing('unit-test', exporter);
+
+describe('tracing', () => {
   it('continues the trace a Kafka record carries and hands it on in W3C form', () => {
     const incoming = { [TRACEPARENT_HEADER]: Buffer.from('00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01') };
     const parent = contextFromKafkaHeaders(incoming);
@@ -79,5 +98,79 @@ describe('logger', () => {
       msg: 'saga started',
     });
     expect(entry).not.toHaveProperty('traceId');
+  });
+});
+
+describe('ingress handling of one record', () => {
+  /** A registry that keeps schemas in memory, so the real codec encodes and decodes. */
+  function memoryRegistry(): RegistryClient {
+    const schemas: string[] = [];
+    return {
+      setCompatibility: () => Promise.resolve(),
+      register: (_s: string, schema: object) => {
+        const text = JSON.stringify(schema);
+        if (!schemas.includes(text)) schemas.push(text);
+        return Promise.resolve(schemas.indexOf(text) + 1);
+      },
+      schemaById: (id: number) => Promise.resolve(schemas[id - 1]!),
+    } as unknown as RegistryClient;
+  }
+
+  it('continues the producer trace and logs orderId, eventId, workflowId and traceId', async () => {
+    const { lines, sink } = lineSink();
+    const codec = new EventCodec(memoryRegistry());
+    const ledger = {
+      lookup: () => Promise.resolve({ eventSeen: false, orderStarted: false }),
+      pendingCancel: () => Promise.resolve(undefined),
+      recordStarted: () => Promise.resolve(),
+    } as unknown as IngressLedger;
+    let traceAtStart: string | undefined;
+    const gateway: SagaGateway = {
+      start: (order) => {
+        // What the Temporal client's interceptor would put into the workflow's headers.
+        traceAtStart = currentTraceId();
+        return Promise.resolve({ workflowId: `order-${order.orderId}`, outcome: 'STARTED' as const });
+      },
+      cancel: () => Promise.resolve('NOT_RUNNING' as const),
+    };
+    const handler = new IngressHandler({
+      codec,
+      ledger,
+      gateway,
+      deadLetter: () => Promise.reject(new Error('nothing here is poison')),
+      topics: { placed: 'unit.order.placed', cancelled: 'unit.order.cancelled' },
+      log: createLogger('kts-ingress', sink),
+    });
+    const event = placedEvent({ version: 2 });
+    const producerTrace = '4bf92f3577b34da6a3ce929d0e0e4736';
+    const result = await handler.handle({
+      topic: 'unit.order.placed',
+      partition: 3,
+      message: {
+        key: Buffer.from(event.orderId),
+        value: await codec.encode('unit.order.placed', event),
+        headers: { [TRACEPARENT_HEADER]: Buffer.from(`00-${producerTrace}-00f067aa0ba902b7-01`) },
+        offset: '42',
+        timestamp: '1',
+        attributes: 0,
+      },
+    });
+
+    expect(result.outcome).toBe('STARTED');
+    expect(traceAtStart).toBe(producerTrace);
+    const handled = lines.find((l) => l.msg === 'record handled');
+    expect(handled).toMatchObject({
+      service: 'kts-ingress',
+      orderId: event.orderId,
+      eventId: event.eventId,
+      workflowId: `order-${event.orderId}`,
+      traceId: producerTrace,
+      outcome: 'STARTED',
+      offset: '42',
+    });
+    const span = exporter.getFinishedSpans().find((s) => s.name === 'ingress order.placed');
+    expect(span?.spanContext().traceId).toBe(producerTrace);
+    expect(span?.parentSpanId).toBe('00f067aa0ba902b7');
+    expect(span?.attributes).toMatchObject({ orderId: event.orderId, eventId: event.eventId, partition: 3 });
   });
 });

@@ -6,7 +6,7 @@ import { promisify } from 'node:util';
 import type { WorkflowHandle } from '@temporalio/client';
 import { Client, Connection } from '@temporalio/client';
 import type { WorkflowBundleWithSourceMap } from '@temporalio/worker';
-import { DefaultLogger, NativeConnection, Runtime, bundleWorkflowCode } from '@temporalio/worker';
+import { DefaultLogger, NativeConnection, Runtime } from '@temporalio/worker';
 
 import type { ServiceActivities } from '../../activities';
 import { createServiceActivities } from '../../activities';
@@ -17,7 +17,7 @@ import type { OrderDetails, OrderSagaInput, SagaTaskQueues, SagaTuning } from '.
 import { orderWorkflowId, taskQueuesFor } from '../../src/shared/saga-contract';
 import { orderSaga } from '../../workflows';
 import type { WorkerRole } from '../../workers/saga-workers';
-import { WORKFLOWS_PATH, createSagaWorkers, runWorkersUntil } from '../../workers/saga-workers';
+import { bundleSagaWorkflows, createSagaWorkers, runWorkersUntil } from '../../workers/saga-workers';
 import type { DbHarness } from '../activities/db-harness';
 import { openDb, putStock, recordingChannel } from '../activities/db-harness';
 import { temporalCliPath } from '../../src/stack/components/temporal';
@@ -51,7 +51,7 @@ export interface SagaHarness {
 export async function openSagaHarness(poolSize = 10): Promise<SagaHarness> {
   quietRuntime();
   const db = await openDb(poolSize);
-  const bundle = await bundleWorkflowCode({ workflowsPath: WORKFLOWS_PATH, logger: new DefaultLogger('ERROR') });
+  const bundle = await bundleSagaWorkflows({ logger: new DefaultLogger('ERROR') });
   const connection = await Connection.connect({ address: endpoints.temporalAddress });
   const workerConnection = await NativeConnection.connect({ address: endpoints.temporalAddress });
   return {
