@@ -152,7 +152,6 @@ describe('ingress handling of one record', () => {
         headers: { [TRACEPARENT_HEADER]: Buffer.from(`00-${producerTrace}-00f067aa0ba902b7-01`) },
         offset: '42',
         timestamp: '1',
-        attributes: 0,
       },
     });
 
