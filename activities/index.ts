@@ -1,5 +1,6 @@
 import type pg from 'pg';
 
+import type { OutboxWriter } from '../src/outbox/outbox-writer';
 import type { CardGateway } from '../src/services/card-gateway';
 import type { NotificationChannel } from '../src/services/notification-channel';
 import type { ServiceName } from '../src/shared/saga-contract';
@@ -13,15 +14,17 @@ export interface ActivityDeps {
   pools: Record<ServiceName, pg.Pool>;
   gateway: CardGateway;
   channel: NotificationChannel;
+  /** Appends each service's domain events to its own outbox, in the transaction of the change. */
+  outbox: OutboxWriter;
 }
 
 /** Every service's activities, keyed by service, each built only from what that service owns. */
-export function createServiceActivities({ pools, gateway, channel }: ActivityDeps) {
+export function createServiceActivities({ pools, gateway, channel, outbox }: ActivityDeps) {
   return {
-    orders: createOrdersActivities({ db: pools.orders }),
-    inventory: createInventoryActivities({ db: pools.inventory }),
-    payments: createPaymentsActivities({ db: pools.payments, gateway }),
-    notifications: createNotificationsActivities({ db: pools.notifications, channel }),
+    orders: createOrdersActivities({ db: pools.orders, outbox }),
+    inventory: createInventoryActivities({ db: pools.inventory, outbox }),
+    payments: createPaymentsActivities({ db: pools.payments, gateway, outbox }),
+    notifications: createNotificationsActivities({ db: pools.notifications, channel, outbox }),
   } satisfies Record<ServiceName, object>;
 }
 

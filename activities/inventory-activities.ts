@@ -1,11 +1,18 @@
 import type pg from 'pg';
 
 import { BusinessRejection, runIdempotent, voidIfAbsent } from '../src/db/idempotent';
+import type { InventoryStockReleasedV1, InventoryStockReservedV1 } from '../src/events/generated/event-schemas';
+import { TOPICS } from '../src/events/topics';
+import { outboxEventId } from '../src/outbox/event-id';
+import { ORDER_AGGREGATE_TYPE } from '../src/outbox/outbox-constants';
+import type { OutboxWriter } from '../src/outbox/outbox-writer';
 import { FailureType } from '../src/shared/saga-contract';
 
 export interface InventoryDeps {
   /** Pool logged in as the inventory role (schema `inventory` only). */
   db: pg.Pool;
+  /** Appends stock-reserved / stock-released in the transaction of the change. */
+  outbox: OutboxWriter;
 }
 
 export interface StockLine {
@@ -50,12 +57,13 @@ function mergeLines(items: StockLine[]): StockLine[] {
 }
 
 /** Activities of the inventory service: stock per SKU, reserved all-or-nothing. */
-export function createInventoryActivities({ db }: InventoryDeps) {
+export function createInventoryActivities({ db, outbox }: InventoryDeps) {
   return {
     /**
      * Takes every line's quantity off the shelf, or nothing at all. Each decrement is conditional
      * (`available >= quantity`) under the row lock, so concurrent sagas can never push a SKU below zero.
-     * Idempotent by key (the key is also the reservation's id).
+     * Writes inventory.stock-reserved in the same transaction. Idempotent by key (the key is also the
+     * reservation's id).
      * Rejects: OutOfStock (nothing reserved), StepVoided (its compensation already ran).
      * Compensation: {@link releaseStock}.
      */
@@ -90,12 +98,26 @@ export function createInventoryActivities({ db }: InventoryDeps) {
             [idempotencyKey, line.sku, line.quantity],
           );
         }
+        const event: InventoryStockReservedV1 = {
+          eventId: outboxEventId(idempotencyKey, TOPICS.stockReserved),
+          eventType: 'inventory.stock-reserved',
+          eventVersion: 1,
+          occurredAt: Date.now(),
+          orderId,
+          lines,
+        };
+        await outbox.append(tx, 'inventory', {
+          topic: TOPICS.stockReserved,
+          aggregateType: ORDER_AGGREGATE_TYPE,
+          event,
+        });
         return { reservationKey: idempotencyKey, orderId, lines };
       });
     },
 
     /**
-     * Compensation of reserveStock: puts the reserved quantities back. Idempotent by key; a no-op
+     * Compensation of reserveStock: puts the reserved quantities back, with an
+     * inventory.stock-released event in the same transaction. Idempotent by key; a no-op (no event)
      * when the reservation was rejected or already released. If the reservation has not happened at
      * all, it is voided so a late retry of reserveStock cannot take stock after the saga gave up.
      */
@@ -130,6 +152,19 @@ export function createInventoryActivities({ db }: InventoryDeps) {
           `UPDATE inventory.reservations SET status = 'RELEASED', released_at = now() WHERE reservation_key = $1`,
           [reservationKey],
         );
+        const event: InventoryStockReleasedV1 = {
+          eventId: outboxEventId(idempotencyKey, TOPICS.stockReleased),
+          eventType: 'inventory.stock-released',
+          eventVersion: 1,
+          occurredAt: Date.now(),
+          orderId,
+          lines: lines.rows,
+        };
+        await outbox.append(tx, 'inventory', {
+          topic: TOPICS.stockReleased,
+          aggregateType: ORDER_AGGREGATE_TYPE,
+          event,
+        });
         return { reservationKey, released: lines.rows, voided: false };
       });
     },

@@ -1,12 +1,19 @@
 import type pg from 'pg';
 
 import { runIdempotent } from '../src/db/idempotent';
+import type { NotificationsNotificationSentV1 } from '../src/events/generated/event-schemas';
+import { TOPICS } from '../src/events/topics';
+import { outboxEventId } from '../src/outbox/event-id';
+import { ORDER_AGGREGATE_TYPE } from '../src/outbox/outbox-constants';
+import type { OutboxWriter } from '../src/outbox/outbox-writer';
 import type { NotificationChannel, NoticeKind } from '../src/services/notification-channel';
 
 export interface NotificationsDeps {
   /** Pool logged in as the notifications role (schema `notifications` only). */
   db: pg.Pool;
   channel: NotificationChannel;
+  /** Appends notification-sent in the transaction that records the notice. */
+  outbox: OutboxWriter;
 }
 
 export interface NotifyCustomerInput {
@@ -36,12 +43,12 @@ function messageFor({ orderId, kind, reason }: NotifyCustomerInput): string {
 }
 
 /** Activities of the notifications service. */
-export function createNotificationsActivities({ db, channel }: NotificationsDeps) {
+export function createNotificationsActivities({ db, channel, outbox }: NotificationsDeps) {
   return {
     /**
      * Records a notice to the customer and hands it to the delivery channel, in one transaction:
-     * a notice is recorded if and only if the channel accepted it. Idempotent by key: a repeat sends
-     * nothing. Not compensable (a sent message stays sent), so the saga sends notices only once the
+     * a notice is recorded (with its notifications.notification-sent event) if and only if the
+     * channel accepted it. Idempotent by key: a repeat sends nothing and writes no second event. Not compensable (a sent message stays sent), so the saga sends notices only once the
      * outcome is decided.
      */
     notifyCustomer: async (input: NotifyCustomerInput): Promise<NotificationSent> => {
@@ -52,6 +59,23 @@ export function createNotificationsActivities({ db, channel }: NotificationsDeps
            VALUES ($1, $2, $3, $4, $5, $6)`,
           [input.idempotencyKey, input.orderId, input.customerId, input.kind, message, channel.name],
         );
+        // Before delivery: if the event cannot be written (e.g. registry down) nothing reaches the
+        // customer, and the retry starts clean.
+        const event: NotificationsNotificationSentV1 = {
+          eventId: outboxEventId(input.idempotencyKey, TOPICS.notificationSent),
+          eventType: 'notifications.notification-sent',
+          eventVersion: 1,
+          occurredAt: Date.now(),
+          orderId: input.orderId,
+          customerId: input.customerId,
+          kind: input.kind,
+          channel: channel.name,
+        };
+        await outbox.append(tx, 'notifications', {
+          topic: TOPICS.notificationSent,
+          aggregateType: ORDER_AGGREGATE_TYPE,
+          event,
+        });
         await channel.deliver({
           idempotencyKey: input.idempotencyKey,
           orderId: input.orderId,

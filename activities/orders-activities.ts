@@ -3,12 +3,19 @@ import { z } from 'zod';
 
 import { BusinessRejection, runIdempotent } from '../src/db/idempotent';
 import { toSafeInteger } from '../src/db/pools';
+import type { OrderConfirmedV1, OrderFailedV1 } from '../src/events/generated/event-schemas';
+import { TOPICS } from '../src/events/topics';
+import { outboxEventId } from '../src/outbox/event-id';
+import { ORDER_AGGREGATE_TYPE } from '../src/outbox/outbox-constants';
+import type { OutboxWriter } from '../src/outbox/outbox-writer';
 import type { OrderDetails } from '../src/shared/saga-contract';
 import { FailureType } from '../src/shared/saga-contract';
 
 export interface OrdersDeps {
   /** Pool logged in as the orders role (schema `orders` only). */
   db: pg.Pool;
+  /** Appends order.confirmed / order.failed in the transaction of the change. */
+  outbox: OutboxWriter;
 }
 
 export interface CreateOrderInput {
@@ -61,13 +68,30 @@ function totalOf(order: OrderDetails): number {
   return total;
 }
 
+/**
+ * The failure type of a saga failure reason. The saga passes `<FailureType>: <message>` (see its
+ * failureReason); anything else, e.g. a manual call, is reported as Unknown rather than guessed.
+ */
+export function failureTypeOf(reason: string): string {
+  const m = /^([A-Za-z][A-Za-z0-9]*): /.exec(reason);
+  return m?.[1] ?? 'Unknown';
+}
+
+interface OrderRow {
+  status: string;
+  customer_id: string;
+  currency: string;
+  total_minor: string;
+}
+
 /** Activities of the orders service: the order's lifecycle PENDING → CONFIRMED | FAILED. */
-export function createOrdersActivities({ db }: OrdersDeps) {
+export function createOrdersActivities({ db, outbox }: OrdersDeps) {
   return {
     /**
      * Records the order as PENDING with its lines and returns its total.
      * Idempotent by key; an order that already exists with the same content (e.g. written by the
-     * HTTP API before the event arrived) is accepted as is.
+     * HTTP API before the event arrived) is accepted as is. Writes no outbox event: the fact is the
+     * order.placed event that started the saga, already on its topic (and in the event store).
      * Rejects: InvalidOrder (malformed, or the id already holds different content).
      * Compensation: {@link failOrder}.
      */
@@ -111,17 +135,19 @@ export function createOrdersActivities({ db }: OrdersDeps) {
     },
 
     /**
-     * PENDING → CONFIRMED. Idempotent by key, and a no-op on an already confirmed order.
+     * PENDING → CONFIRMED, with an order.confirmed event in the same transaction. Idempotent by key,
+     * and a no-op (no event) on an already confirmed order.
      * Rejects: OrderNotPending if the order failed meanwhile. No compensation: it is the saga's pivot
      * (a later compensation, failOrder, moves it to FAILED).
      */
     confirmOrder: async ({ idempotencyKey, orderId }: OrderTransitionInput): Promise<OrderTransition> => {
       return runIdempotent(db, 'orders', idempotencyKey, 'confirmOrder', async (tx) => {
-        const { rows } = await tx.query<{ status: string }>(
-          'SELECT status FROM orders.orders WHERE order_id = $1 FOR UPDATE',
+        const { rows } = await tx.query<OrderRow>(
+          'SELECT status, customer_id, currency, total_minor FROM orders.orders WHERE order_id = $1 FOR UPDATE',
           [orderId],
         );
-        const status = rows[0]?.status;
+        const row = rows[0];
+        const status = row?.status;
         if (status === 'CONFIRMED') return { orderId, status: 'CONFIRMED', changed: false };
         if (status !== 'PENDING') {
           throw new BusinessRejection(
@@ -132,28 +158,53 @@ export function createOrdersActivities({ db }: OrdersDeps) {
         await tx.query(`UPDATE orders.orders SET status = 'CONFIRMED', updated_at = now() WHERE order_id = $1`, [
           orderId,
         ]);
+        if (!row) throw new Error(`order ${orderId} vanished under its lock`);
+        const event: OrderConfirmedV1 = {
+          eventId: outboxEventId(idempotencyKey, TOPICS.orderConfirmed),
+          eventType: 'order.confirmed',
+          eventVersion: 1,
+          occurredAt: Date.now(),
+          orderId,
+          customerId: row.customer_id,
+          totalMinor: toSafeInteger(row.total_minor, 'total'),
+          currency: row.currency,
+        };
+        await outbox.append(tx, 'orders', { topic: TOPICS.orderConfirmed, aggregateType: ORDER_AGGREGATE_TYPE, event });
         return { orderId, status: 'CONFIRMED', changed: true };
       });
     },
 
     /**
      * Compensation of createOrder: marks the order FAILED with the reason (from PENDING, or from
-     * CONFIRMED when the saga is unwinding after the pivot). Idempotent by key; a no-op when already
-     * FAILED, and when the order was never created (reported as MISSING).
+     * CONFIRMED when the saga is unwinding after the pivot), with an order.failed event in the same
+     * transaction. Idempotent by key; a no-op (no event) when already FAILED, and when the order was
+     * never created (reported as MISSING).
      */
     failOrder: async ({ idempotencyKey, orderId, reason }: FailOrderInput): Promise<OrderTransition> => {
       return runIdempotent(db, 'orders', idempotencyKey, 'failOrder', async (tx) => {
-        const { rows } = await tx.query<{ status: string }>(
-          'SELECT status FROM orders.orders WHERE order_id = $1 FOR UPDATE',
+        const { rows } = await tx.query<Pick<OrderRow, 'status' | 'customer_id'>>(
+          'SELECT status, customer_id FROM orders.orders WHERE order_id = $1 FOR UPDATE',
           [orderId],
         );
-        const status = rows[0]?.status;
-        if (!status) return { orderId, status: 'MISSING', changed: false };
+        const row = rows[0];
+        const status = row?.status;
+        if (!row || !status) return { orderId, status: 'MISSING', changed: false };
         if (status === 'FAILED') return { orderId, status: 'FAILED', changed: false };
         await tx.query(
           `UPDATE orders.orders SET status = 'FAILED', failure_reason = $2, updated_at = now() WHERE order_id = $1`,
           [orderId, reason],
         );
+        const event: OrderFailedV1 = {
+          eventId: outboxEventId(idempotencyKey, TOPICS.orderFailed),
+          eventType: 'order.failed',
+          eventVersion: 1,
+          occurredAt: Date.now(),
+          orderId,
+          customerId: row.customer_id,
+          failureType: failureTypeOf(reason),
+          reason,
+        };
+        await outbox.append(tx, 'orders', { topic: TOPICS.orderFailed, aggregateType: ORDER_AGGREGATE_TYPE, event });
         return { orderId, status: 'FAILED', changed: true };
       });
     },

@@ -1,6 +1,11 @@
 import type pg from 'pg';
 
 import { BusinessRejection, runIdempotent } from '../src/db/idempotent';
+import type { PaymentsPaymentCapturedV1, PaymentsPaymentRefundedV1 } from '../src/events/generated/event-schemas';
+import { TOPICS } from '../src/events/topics';
+import { outboxEventId } from '../src/outbox/event-id';
+import { ORDER_AGGREGATE_TYPE } from '../src/outbox/outbox-constants';
+import type { OutboxWriter } from '../src/outbox/outbox-writer';
 import type { CardGateway } from '../src/services/card-gateway';
 import { FailureType } from '../src/shared/saga-contract';
 
@@ -8,6 +13,8 @@ export interface PaymentsDeps {
   /** Pool logged in as the payments role (schema `payments` only). */
   db: pg.Pool;
   gateway: CardGateway;
+  /** Appends payment-captured / payment-refunded in the transaction of the change. */
+  outbox: OutboxWriter;
 }
 
 export interface ChargePaymentInput {
@@ -41,13 +48,14 @@ export interface Refund {
 }
 
 /** Activities of the payments service, in front of the external card gateway. */
-export function createPaymentsActivities({ db, gateway }: PaymentsDeps) {
+export function createPaymentsActivities({ db, gateway, outbox }: PaymentsDeps) {
   return {
     /**
      * Captures the order's amount through the card gateway, passing the step's idempotency key to
      * it, so a retry after a crash between the gateway's answer and our record charges nothing more.
+     * A capture writes payments.payment-captured in the same transaction as the payment row.
      * Idempotent by key (a repeat returns the recorded payment without calling the gateway).
-     * Rejects: PaymentDeclined (recorded as a DECLINED payment). Transient gateway errors are
+     * Rejects: PaymentDeclined (recorded as a DECLINED payment; no event, no money moved). Transient gateway errors are
      * retryable (GatewayUnavailable). Compensation: {@link refundPayment}.
      */
     chargePayment: async (input: ChargePaymentInput): Promise<Payment> => {
@@ -79,6 +87,21 @@ export function createPaymentsActivities({ db, gateway }: PaymentsDeps) {
            VALUES ($1, $2, $3, $4, 'CAPTURED', $5)`,
           [idempotencyKey, orderId, amountMinor, currency, charge.chargeId],
         );
+        const event: PaymentsPaymentCapturedV1 = {
+          eventId: outboxEventId(idempotencyKey, TOPICS.paymentCaptured),
+          eventType: 'payments.payment-captured',
+          eventVersion: 1,
+          occurredAt: Date.now(),
+          orderId,
+          chargeId: charge.chargeId,
+          amountMinor: charge.amountMinor,
+          currency: charge.currency,
+        };
+        await outbox.append(tx, 'payments', {
+          topic: TOPICS.paymentCaptured,
+          aggregateType: ORDER_AGGREGATE_TYPE,
+          event,
+        });
         return { chargeKey: idempotencyKey, orderId, gatewayChargeId: charge.chargeId, amountMinor, currency };
       });
     },
@@ -86,7 +109,8 @@ export function createPaymentsActivities({ db, gateway }: PaymentsDeps) {
     /**
      * Compensation of chargePayment: refunds whatever the gateway captured under the charge's key.
      * Asks the gateway rather than our table, because a crash may have left a charge we never
-     * recorded. Idempotent by key (the gateway honours it too); a no-op when nothing was captured.
+     * recorded. Writes payments.payment-refunded in the same transaction as the REFUNDED record.
+     * Idempotent by key (the gateway honours it too); a no-op (no event) when nothing was captured.
      */
     refundPayment: async ({ idempotencyKey, chargeKey, orderId }: RefundPaymentInput): Promise<Refund> => {
       const refund = await gateway.refund({ idempotencyKey, chargeIdempotencyKey: chargeKey });
@@ -106,6 +130,22 @@ export function createPaymentsActivities({ db, gateway }: PaymentsDeps) {
             [chargeKey, orderId, refund.amountMinor, refund.currency, refund.chargeId, idempotencyKey, refund.refundId],
           );
         }
+        const event: PaymentsPaymentRefundedV1 = {
+          eventId: outboxEventId(idempotencyKey, TOPICS.paymentRefunded),
+          eventType: 'payments.payment-refunded',
+          eventVersion: 1,
+          occurredAt: Date.now(),
+          orderId,
+          chargeId: refund.chargeId,
+          refundId: refund.refundId,
+          amountMinor: refund.amountMinor,
+          currency: refund.currency,
+        };
+        await outbox.append(tx, 'payments', {
+          topic: TOPICS.paymentRefunded,
+          aggregateType: ORDER_AGGREGATE_TYPE,
+          event,
+        });
         return { chargeKey, gatewayRefundId: refund.refundId, amountMinor: refund.amountMinor };
       });
     },

@@ -16,6 +16,7 @@ import { loadStackConfig, stackEndpoints } from '../src/config/stack-config';
 import { loadDbConfig } from '../src/db/db-config';
 import { migrateAll } from '../src/db/migrate';
 import { closeServicePools, createServicePools } from '../src/db/pools';
+import { outboxWriterFromEnv } from '../src/outbox/outbox-config';
 import { SimulatedCardGateway } from '../src/services/card-gateway';
 import { initTracing, temporalTracingPlugin } from '../src/observability/tracing';
 import { logChannel } from '../src/services/notification-channel';
@@ -58,6 +59,9 @@ async function main(): Promise<void> {
       latencyMs: { min: 0, max: 0 },
     }),
     channel: logChannel(pino({ level: 'warn' })),
+    // Every step appends its event as in production; under a prefix of its own, which no connector
+    // publishes, so a run never floods the real domain topics.
+    outbox: outboxWriterFromEnv({ ...process.env, KTS_OUTBOX_TOPIC_PREFIX: `bench-saga-${Date.now()}` }),
   });
   // Both sides traced like production (interceptors in the bundle, plugin on the workers), so the
   // comparison stays the saga's own cost over the engine's floor.

@@ -6,6 +6,7 @@ import { formatEnvIssues, loadStackConfig, stackEndpoints } from '../src/config/
 import { loadDbConfig } from '../src/db/db-config';
 import { migrateAll } from '../src/db/migrate';
 import { closeServicePools, createServicePools } from '../src/db/pools';
+import { outboxWriterFromEnv } from '../src/outbox/outbox-config';
 import { SimulatedCardGateway, loadGatewayBehaviour } from '../src/services/card-gateway';
 import { createLogger } from '../src/observability/logger';
 import { initTracing } from '../src/observability/tracing';
@@ -52,6 +53,7 @@ export async function startWorkers(roles: readonly WorkerRole[], env: NodeJS.Pro
     pools,
     gateway: new SimulatedCardGateway(pools.card_gateway, gatewayBehaviour),
     channel: logChannel(logger),
+    outbox: outboxWriterFromEnv(env),
   });
   const connection = await NativeConnection.connect({ address: temporalAddress });
   const taskQueues = taskQueuesFor(e.KTS_TASK_QUEUE_PREFIX);

@@ -14,6 +14,7 @@ import type { WorkerRole } from '../../workers/saga-workers';
 import { loadStackConfig, stackEndpoints } from '../config/stack-config';
 import { loadDbConfig } from '../db/db-config';
 import { migrateAll } from '../db/migrate';
+import { outboxWriterFromEnv } from '../outbox/outbox-config';
 import { closeServicePools, createServicePools } from '../db/pools';
 import type { ServicePools } from '../db/pools';
 import { startIngress } from '../ingress/app';
@@ -59,6 +60,7 @@ export async function startApp(
     pools,
     gateway: new SimulatedCardGateway(pools.card_gateway, loadGatewayBehaviour(env)),
     channel: logChannel(logger),
+    outbox: outboxWriterFromEnv(env),
   });
   onStep('starting the orchestrator and the four service workers (bundling workflow code)');
   // The SDK's own lifecycle chatter would drown the live counters; warnings and errors still show.

@@ -11,6 +11,7 @@ export const TOPICS = {
   stockReleased: 'inventory.stock-released',
   paymentCaptured: 'payments.payment-captured',
   paymentRefunded: 'payments.payment-refunded',
+  notificationSent: 'notifications.notification-sent',
 } as const;
 
 /** Suffix of every dead-letter topic: poison from `order.placed` goes to `order.placed.dlq`. */

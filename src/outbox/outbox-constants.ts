@@ -32,3 +32,9 @@ export const OUTBOX_HEADERS = {
 export function prefixedTopic(prefix: string, topic: string): string {
   return prefix ? `${prefix}.${topic}` : topic;
 }
+
+/**
+ * The outbox `aggregatetype` of every saga event: all of them are facts about one order, keyed by
+ * its orderId, so one order's events keep their order on every topic's partition.
+ */
+export const ORDER_AGGREGATE_TYPE = 'order';

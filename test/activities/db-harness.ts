@@ -8,13 +8,24 @@ import { loadDbConfig } from '../../src/db/db-config';
 import { migrateAll } from '../../src/db/migrate';
 import type { ServicePools } from '../../src/db/pools';
 import { closeServicePools, createServicePools } from '../../src/db/pools';
+import { EventCodec } from '../../src/events/codec';
+import { DomainEventDecoder } from '../../src/event-store/domain-event-decoder';
+import { RegistryClient } from '../../src/kafka/registry-client';
+import type { OutboxService } from '../../src/outbox/outbox-constants';
+import { OutboxWriter } from '../../src/outbox/outbox-writer';
 import type { Notice, NotificationChannel } from '../../src/services/notification-channel';
+import { endpoints, uniqueName } from '../support/stack';
 
 export interface DbHarness {
   cfg: DbConfig;
   pools: ServicePools;
   /** Superuser pool, for assertions that read across schemas (tests only). */
   admin: pg.Pool;
+  /**
+   * The outbox writer to give the activities: its topic prefix is this harness's own, which no
+   * connector publishes, so its rows stay put for {@link outboxEvents} to read.
+   */
+  outbox: OutboxWriter;
   close(): Promise<void>;
 }
 
@@ -24,10 +35,12 @@ export async function openDb(poolSize = 5): Promise<DbHarness> {
   await migrateAll(cfg);
   const pools = createServicePools(cfg, poolSize);
   const admin = new pg.Pool({ connectionString: cfg.adminUrl, max: 3 });
+  const registry = new RegistryClient(endpoints.registryUrl);
   return {
     cfg,
     pools,
     admin,
+    outbox: new OutboxWriter({ codec: new EventCodec(registry), topicPrefix: uniqueName('act-outbox') }),
     async close() {
       await closeServicePools(pools);
       await admin.end();
@@ -84,4 +97,46 @@ export async function putStock(db: DbHarness, sku: string, available: number): P
      ON CONFLICT (sku) DO UPDATE SET available = EXCLUDED.available`,
     [sku, available],
   );
+}
+
+export interface OutboxEvent {
+  /** Outbox columns, as the Outbox Event Router reads them. */
+  topic: string;
+  aggregateType: string;
+  aggregateId: string;
+  type: string;
+  /** The payload decoded the way the event store decodes it: Confluent framing, writer schema by id. */
+  event: Record<string, unknown>;
+}
+
+const outboxDecoder = new DomainEventDecoder(new RegistryClient(endpoints.registryUrl));
+
+/**
+ * The outbox rows `db.outbox` wrote to `service`'s outbox for `orderId`, oldest first, each payload
+ * decoded through the registry so a test sees exactly what Kafka consumers will.
+ */
+export async function outboxEvents(db: DbHarness, service: OutboxService, orderId: string): Promise<OutboxEvent[]> {
+  const { rows } = await db.admin.query<{
+    topic: string;
+    aggregatetype: string;
+    aggregateid: string;
+    type: string;
+    payload: Buffer;
+  }>(
+    `SELECT topic, aggregatetype, aggregateid, type, payload FROM ${service}.outbox
+     WHERE aggregateid = $1 AND topic LIKE $2 ORDER BY created_at, id`,
+    [orderId, `${db.outbox.topicPrefix}.%`],
+  );
+  const out: OutboxEvent[] = [];
+  for (const r of rows) {
+    const decoded = await outboxDecoder.decode(r.payload);
+    out.push({
+      topic: r.topic,
+      aggregateType: r.aggregatetype,
+      aggregateId: r.aggregateid,
+      type: r.type,
+      event: decoded.payload,
+    });
+  }
+  return out;
 }

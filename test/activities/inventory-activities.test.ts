@@ -1,15 +1,16 @@
 import { createInventoryActivities } from '../../activities/inventory-activities';
+import { outboxEventId } from '../../src/outbox/event-id';
 import { FailureType } from '../../src/shared/saga-contract';
 import { uniqueName } from '../support/stack';
 import type { DbHarness } from './db-harness';
-import { failureOf, openDb, putStock, runActivity, stockOf } from './db-harness';
+import { failureOf, openDb, outboxEvents, putStock, runActivity, stockOf } from './db-harness';
 
 describe('inventory activities', () => {
   let db: DbHarness;
   let acts: ReturnType<typeof createInventoryActivities>;
   beforeAll(async () => {
     db = await openDb(10);
-    acts = createInventoryActivities({ db: db.pools.inventory });
+    acts = createInventoryActivities({ db: db.pools.inventory, outbox: db.outbox });
   });
   afterAll(() => db.close());
 
@@ -18,9 +19,10 @@ describe('inventory activities', () => {
     await putStock(db, a, 10);
     await putStock(db, b, 3);
     const key = uniqueName('k');
+    const orderId = uniqueName('ord');
     const input = {
       idempotencyKey: key,
-      orderId: 'o1',
+      orderId,
       items: [
         { sku: a, quantity: 2 },
         { sku: b, quantity: 3 },
@@ -38,6 +40,23 @@ describe('inventory activities', () => {
     );
     expect(await stockOf(db, a)).toBe(7);
     expect(await stockOf(db, b)).toBe(0);
+    const events = await outboxEvents(db, 'inventory', orderId);
+    expect(events).toEqual([
+      {
+        topic: `${db.outbox.topicPrefix}.inventory.stock-reserved`,
+        aggregateType: 'order',
+        aggregateId: orderId,
+        type: 'inventory.stock-reserved',
+        event: {
+          eventId: outboxEventId(key, 'inventory.stock-reserved'),
+          eventType: 'inventory.stock-reserved',
+          eventVersion: 1,
+          occurredAt: expect.any(Number) as number,
+          orderId,
+          lines: first.lines,
+        },
+      },
+    ]);
   });
 
   it('reserveStock reserves nothing when one line is short, and says OutOfStock again on a repeat', async () => {
@@ -46,7 +65,7 @@ describe('inventory activities', () => {
     await putStock(db, b, 1);
     const input = {
       idempotencyKey: uniqueName('k'),
-      orderId: 'o2',
+      orderId: uniqueName('ord'),
       items: [
         { sku: a, quantity: 4 },
         { sku: b, quantity: 2 },
@@ -59,6 +78,8 @@ describe('inventory activities', () => {
     expect(await failureOf(runActivity(acts.reserveStock, input))).toEqual(first);
     expect(await stockOf(db, a)).toBe(10);
     expect(await stockOf(db, b)).toBe(5);
+    // A refusal changed nothing, so it announces nothing either.
+    expect(await outboxEvents(db, 'inventory', input.orderId)).toEqual([]);
   });
 
   it('an unknown SKU is OutOfStock', async () => {
@@ -74,13 +95,14 @@ describe('inventory activities', () => {
     const sku = uniqueName('sku');
     await putStock(db, sku, 5);
     const reservationKey = uniqueName('k');
+    const orderId = uniqueName('ord');
     await runActivity(acts.reserveStock, {
       idempotencyKey: reservationKey,
-      orderId: 'o4',
+      orderId,
       items: [{ sku, quantity: 4 }],
     });
     expect(await stockOf(db, sku)).toBe(1);
-    const release = { idempotencyKey: uniqueName('k'), reservationKey, orderId: 'o4' };
+    const release = { idempotencyKey: uniqueName('k'), reservationKey, orderId };
     const first = await runActivity(acts.releaseStock, release);
     const second = await runActivity(acts.releaseStock, release);
     // Another release key for the same reservation must not add stock again either.
@@ -89,23 +111,38 @@ describe('inventory activities', () => {
     expect(second).toEqual(first);
     expect(other).toEqual({ reservationKey, released: [], voided: false });
     expect(await stockOf(db, sku)).toBe(5);
+    const events = await outboxEvents(db, 'inventory', orderId);
+    expect(events.map((e) => e.type)).toEqual(['inventory.stock-reserved', 'inventory.stock-released']);
+    expect(events[1]).toMatchObject({
+      topic: `${db.outbox.topicPrefix}.inventory.stock-released`,
+      event: {
+        eventId: outboxEventId(release.idempotencyKey, 'inventory.stock-released'),
+        eventType: 'inventory.stock-released',
+        eventVersion: 1,
+        orderId,
+        lines: [{ sku, quantity: 4 }],
+      },
+    });
   });
 
   it('releaseStock before the reservation voids it: a late reserveStock takes nothing', async () => {
     const sku = uniqueName('sku');
     await putStock(db, sku, 5);
     const reservationKey = uniqueName('k');
+    const orderId = uniqueName('ord');
     const released = await runActivity(acts.releaseStock, {
       idempotencyKey: uniqueName('k'),
       reservationKey,
-      orderId: 'o5',
+      orderId,
     });
     expect(released).toEqual({ reservationKey, released: [], voided: true });
     const late = await failureOf(
-      runActivity(acts.reserveStock, { idempotencyKey: reservationKey, orderId: 'o5', items: [{ sku, quantity: 2 }] }),
+      runActivity(acts.reserveStock, { idempotencyKey: reservationKey, orderId, items: [{ sku, quantity: 2 }] }),
     );
     expect(late).toMatchObject({ type: FailureType.StepVoided, nonRetryable: true });
     expect(await stockOf(db, sku)).toBe(5);
+    // Nothing was reserved or released: no events.
+    expect(await outboxEvents(db, 'inventory', orderId)).toEqual([]);
   });
 
   it('never goes below zero when many reservations race for one SKU', async () => {
@@ -130,9 +167,10 @@ describe('inventory activities', () => {
   it('the same reservation delivered twice at once takes stock once', async () => {
     const sku = uniqueName('sku');
     await putStock(db, sku, 10);
-    const input = { idempotencyKey: uniqueName('k'), orderId: 'o6', items: [{ sku, quantity: 3 }] };
+    const input = { idempotencyKey: uniqueName('k'), orderId: uniqueName('ord'), items: [{ sku, quantity: 3 }] };
     const [x, y] = await Promise.all([runActivity(acts.reserveStock, input), runActivity(acts.reserveStock, input)]);
     expect(x).toEqual(y);
     expect(await stockOf(db, sku)).toBe(7);
+    expect(await outboxEvents(db, 'inventory', input.orderId)).toHaveLength(1);
   });
 });

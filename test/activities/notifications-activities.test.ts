@@ -1,7 +1,8 @@
 import { createNotificationsActivities } from '../../activities/notifications-activities';
+import { outboxEventId } from '../../src/outbox/event-id';
 import { uniqueName } from '../support/stack';
 import type { DbHarness } from './db-harness';
-import { openDb, recordingChannel, runActivity } from './db-harness';
+import { openDb, outboxEvents, recordingChannel, runActivity } from './db-harness';
 
 describe('notifications activities', () => {
   let db: DbHarness;
@@ -12,7 +13,7 @@ describe('notifications activities', () => {
 
   it('notifyCustomer records and delivers a notice once; a second run sends nothing', async () => {
     const channel = recordingChannel();
-    const acts = createNotificationsActivities({ db: db.pools.notifications, channel });
+    const acts = createNotificationsActivities({ db: db.pools.notifications, channel, outbox: db.outbox });
     const orderId = uniqueName('ord');
     const input = {
       idempotencyKey: `order-${orderId}/notifyFailed`,
@@ -32,6 +33,24 @@ describe('notifications activities', () => {
     );
     expect(rows).toEqual([{ kind: 'ORDER_FAILED', channel: 'recording', message: first.message }]);
     expect(first.message).toContain('PaymentDeclined');
+    expect(await outboxEvents(db, 'notifications', orderId)).toEqual([
+      {
+        topic: `${db.outbox.topicPrefix}.notifications.notification-sent`,
+        aggregateType: 'order',
+        aggregateId: orderId,
+        type: 'notifications.notification-sent',
+        event: {
+          eventId: outboxEventId(input.idempotencyKey, 'notifications.notification-sent'),
+          eventType: 'notifications.notification-sent',
+          eventVersion: 1,
+          occurredAt: expect.any(Number) as number,
+          orderId,
+          customerId: 'cust-9',
+          kind: 'ORDER_FAILED',
+          channel: 'recording',
+        },
+      },
+    ]);
   });
 
   it('a channel that fails leaves no record, so the retry delivers', async () => {
@@ -45,7 +64,7 @@ describe('notifications activities', () => {
         await flaky.deliver(n);
       },
     };
-    const acts = createNotificationsActivities({ db: db.pools.notifications, channel });
+    const acts = createNotificationsActivities({ db: db.pools.notifications, channel, outbox: db.outbox });
     const orderId = uniqueName('ord');
     const input = { idempotencyKey: uniqueName('k'), orderId, customerId: 'c', kind: 'ORDER_CONFIRMED' as const };
     await expect(runActivity(acts.notifyCustomer, input)).rejects.toThrow('smtp timeout');
@@ -56,5 +75,8 @@ describe('notifications activities', () => {
       orderId,
     ]);
     expect(rows).toEqual([{ kind: 'ORDER_CONFIRMED' }]);
+    // The failed attempt's event was rolled back with its record: one event, from the attempt that sent.
+    const events = await outboxEvents(db, 'notifications', orderId);
+    expect(events.map((e) => e.event)).toMatchObject([{ kind: 'ORDER_CONFIRMED', channel: 'flaky' }]);
   });
 });

@@ -1,16 +1,17 @@
-import { createOrdersActivities } from '../../activities/orders-activities';
+import { createOrdersActivities, failureTypeOf } from '../../activities/orders-activities';
+import { outboxEventId } from '../../src/outbox/event-id';
 import type { OrderDetails } from '../../src/shared/saga-contract';
 import { FailureType } from '../../src/shared/saga-contract';
 import { uniqueName } from '../support/stack';
 import type { DbHarness } from './db-harness';
-import { failureOf, openDb, runActivity } from './db-harness';
+import { failureOf, openDb, outboxEvents, runActivity } from './db-harness';
 
 describe('orders activities', () => {
   let db: DbHarness;
   let acts: ReturnType<typeof createOrdersActivities>;
   beforeAll(async () => {
     db = await openDb();
-    acts = createOrdersActivities({ db: db.pools.orders });
+    acts = createOrdersActivities({ db: db.pools.orders, outbox: db.outbox });
   });
   afterAll(() => db.close());
 
@@ -48,6 +49,8 @@ describe('orders activities', () => {
     expect(second).toEqual(first);
     expect(await orderRow(order.orderId)).toEqual([{ status: 'PENDING', total_minor: '4498', failure_reason: null }]);
     expect(await lineCount(order.orderId)).toBe(2);
+    // The order's creation is announced by the order.placed event that started the saga, not here.
+    expect(await outboxEvents(db, 'orders', order.orderId)).toEqual([]);
   });
 
   it('createOrder accepts an order already written with the same content, refuses other content', async () => {
@@ -84,6 +87,30 @@ describe('orders activities', () => {
     expect(second).toEqual(first);
     expect(after.rows).toEqual(before.rows);
     expect((await orderRow(order.orderId))[0]?.status).toBe('CONFIRMED');
+    // Exactly one order.confirmed, self-contained, with an id the step's key decides.
+    const events = await outboxEvents(db, 'orders', order.orderId);
+    expect(events).toEqual([
+      {
+        topic: `${db.outbox.topicPrefix}.order.confirmed`,
+        aggregateType: 'order',
+        aggregateId: order.orderId,
+        type: 'order.confirmed',
+        event: {
+          eventId: outboxEventId(key, 'order.confirmed'),
+          eventType: 'order.confirmed',
+          eventVersion: 1,
+          occurredAt: expect.any(Number) as number,
+          orderId: order.orderId,
+          customerId: 'cust-1',
+          totalMinor: 4_498,
+          currency: 'EUR',
+        },
+      },
+    ]);
+    // Confirming an already confirmed order under another key changes nothing and announces nothing.
+    const again = await runActivity(acts.confirmOrder, { idempotencyKey: uniqueName('k'), orderId: order.orderId });
+    expect(again).toEqual({ orderId: order.orderId, status: 'CONFIRMED', changed: false });
+    expect(await outboxEvents(db, 'orders', order.orderId)).toHaveLength(1);
   });
 
   it('failOrder records FAILED with its reason once; confirming it afterwards is OrderNotPending', async () => {
@@ -102,6 +129,27 @@ describe('orders activities', () => {
       runActivity(acts.confirmOrder, { idempotencyKey: uniqueName('k'), orderId: order.orderId }),
     );
     expect(failure).toMatchObject({ type: FailureType.OrderNotPending, nonRetryable: true });
+    // One order.failed (the repeat and the refused confirmation wrote nothing).
+    const events = await outboxEvents(db, 'orders', order.orderId);
+    expect(events.map((e) => e.event)).toEqual([
+      {
+        eventId: outboxEventId(key, 'order.failed'),
+        eventType: 'order.failed',
+        eventVersion: 1,
+        occurredAt: expect.any(Number) as number,
+        orderId: order.orderId,
+        customerId: 'cust-1',
+        failureType: 'PaymentDeclined',
+        reason: 'PaymentDeclined: card declined',
+      },
+    ]);
+    expect(events[0]?.topic).toBe(`${db.outbox.topicPrefix}.order.failed`);
+  });
+
+  it('failureTypeOf reads the saga reason prefix, and says Unknown for anything else', () => {
+    expect(failureTypeOf('OutOfStock: out of stock: sku-a')).toBe('OutOfStock');
+    expect(failureTypeOf('cancelled by the customer')).toBe('Unknown');
+    expect(failureTypeOf('')).toBe('Unknown');
   });
 
   it('failOrder of an order that was never created is a recorded no-op', async () => {
@@ -109,6 +157,7 @@ describe('orders activities', () => {
     const result = await runActivity(acts.failOrder, { idempotencyKey: uniqueName('k'), orderId, reason: 'x' });
     expect(result).toEqual({ orderId, status: 'MISSING', changed: false });
     expect(await orderRow(orderId)).toEqual([]);
+    expect(await outboxEvents(db, 'orders', orderId)).toEqual([]);
   });
 
   it('refuses an idempotency key reused for another operation', async () => {

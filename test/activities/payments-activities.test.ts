@@ -1,10 +1,11 @@
 import { createPaymentsActivities } from '../../activities/payments-activities';
+import { outboxEventId } from '../../src/outbox/event-id';
 import type { GatewayBehaviour } from '../../src/services/card-gateway';
 import { DECLINED_CARD_TOKEN, SimulatedCardGateway } from '../../src/services/card-gateway';
 import { FailureType } from '../../src/shared/saga-contract';
 import { uniqueName } from '../support/stack';
 import type { DbHarness } from './db-harness';
-import { failureOf, openDb, runActivity } from './db-harness';
+import { failureOf, openDb, outboxEvents, runActivity } from './db-harness';
 
 const calm: GatewayBehaviour = { declineRate: 0, transientErrorRate: 0, latencyMs: { min: 0, max: 0 } };
 
@@ -17,7 +18,7 @@ describe('payments activities and the simulated card gateway', () => {
 
   const paymentsWith = (behaviour: GatewayBehaviour) => {
     const gateway = new SimulatedCardGateway(db.pools.card_gateway, behaviour);
-    return { gateway, acts: createPaymentsActivities({ db: db.pools.payments, gateway }) };
+    return { gateway, acts: createPaymentsActivities({ db: db.pools.payments, gateway, outbox: db.outbox }) };
   };
   const chargeInput = (token = 'tok_visa') => ({
     idempotencyKey: uniqueName('order') + '/chargePayment',
@@ -60,6 +61,24 @@ describe('payments activities and the simulated card gateway', () => {
     ]);
     expect(await payments(input.orderId)).toEqual([{ status: 'CAPTURED', amount_minor: '12345' }]);
     expect(await requests(input.idempotencyKey)).toEqual(['captured']);
+    expect(await outboxEvents(db, 'payments', input.orderId)).toEqual([
+      {
+        topic: `${db.outbox.topicPrefix}.payments.payment-captured`,
+        aggregateType: 'order',
+        aggregateId: input.orderId,
+        type: 'payments.payment-captured',
+        event: {
+          eventId: outboxEventId(input.idempotencyKey, 'payments.payment-captured'),
+          eventType: 'payments.payment-captured',
+          eventVersion: 1,
+          occurredAt: expect.any(Number) as number,
+          orderId: input.orderId,
+          chargeId: first.gatewayChargeId,
+          amountMinor: 12_345,
+          currency: 'EUR',
+        },
+      },
+    ]);
   });
 
   it('the gateway honours its idempotency key: a retry after a lost answer books nothing more', async () => {
@@ -92,6 +111,8 @@ describe('payments activities and the simulated card gateway', () => {
       { outcome: 'declined', amount_minor: '12345', refunded_minor: '0' },
     ]);
     expect(await payments(input.orderId)).toEqual([{ status: 'DECLINED', amount_minor: '12345' }]);
+    // A decline moved no money: the DECLINED row is kept, but nothing is announced as captured.
+    expect(await outboxEvents(db, 'payments', input.orderId)).toEqual([]);
   });
 
   it('the declining test card declines even at a zero decline rate', async () => {
@@ -107,6 +128,7 @@ describe('payments activities and the simulated card gateway', () => {
     expect(failure).toMatchObject({ type: FailureType.GatewayUnavailable, nonRetryable: false });
     expect(await gatewayCharges(input.idempotencyKey)).toEqual([]);
     expect(await payments(input.orderId)).toEqual([]);
+    expect(await outboxEvents(db, 'payments', input.orderId)).toEqual([]);
     // Once the gateway is back, the same key goes through.
     const { acts: healthy } = paymentsWith(calm);
     await runActivity(healthy.chargePayment, input);
@@ -129,6 +151,21 @@ describe('payments activities and the simulated card gateway', () => {
       { outcome: 'captured', amount_minor: '12345', refunded_minor: '12345' },
     ]);
     expect(await payments(input.orderId)).toEqual([{ status: 'REFUNDED', amount_minor: '12345' }]);
+    const events = await outboxEvents(db, 'payments', input.orderId);
+    expect(events.map((e) => e.type)).toEqual(['payments.payment-captured', 'payments.payment-refunded']);
+    expect(events[1]).toMatchObject({
+      topic: `${db.outbox.topicPrefix}.payments.payment-refunded`,
+      event: {
+        eventId: outboxEventId(refund.idempotencyKey, 'payments.payment-refunded'),
+        eventType: 'payments.payment-refunded',
+        eventVersion: 1,
+        orderId: input.orderId,
+        chargeId: events[0]?.event.chargeId,
+        refundId: first.gatewayRefundId,
+        amountMinor: 12_345,
+        currency: 'EUR',
+      },
+    });
   });
 
   it('refundPayment finds a charge the payments table never recorded, and records it refunded', async () => {
@@ -142,6 +179,11 @@ describe('payments activities and the simulated card gateway', () => {
     });
     expect(refund.amountMinor).toBe(12_345);
     expect(await payments(input.orderId)).toEqual([{ status: 'REFUNDED', amount_minor: '12345' }]);
+    // The capture was never recorded by us, so only the refund is announced.
+    const events = await outboxEvents(db, 'payments', input.orderId);
+    expect(events.map((e) => e.event)).toMatchObject([
+      { eventType: 'payments.payment-refunded', amountMinor: 12_345, refundId: refund.gatewayRefundId },
+    ]);
   });
 
   it('refundPayment with nothing captured (no charge, or declined) is a no-op', async () => {
@@ -157,5 +199,6 @@ describe('payments activities and the simulated card gateway', () => {
       expect(refund).toEqual({ chargeKey, gatewayRefundId: null, amountMinor: 0 });
     }
     expect(await payments(declined.orderId)).toEqual([{ status: 'DECLINED', amount_minor: '12345' }]);
+    expect(await outboxEvents(db, 'payments', declined.orderId)).toEqual([]);
   });
 });

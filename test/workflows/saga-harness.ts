@@ -10,7 +10,10 @@ import { DefaultLogger, NativeConnection, Runtime } from '@temporalio/worker';
 
 import type { ServiceActivities } from '../../activities';
 import { createServiceActivities } from '../../activities';
+import { EventCodec } from '../../src/events/codec';
+import { RegistryClient } from '../../src/kafka/registry-client';
 import type { Metrics } from '../../src/observability/metrics';
+import { OutboxWriter } from '../../src/outbox/outbox-writer';
 import type { GatewayBehaviour } from '../../src/services/card-gateway';
 import { SimulatedCardGateway } from '../../src/services/card-gateway';
 import type { OrderDetails, OrderSagaInput, SagaTaskQueues, SagaTuning } from '../../src/shared/saga-contract';
@@ -45,6 +48,11 @@ export interface SagaHarness {
   client: Client;
   workerConnection: NativeConnection;
   bundle: WorkflowBundleWithSourceMap;
+  /**
+   * The services' outbox writer: its topic prefix is this harness's own, which no connector
+   * publishes, so the rows only serve assertions on the outbox tables.
+   */
+  outbox: OutboxWriter;
   close(): Promise<void>;
 }
 
@@ -59,6 +67,10 @@ export async function openSagaHarness(poolSize = 10): Promise<SagaHarness> {
     client: new Client({ connection }),
     workerConnection,
     bundle,
+    outbox: new OutboxWriter({
+      codec: new EventCodec(new RegistryClient(endpoints.registryUrl)),
+      topicPrefix: uniqueName('saga-outbox'),
+    }),
     async close() {
       await connection.close();
       await workerConnection.close();
@@ -85,6 +97,8 @@ export interface RunOptions {
   roles?: WorkerRole[];
   /** Where the orchestrator records saga metrics (through its sinks). */
   metrics?: Metrics;
+  /** Outbox writer of the services (default: the harness's), e.g. a CDC scope's to publish the events. */
+  outbox?: OutboxWriter;
 }
 
 /** Runs the orchestrator and all four services on task queues of this test alone while `fn` runs. */
@@ -100,6 +114,7 @@ export async function withSagaWorkers<T>(
     pools: h.db.pools,
     gateway: new SimulatedCardGateway(h.db.pools.card_gateway, opts.gateway ?? CALM_GATEWAY),
     channel,
+    outbox: opts.outbox ?? h.outbox,
   });
   const overrides = opts.override?.(real) ?? {};
   const activities: ServiceActivities = {

@@ -97,6 +97,49 @@ export const inventoryStockReservedV1Schema = z.object({
 });
 export type InventoryStockReservedV1 = z.infer<typeof inventoryStockReservedV1Schema>;
 
+/** `schemas/notifications-notification-sent-v1.avsc`: the Avro schema as registered. */
+export const notificationsNotificationSentV1Avsc = {
+  type: 'record',
+  name: 'NotificationSent',
+  namespace: 'kts.events',
+  doc: "A notice about an order was handed to the customer's delivery channel.",
+  fields: [
+    {
+      name: 'eventId',
+      type: { type: 'string', logicalType: 'uuid' },
+      doc: 'Unique per event; the ingress dedupes on it.',
+    },
+    { name: 'eventType', type: 'string', const: 'notifications.notification-sent' },
+    { name: 'eventVersion', type: 'int', const: 1 },
+    {
+      name: 'occurredAt',
+      type: { type: 'long', logicalType: 'timestamp-millis' },
+      doc: 'When the fact happened, epoch milliseconds UTC.',
+    },
+    { name: 'orderId', type: 'string' },
+    { name: 'customerId', type: 'string' },
+    {
+      name: 'kind',
+      type: 'string',
+      doc: 'ORDER_RECEIVED, ORDER_CONFIRMED or ORDER_FAILED. A string, not an enum, so a new kind needs no schema change.',
+    },
+    { name: 'channel', type: 'string', doc: 'The delivery channel that accepted the notice (e-mail, SMS, ...).' },
+  ],
+} as const;
+
+/** Structure of notifications.notification-sent v1, derived from `schemas/notifications-notification-sent-v1.avsc`. */
+export const notificationsNotificationSentV1Schema = z.object({
+  eventId: z.uuid(),
+  eventType: z.literal('notifications.notification-sent'),
+  eventVersion: z.literal(1),
+  occurredAt: z.int().nonnegative(),
+  orderId: z.string(),
+  customerId: z.string(),
+  kind: z.string(),
+  channel: z.string(),
+});
+export type NotificationsNotificationSentV1 = z.infer<typeof notificationsNotificationSentV1Schema>;
+
 /** `schemas/order-cancelled-v1.avsc`: the Avro schema as registered. */
 export const orderCancelledV1Avsc = {
   type: 'record',
@@ -431,6 +474,13 @@ export const EVENT_CATALOG = [
     file: 'inventory-stock-reserved-v1.avsc',
     avsc: inventoryStockReservedV1Avsc,
     schema: inventoryStockReservedV1Schema,
+  },
+  {
+    eventType: 'notifications.notification-sent',
+    version: 1,
+    file: 'notifications-notification-sent-v1.avsc',
+    avsc: notificationsNotificationSentV1Avsc,
+    schema: notificationsNotificationSentV1Schema,
   },
   {
     eventType: 'order.cancelled',
