@@ -1,5 +1,7 @@
 import { randomUUID } from 'node:crypto';
 
+import { ApplicationFailure } from '@temporalio/common';
+
 import type { DomainEvent } from '../../src/outbox/outbox-writer';
 import type { OutboxService } from '../../src/outbox/outbox-constants';
 import { OUTBOX_HEADERS } from '../../src/outbox/outbox-constants';
@@ -8,10 +10,13 @@ import { loadEventStoreConfig, startEventStoreConsumer } from '../../src/event-s
 import { rebuildOrderState } from '../../src/event-store/order-state';
 import { replayToTopic } from '../../src/event-store/replay';
 import { TOPICS } from '../../src/events/topics';
+import { FailureType } from '../../src/shared/saga-contract';
 import type { CdcScope } from '../support/cdc-scope';
 import { startCdcScope } from '../support/cdc-scope';
 import { waitFor } from '../support/ingress-harness';
 import { consumeUntil, kafkaClient } from '../support/stack';
+import type { SagaHarness } from '../workflows/saga-harness';
+import { newOrder, openSagaHarness, stockedSku, withSagaWorkers } from '../workflows/saga-harness';
 
 jest.setTimeout(180_000);
 
@@ -93,7 +98,9 @@ function compensatedOrder(orderId: string, t0: number) {
 describe('event store fed by the outbox through Debezium', () => {
   let scope: CdcScope;
   let consumer: EventStoreConsumer;
+  let saga: SagaHarness;
   beforeAll(async () => {
+    saga = await openSagaHarness();
     scope = await startCdcScope('cdc_store');
     consumer = await startEventStoreConsumer(
       loadEventStoreConfig({
@@ -106,72 +113,123 @@ describe('event store fed by the outbox through Debezium', () => {
   afterAll(async () => {
     await consumer?.stop();
     await scope?.stop();
+    await saga?.close();
   });
 
-  it('stores a compensated order once per event, in causal order, and rebuilds its state at three instants', async () => {
-    const orderId = `ord-${randomUUID()}`;
-    const t0 = Date.now() - 60_000;
-    const steps = compensatedOrder(orderId, t0);
-    for (const s of steps) {
-      const db = await scope.admin.connect();
-      await db.query('BEGIN');
-      await scope.writer.append(db, s.service, { topic: s.topic, aggregateType: 'order', event: s.event });
-      await db.query('COMMIT');
-      db.release();
-    }
-    const stored = await waitFor(
-      'all six events in the store',
-      () => consumer.store.history(orderId),
-      (h) => h.length >= steps.length,
+  it('stores a real compensated saga once per event, in causal order, and rebuilds its state at three instants', async () => {
+    // The real saga and services, on this test's task queues, writing to this scope's outboxes.
+    // Only confirmOrder is replaced: it is refused after the payment was captured, the path that
+    // makes the saga unwind the most (refund, release, fail, tell the customer).
+    const sku = await stockedSku(saga, 10);
+    const order = newOrder(sku, 2);
+    const total = 2 * 2_500;
+    const { outcome, placedId } = await withSagaWorkers(
+      saga,
+      {
+        outbox: scope.writer,
+        override: () => ({
+          orders: {
+            confirmOrder: () =>
+              Promise.reject(
+                ApplicationFailure.nonRetryable('the order was changed meanwhile', FailureType.OrderNotPending),
+              ),
+          },
+        }),
+      },
+      async (run) => {
+        // What the HTTP API or an external producer does: order.placed, the saga's trigger.
+        const placed = {
+          eventId: randomUUID(),
+          eventType: 'order.placed',
+          eventVersion: 2,
+          occurredAt: Date.now(),
+          orderId: order.orderId,
+          userId: order.customerId,
+          items: order.items,
+          totalMinor: total,
+          currency: order.currency,
+          paymentToken: order.paymentToken,
+          isLoyaltyMember: false,
+        };
+        const db = await scope.admin.connect();
+        try {
+          await db.query('BEGIN');
+          await scope.writer.append(db, 'orders', { topic: TOPICS.orderPlaced, aggregateType: 'order', event: placed });
+          await db.query('COMMIT');
+        } finally {
+          db.release();
+        }
+        const handle = await run.start(order);
+        return { outcome: (await handle.result()).outcome, placedId: placed.eventId };
+      },
     );
-    expect(stored.map((e) => e.eventType)).toEqual(steps.map((s) => s.event.eventType));
-    expect(stored.map((e) => e.eventId)).toEqual(steps.map((s) => s.event.eventId));
+    expect(outcome).toBe('FAILED');
+
+    const chain = [
+      'order.placed',
+      'notifications.notification-sent',
+      'inventory.stock-reserved',
+      'payments.payment-captured',
+      'payments.payment-refunded',
+      'inventory.stock-released',
+      'order.failed',
+      'notifications.notification-sent',
+    ];
+    const orderId = order.orderId;
+    const stored = await waitFor(
+      'the whole chain in the store',
+      () => consumer.store.history(orderId),
+      (h) => h.length >= chain.length,
+    );
+    expect(stored.map((e) => e.eventType)).toEqual(chain);
+    expect(stored[0]?.eventId).toBe(placedId);
+    const times = stored.map((e) => e.occurredAt.getTime());
+    expect([...times].sort((a, b) => a - b)).toEqual(times);
 
     // Publish every record a second time (as a Connect crash would): the store keeps one of each.
     const producer = kafkaClient().producer();
     await producer.connect();
-    for (const s of steps)
-      await replayToTopic(
-        consumer.store,
-        producer,
-        { orderId, eventTypes: [s.event.eventType] },
-        scope.writer.destination(s.topic),
-      );
+    // Every domain event type is named like its topic, so the type is the canonical topic.
+    for (const type of new Set(chain))
+      await replayToTopic(consumer.store, producer, { orderId, eventTypes: [type] }, scope.writer.destination(type));
     await producer.disconnect();
-    const marker = steps[0]!;
     await consumeUntil(
-      scope.writer.destination(marker.topic),
-      (m) => m.filter((x) => x.headers?.[OUTBOX_HEADERS.eventId]?.toString() === marker.event.eventId).length >= 2,
+      scope.writer.destination(TOPICS.orderPlaced),
+      (m) => m.filter((x) => x.headers?.[OUTBOX_HEADERS.eventId]?.toString() === placedId).length >= 2,
     );
     const again = await consumer.store.history(orderId);
     expect(again.map((e) => e.eventId)).toEqual(stored.map((e) => e.eventId));
 
-    const at = (ms: number) => new Date(t0 + ms);
-    const paid = rebuildOrderState(orderId, again, at(2_500));
+    // Three instants, taken from the events' own times: paid, unwinding, and the end.
+    const when = (type: string) => again.find((e) => e.eventType === type)!.occurredAt;
+    const paid = rebuildOrderState(orderId, again, when('payments.payment-captured'));
     expect(paid).toMatchObject({
       status: 'PLACED',
       stock: 'RESERVED',
       payment: 'CAPTURED',
-      paidMinor: 2_500,
-      eventCount: 3,
+      paidMinor: total,
+      notificationsSent: ['ORDER_RECEIVED'],
+      eventCount: 4,
     });
-    const unwinding = rebuildOrderState(orderId, again, at(3_500));
+    const unwinding = rebuildOrderState(orderId, again, when('payments.payment-refunded'));
     expect(unwinding).toMatchObject({
       status: 'PLACED',
       stock: 'RESERVED',
       payment: 'REFUNDED',
       paidMinor: 0,
-      eventCount: 4,
+      eventCount: 5,
     });
-    const final = rebuildOrderState(orderId, again, at(10_000));
+    const final = rebuildOrderState(orderId, again, new Date());
     expect(final).toMatchObject({
       status: 'FAILED',
       stock: 'RELEASED',
       payment: 'REFUNDED',
       paidMinor: 0,
-      failure: { type: 'OrderNotPending', reason: 'confirmation refused' },
-      eventCount: 6,
+      failure: { type: FailureType.OrderNotPending },
+      notificationsSent: ['ORDER_RECEIVED', 'ORDER_FAILED'],
+      eventCount: chain.length,
     });
+    expect(final.failure?.reason).toContain('the order was changed meanwhile');
   });
 
   it('replays a type and time range to a new topic for a new consumer', async () => {
