@@ -25,17 +25,16 @@ export interface MigrationReport {
 
 const FILE_PATTERN = /^(\d{3,})_([a-z0-9_]+)\.sql$/;
 
-/** Reads one owner's migration files in version order; a malformed or duplicate version is an error. */
-export async function readMigrations(owner: DbOwner, dir = MIGRATIONS_DIR): Promise<Migration[]> {
-  const folder = path.join(dir, owner);
+/** Reads the migration files of one folder in version order; a malformed or duplicate version is an error. */
+export async function readMigrationsFrom(folder: string): Promise<Migration[]> {
   const files = (await readdir(folder)).filter((f) => f.endsWith('.sql')).sort();
   const seen = new Set<number>();
   const migrations: Migration[] = [];
   for (const file of files) {
     const m = FILE_PATTERN.exec(file);
-    if (!m?.[1] || !m[2]) throw new Error(`migration file name must look like 001_name.sql: ${owner}/${file}`);
+    if (!m?.[1] || !m[2]) throw new Error(`migration file name must look like 001_name.sql: ${folder}/${file}`);
     const version = Number(m[1]);
-    if (seen.has(version)) throw new Error(`duplicate migration version ${version} in ${owner}/`);
+    if (seen.has(version)) throw new Error(`duplicate migration version ${version} in ${folder}/`);
     seen.add(version);
     const sql = await readFile(path.join(folder, file), 'utf8');
     migrations.push({ version, name: m[2], sql, checksum: createHash('sha256').update(sql).digest('hex') });
@@ -43,8 +42,22 @@ export async function readMigrations(owner: DbOwner, dir = MIGRATIONS_DIR): Prom
   return migrations;
 }
 
+/** Reads one service owner's migration files (`src/db/migrations/<owner>/`). */
+export function readMigrations(owner: DbOwner, dir = MIGRATIONS_DIR): Promise<Migration[]> {
+  return readMigrationsFrom(path.join(dir, owner));
+}
+
 // One lock for every migrating process (parallel test suites, several workers starting at once).
 const MIGRATION_LOCK = 7_301_907_041;
+
+/** A schema and the login role that owns it, with the folder of its migrations. */
+export interface SchemaOwner {
+  schema: string;
+  role: string;
+  password: string;
+  /** Folder of `NNN_name.sql` files. */
+  migrationsDir: string;
+}
 
 /**
  * Brings one schema owner up to date: its role (login, nothing else), its schema (owned by the role,
@@ -52,11 +65,14 @@ const MIGRATION_LOCK = 7_301_907_041;
  * creates. Runs in one transaction: a failing migration leaves nothing half-applied. An applied
  * migration whose file changed since is refused rather than silently skipped.
  */
-async function migrateOwner(client: pg.Client, cfg: DbConfig, owner: DbOwner): Promise<MigrationReport> {
-  const { role, password, schema } = cfg.owners[owner];
+async function migrateOwner(
+  client: pg.Client,
+  owner: SchemaOwner,
+): Promise<{ applied: string[]; alreadyApplied: number }> {
+  const { role, password, schema } = owner;
   const r = client.escapeIdentifier(role);
   const s = client.escapeIdentifier(schema);
-  const migrations = await readMigrations(owner);
+  const migrations = await readMigrationsFrom(owner.migrationsDir);
   await client.query('BEGIN');
   try {
     await client.query('SELECT pg_advisory_xact_lock($1)', [MIGRATION_LOCK]);
@@ -89,7 +105,7 @@ async function migrateOwner(client: pg.Client, cfg: DbConfig, owner: DbOwner): P
       if (prior) {
         if (prior.checksum !== m.checksum) {
           throw new Error(
-            `migration ${owner}/${String(m.version).padStart(3, '0')}_${m.name} changed after it was applied; ` +
+            `migration ${schema}/${String(m.version).padStart(3, '0')}_${m.name} changed after it was applied; ` +
               'add a new migration instead of editing an applied one',
           );
         }
@@ -104,10 +120,24 @@ async function migrateOwner(client: pg.Client, cfg: DbConfig, owner: DbOwner): P
       applied.push(`${String(m.version).padStart(3, '0')}_${m.name}`);
     }
     await client.query('COMMIT');
-    return { schema: owner, applied, alreadyApplied: recorded.size };
+    return { applied, alreadyApplied: recorded.size };
   } catch (err) {
     await client.query('ROLLBACK');
     throw err;
+  }
+}
+
+/**
+ * Migrates one schema owner outside the services' set (the ingress ledger, the event store): the
+ * same rules as {@link migrateAll}. Returns the migrations applied now.
+ */
+export async function migrateSchema(adminUrl: string, owner: SchemaOwner): Promise<string[]> {
+  const client = new pg.Client({ connectionString: adminUrl, application_name: `kts-migrate-${owner.schema}` });
+  await client.connect();
+  try {
+    return (await migrateOwner(client, owner)).applied;
+  } finally {
+    await client.end();
   }
 }
 
@@ -121,7 +151,11 @@ export async function migrateAll(cfg: DbConfig = loadDbConfig()): Promise<Migrat
   await client.connect();
   try {
     const reports: MigrationReport[] = [];
-    for (const owner of DB_OWNERS) reports.push(await migrateOwner(client, cfg, owner));
+    for (const owner of DB_OWNERS) {
+      const { role, password, schema } = cfg.owners[owner];
+      const migrationsDir = path.join(MIGRATIONS_DIR, owner);
+      reports.push({ schema: owner, ...(await migrateOwner(client, { role, password, schema, migrationsDir })) });
+    }
     return reports;
   } finally {
     await client.end();

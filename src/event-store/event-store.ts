@@ -2,15 +2,13 @@
  * The append-only event store (schema `event_store`, role `kts_event_store`): appends deduped by
  * eventId, an order's history, and range reads for replay.
  */
-import { createHash } from 'node:crypto';
-import { readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 
 import type pg from 'pg';
-import PgLib from 'pg';
 import { z } from 'zod';
 
 import { formatEnvIssues, loadStackConfig, stackEndpoints } from '../config/stack-config';
+import { migrateSchema } from '../db/migrate';
 import { toSafeInteger } from '../db/pools';
 import type { DecodedDomainEvent } from './domain-event-decoder';
 import type { StoredEvent } from './order-state';
@@ -18,7 +16,6 @@ import type { StoredEvent } from './order-state';
 export const EVENT_STORE_SCHEMA = 'event_store';
 const MIGRATIONS_DIR = path.join(__dirname, 'migrations');
 // Distinct from the services' and the ingress's locks: the tools never touch the same objects.
-const MIGRATION_LOCK = 7_301_907_043;
 
 const envSchema = z.object({
   KTS_DB_PASSWORD_EVENT_STORE: z.string().min(8, 'must be at least 8 characters').default('event-store-dev-password'),
@@ -48,59 +45,8 @@ export function loadEventStoreDbConfig(env: NodeJS.ProcessEnv = process.env): Ev
  * applied, as the role, in one transaction under an advisory lock. Idempotent; a changed applied
  * migration is refused.
  */
-export async function migrateEventStore(db: EventStoreDbConfig): Promise<string[]> {
-  const files = (await readdir(MIGRATIONS_DIR)).filter((f) => /^\d{3}_[a-z0-9_]+\.sql$/.test(f)).sort();
-  const client = new PgLib.Client({ connectionString: db.adminUrl, application_name: 'kts-event-store-migrate' });
-  await client.connect();
-  const r = client.escapeIdentifier(db.role);
-  const s = client.escapeIdentifier(EVENT_STORE_SCHEMA);
-  const applied: string[] = [];
-  try {
-    await client.query('BEGIN');
-    await client.query('SELECT pg_advisory_xact_lock($1)', [MIGRATION_LOCK]);
-    const exists = await client.query('SELECT 1 FROM pg_roles WHERE rolname = $1', [db.role]);
-    await client.query(
-      `${exists.rowCount ? 'ALTER' : 'CREATE'} ROLE ${r} LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOINHERIT ` +
-        `PASSWORD ${client.escapeLiteral(db.password)}`,
-    );
-    await client.query(`CREATE SCHEMA IF NOT EXISTS ${s} AUTHORIZATION ${r}`);
-    await client.query(`REVOKE ALL ON SCHEMA ${s} FROM PUBLIC`);
-    await client.query(`SET LOCAL ROLE ${r}`);
-    await client.query(`SET LOCAL search_path TO ${s}`);
-    await client.query(
-      `CREATE TABLE IF NOT EXISTS schema_migrations (version integer PRIMARY KEY, name text NOT NULL,
-         checksum text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())`,
-    );
-    const done = new Map(
-      (
-        await client.query<{ version: number; checksum: string }>('SELECT version, checksum FROM schema_migrations')
-      ).rows.map((row) => [row.version, row.checksum]),
-    );
-    for (const file of files) {
-      const version = Number(file.slice(0, 3));
-      const sql = await readFile(path.join(MIGRATIONS_DIR, file), 'utf8');
-      const checksum = createHash('sha256').update(sql).digest('hex');
-      const prior = done.get(version);
-      if (prior !== undefined) {
-        if (prior !== checksum) throw new Error(`event store migration ${file} changed after it was applied`);
-        continue;
-      }
-      await client.query(sql);
-      await client.query('INSERT INTO schema_migrations (version, name, checksum) VALUES ($1, $2, $3)', [
-        version,
-        file.slice(4, -4),
-        checksum,
-      ]);
-      applied.push(file);
-    }
-    await client.query('COMMIT');
-    return applied;
-  } catch (err) {
-    await client.query('ROLLBACK').catch(() => undefined);
-    throw err;
-  } finally {
-    await client.end();
-  }
+export function migrateEventStore(db: EventStoreDbConfig): Promise<string[]> {
+  return migrateSchema(db.adminUrl, { ...db, schema: EVENT_STORE_SCHEMA, migrationsDir: MIGRATIONS_DIR });
 }
 
 export interface EventSource {

@@ -3,16 +3,15 @@
  * rules stop a second saga only while the first one's history is retained; this ledger remembers
  * every handled event and every started order for as long as the table is kept.
  */
-import { createHash } from 'node:crypto';
-import { readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 
-import pg from 'pg';
+import type pg from 'pg';
+
+import { migrateSchema } from '../db/migrate';
 
 export const LEDGER_SCHEMA = 'ingress';
 const MIGRATIONS_DIR = path.join(__dirname, 'migrations');
 // Distinct from the services' migration lock: the two tools never touch the same objects.
-const LEDGER_MIGRATION_LOCK = 7_301_907_042;
 
 export type LedgerOutcome =
   'STARTED' | 'ALREADY_STARTED' | 'DUPLICATE_ORDER' | 'SIGNALLED' | 'CANCEL_PENDING' | 'CANCEL_TOO_LATE';
@@ -34,59 +33,8 @@ export interface LedgerEntry {
  * `src/ingress/migrations/NNN_name.sql` not yet recorded, in one transaction under an advisory lock.
  * Idempotent and safe to run from several consumers at once. A changed applied migration is refused.
  */
-export async function migrateLedger(db: { adminUrl: string; role: string; password: string }): Promise<string[]> {
-  const files = (await readdir(MIGRATIONS_DIR)).filter((f) => /^\d{3}_[a-z0-9_]+\.sql$/.test(f)).sort();
-  const client = new pg.Client({ connectionString: db.adminUrl, application_name: 'kts-ingress-migrate' });
-  await client.connect();
-  const r = client.escapeIdentifier(db.role);
-  const s = client.escapeIdentifier(LEDGER_SCHEMA);
-  const applied: string[] = [];
-  try {
-    await client.query('BEGIN');
-    await client.query('SELECT pg_advisory_xact_lock($1)', [LEDGER_MIGRATION_LOCK]);
-    const exists = await client.query('SELECT 1 FROM pg_roles WHERE rolname = $1', [db.role]);
-    await client.query(
-      `${exists.rowCount ? 'ALTER' : 'CREATE'} ROLE ${r} LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOINHERIT ` +
-        `PASSWORD ${client.escapeLiteral(db.password)}`,
-    );
-    await client.query(`CREATE SCHEMA IF NOT EXISTS ${s} AUTHORIZATION ${r}`);
-    await client.query(`REVOKE ALL ON SCHEMA ${s} FROM PUBLIC`);
-    await client.query(`SET LOCAL ROLE ${r}`);
-    await client.query(`SET LOCAL search_path TO ${s}`);
-    await client.query(
-      `CREATE TABLE IF NOT EXISTS schema_migrations (version integer PRIMARY KEY, name text NOT NULL,
-         checksum text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())`,
-    );
-    const done = new Map(
-      (
-        await client.query<{ version: number; checksum: string }>('SELECT version, checksum FROM schema_migrations')
-      ).rows.map((row) => [row.version, row.checksum]),
-    );
-    for (const file of files) {
-      const version = Number(file.slice(0, 3));
-      const sql = await readFile(path.join(MIGRATIONS_DIR, file), 'utf8');
-      const checksum = createHash('sha256').update(sql).digest('hex');
-      const prior = done.get(version);
-      if (prior !== undefined) {
-        if (prior !== checksum) throw new Error(`ingress migration ${file} changed after it was applied`);
-        continue;
-      }
-      await client.query(sql);
-      await client.query('INSERT INTO schema_migrations (version, name, checksum) VALUES ($1, $2, $3)', [
-        version,
-        file.replace(/\.sql$/, ''),
-        checksum,
-      ]);
-      applied.push(file);
-    }
-    await client.query('COMMIT');
-    return applied;
-  } catch (err) {
-    await client.query('ROLLBACK').catch(() => undefined);
-    throw err;
-  } finally {
-    await client.end();
-  }
+export function migrateLedger(db: { adminUrl: string; role: string; password: string }): Promise<string[]> {
+  return migrateSchema(db.adminUrl, { ...db, schema: LEDGER_SCHEMA, migrationsDir: MIGRATIONS_DIR });
 }
 
 export class IngressLedger {
