@@ -87,7 +87,8 @@ describe('ingress → real orderSaga (all services, real PostgreSQL, real Tempor
     ]);
     // v1 events reached the saga upcast: not loyalty members; v2 kept the producer's flag.
     for (const e of events) {
-      const memo = (await h.client.workflow.getHandle(orderWorkflowId(e.orderId)).describe()).memo as unknown as SagaStartMemo;
+      const memo = (await h.client.workflow.getHandle(orderWorkflowId(e.orderId)).describe())
+        .memo as unknown as SagaStartMemo;
       expect([e.eventVersion, memo.isLoyaltyMember]).toEqual([e.eventVersion, e.eventVersion === 2]);
     }
     expect(await ledgerOutcomes(scope)).toEqual({ STARTED: N });
