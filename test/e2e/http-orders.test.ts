@@ -64,6 +64,8 @@ describe('Orders HTTP API through CDC to the saga', () => {
           latencyMs: { min: 0, max: 0 },
         }),
         channel: logChannel(pino({ level: 'silent' })),
+        // The scope's writer: the services' events go to this test's topics, published by its connector.
+        outbox: cdc.writer,
       }),
       workflowBundle: await bundleSagaWorkflows({
         logger: {
@@ -137,7 +139,7 @@ describe('Orders HTTP API through CDC to the saga', () => {
     call({ method: 'POST', url: '/orders', payload: body, headers });
   const getOrder = async (id: string) => (await call({ method: 'GET', url: `/orders/${id}` })).json<OrderView>();
 
-  it('places an order that the saga confirms, and the event store has its order.placed', async () => {
+  it('places an order that the saga confirms, and the event store has its whole chain of events in causal order', async () => {
     const res = await post(order());
     expect(res.statusCode).toBe(201);
     const created = res.json<{ orderId: string; eventId: string; totalMinor: number }>();
@@ -157,12 +159,29 @@ describe('Orders HTTP API through CDC to the saga', () => {
       'confirmOrder',
       'notifyCustomer',
     ]);
+    // Every state change of every service reached the store through its outbox, Debezium and Kafka.
+    const chain = [
+      'order.placed',
+      'notifications.notification-sent',
+      'inventory.stock-reserved',
+      'payments.payment-captured',
+      'order.confirmed',
+      'notifications.notification-sent',
+    ];
     const history = await waitFor(
-      'order.placed stored',
+      'the whole chain stored',
       () => store.store.history(created.orderId),
-      (h) => h.length >= 1,
+      (h) => h.length >= chain.length,
     );
+    expect(history.map((e) => e.eventType)).toEqual(chain);
     expect(history[0]).toMatchObject({ eventId: created.eventId, eventType: 'order.placed', eventVersion: 2 });
+    expect(history.map((e) => e.payload.kind).filter(Boolean)).toEqual(['ORDER_RECEIVED', 'ORDER_CONFIRMED']);
+    expect(history[3]?.payload).toMatchObject({ amountMinor: 3_998, currency: 'EUR' });
+    expect(history[4]?.payload).toMatchObject({ customerId: 'cust-http', totalMinor: 3_998, currency: 'EUR' });
+    // Causal order: each step committed (and stamped occurredAt) after the one before it.
+    const times = history.map((e) => e.occurredAt.getTime());
+    expect([...times].sort((a, b) => a - b)).toEqual(times);
+    expect(new Set(history.map((e) => e.eventId)).size).toBe(chain.length);
   });
 
   it('honours Idempotency-Key: the same POST twice (even at once) is one order and one saga; another body is refused', async () => {
