@@ -34,7 +34,7 @@ async function main(opts: MainOptions): Promise<number> {
   say('== 1/4 local stack');
   await stackUp(cfg);
 
-  say('\n== 2/4 app: migrations, workers, ingress');
+  say('\n== 2/4 app: migrations, outbox connector, workers, ingress, event store, HTTP API');
   // Warnings and errors only, so the live counters stay readable; LOG_LEVEL=info shows every step.
   process.env.LOG_LEVEL ??= 'warn';
   const logger = createLogger('main');
@@ -83,8 +83,14 @@ async function main(opts: MainOptions): Promise<number> {
     }
     say(`\nTemporal Web UI: ${endpoints.temporalUiUrl}`);
     say(`Prometheus metrics: ${metricsUrl} (live view: npm run status)`);
+    say(`Orders HTTP API:    ${app.api.url} (OpenAPI: ${app.api.url}/openapi.json)`);
     if (opts.exit || !process.stdin.isTTY) return ok ? 0 : 1;
-    say('\nThe system keeps running: place orders with `npm run orders -- place --count 10`.');
+    say('\nThe system keeps running. Place orders from another terminal:');
+    say('  npm run orders -- place --count 20 --rate 5        (Avro events straight onto order.placed)');
+    say(
+      `  curl -X POST ${app.api.url}/orders -H 'Content-Type: application/json' -H 'Idempotency-Key: k1' -d @order.json`,
+    );
+    say('  npm run orders -- history <orderId>                 (its events, from the event store)');
     say('Press q to stop the app and the servers.');
     await waitForKey('q');
     say('stopping…');

@@ -1,7 +1,8 @@
 /**
  * Everything of ours that runs against the stack, in one process for local use: the migrations, the
- * orchestrator and the four service workers, and the Kafka ingress. Production runs each piece as
- * its own process (workers/*.ts, src/ingress/main.ts); the wiring is the same.
+ * outbox connector and cleaner, the orchestrator and the four service workers, the Kafka ingress,
+ * the event store and the Orders HTTP API. Production runs each piece as its own process
+ * (workers/*.ts, src/ingress/main.ts, src/api/main.ts, src/event-store/main.ts); the wiring is the same.
  */
 import { DefaultLogger, NativeConnection, Runtime } from '@temporalio/worker';
 import type { Worker } from '@temporalio/worker';
@@ -17,7 +18,14 @@ import { migrateAll } from '../db/migrate';
 import { outboxWriterFromEnv } from '../outbox/outbox-config';
 import { closeServicePools, createServicePools } from '../db/pools';
 import type { ServicePools } from '../db/pools';
+import { startOrdersApi } from '../api/app';
+import type { OrdersApi } from '../api/app';
+import { loadApiConfig } from '../api/api-config';
+import { OUTBOX_SLOT_NAME, ensureOutboxConnector } from '../cdc/outbox-connector';
+import { startEventStoreConsumer, loadEventStoreConfig } from '../event-store/event-store-consumer';
+import type { EventStoreConsumer } from '../event-store/event-store-consumer';
 import { startIngress } from '../ingress/app';
+import { startOutboxCleaner } from '../outbox/outbox-cleaner';
 import { createMetrics } from '../observability/metrics';
 import type { Metrics } from '../observability/metrics';
 import type { Ingress } from '../ingress/app';
@@ -38,6 +46,8 @@ export interface RunningApp {
   ingress: Ingress;
   /** The one registry of the in-process app: the workers and the ingress record into it. */
   metrics: Metrics;
+  api: OrdersApi;
+  eventStore: EventStoreConsumer;
   /** Graceful: the ingress finishes and commits in-flight records, then the workers drain. */
   stop(): Promise<void>;
 }
@@ -56,6 +66,20 @@ export async function startApp(
   const dbConfig = loadDbConfig(env);
   await migrateAll(dbConfig);
   const pools = createServicePools(dbConfig);
+  onStep('registering the Debezium outbox connector (publication, connector, task running)');
+  await ensureOutboxConnector(loadStackConfig(env));
+  // Rows are deleted only once the connector's slot has confirmed them, so cleaning never loses one.
+  const cleaner = startOutboxCleaner({
+    slotName: OUTBOX_SLOT_NAME,
+    outboxes: {
+      orders: pools.orders,
+      inventory: pools.inventory,
+      payments: pools.payments,
+      notifications: pools.notifications,
+    },
+    intervalMs: 10_000,
+    onError: (err) => logger.warn({ err }, 'outbox clean-up round failed; retrying next round'),
+  });
   const activities = createServiceActivities({
     pools,
     gateway: new SimulatedCardGateway(pools.card_gateway, loadGatewayBehaviour(env)),
@@ -63,8 +87,9 @@ export async function startApp(
     outbox: outboxWriterFromEnv(env),
   });
   onStep('starting the orchestrator and the four service workers (bundling workflow code)');
-  // The SDK's own lifecycle chatter would drown the live counters; warnings and errors still show.
-  Runtime.install({ logger: new DefaultLogger('WARN') });
+  // The SDK's chatter and the sagas' expected "compensating" warnings would drown the live counters
+  // (the demo compensates on purpose); errors, such as a compensation that failed, still show.
+  Runtime.install({ logger: new DefaultLogger('ERROR') });
   const connection = await NativeConnection.connect({ address: stackEndpoints(loadStackConfig(env)).temporalAddress });
   let workers: Worker[] = [];
   let running: Promise<unknown> = Promise.resolve();
@@ -86,14 +111,22 @@ export async function startApp(
       { topic: TOPICS.orderCancelled, numPartitions: ORDER_TOPIC_PARTITIONS },
     ]);
     const ingress = await startIngress(loadIngressConfig(env), logger.child({ component: 'ingress' }), metrics);
+    onStep('starting the event store and the Orders HTTP API');
+    const eventStore = await startEventStoreConsumer(loadEventStoreConfig(env));
+    const api = await startOrdersApi(loadApiConfig(env), dbConfig);
     let stopping: Promise<void> | undefined;
     return {
       pools,
       ingress,
       metrics,
+      api,
+      eventStore,
       stop: () =>
         (stopping ??= (async () => {
+          await api.stop();
           await ingress.stop();
+          await eventStore.stop();
+          await cleaner.stop();
           for (const w of workers) if (w.getState() === 'RUNNING') w.shutdown();
           await running;
           await connection.close();
@@ -101,6 +134,7 @@ export async function startApp(
         })()),
     };
   } catch (err) {
+    await cleaner.stop();
     for (const w of workers) if (w.getState() === 'RUNNING') w.shutdown();
     await running.catch(() => undefined);
     await connection.close();

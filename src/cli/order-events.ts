@@ -13,7 +13,8 @@ import type { OrderCancelledV1, OrderPlacedV1, OrderPlacedV2 } from '../events/g
 import { orderPlacedV1Avsc } from '../events/generated/event-schemas';
 import { encodeFrame } from '../kafka/wire-format';
 
-const SKUS = ['SKU-RED-MUG', 'SKU-TEA-100G', 'SKU-KETTLE', 'SKU-SPOON-SET', 'SKU-TEAPOT', 'SKU-FILTERS'];
+/** The SKUs `orders place` sells by default; the main job stocks them so placed orders can succeed. */
+export const CATALOG_SKUS = ['SKU-RED-MUG', 'SKU-TEA-100G', 'SKU-KETTLE', 'SKU-SPOON-SET', 'SKU-TEAPOT', 'SKU-FILTERS'];
 
 export interface PlacedOptions {
   orderId?: string;
@@ -29,7 +30,7 @@ export interface PlacedOptions {
 /** A valid order.placed event: 1-3 lines, total = sum of lines, in minor units. */
 export function placedEvent(opts: PlacedOptions): OrderPlacedV1 | OrderPlacedV2 {
   const rnd = opts.random ?? Math.random;
-  const skus = opts.skus ?? SKUS;
+  const skus = opts.skus ?? CATALOG_SKUS;
   const lines = 1 + Math.floor(rnd() * Math.min(3, skus.length));
   const first = Math.floor(rnd() * skus.length);
   const items = Array.from({ length: lines }, (_, i) => ({

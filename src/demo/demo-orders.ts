@@ -7,7 +7,7 @@ import { randomUUID } from 'node:crypto';
 import type { Kafka, Message } from 'kafkajs';
 import type pg from 'pg';
 
-import { cancelledEvent, placedEvent } from '../cli/order-events';
+import { CATALOG_SKUS, cancelledEvent, placedEvent } from '../cli/order-events';
 import type { BadRecordKind } from '../cli/order-events';
 import { badRecord } from '../cli/order-events';
 import type { EventCodec } from '../events/codec';
@@ -35,12 +35,19 @@ export interface DemoBatch {
 /** SKUs the demo sells; one of them is always sold out so an order fails on stock. */
 export const DEMO_SKUS = { plenty: 'DEMO-ESPRESSO-CUP', soldOut: 'DEMO-GOLDEN-KETTLE' } as const;
 
-/** Makes sure the demo's SKUs exist: lots of one, none of the other (the inventory service's own table). */
+/**
+ * Makes sure the demo's SKUs exist (lots of one, none of the other) and that the catalog `orders place`
+ * sells from is stocked, so orders placed by hand afterwards can succeed. Writes the inventory
+ * service's own table through its own role.
+ */
 export async function seedDemoStock(inventory: pg.Pool): Promise<void> {
+  const plenty = [DEMO_SKUS.plenty, ...CATALOG_SKUS];
   await inventory.query(
-    `INSERT INTO inventory.stock (sku, available) VALUES ($1, 1000000), ($2, 0)
+    `INSERT INTO inventory.stock (sku, available)
+     SELECT sku, 1000000 FROM unnest($1::text[]) AS sku
+     UNION ALL SELECT $2, 0
      ON CONFLICT (sku) DO UPDATE SET available = EXCLUDED.available, updated_at = now()`,
-    [DEMO_SKUS.plenty, DEMO_SKUS.soldOut],
+    [plenty, DEMO_SKUS.soldOut],
   );
 }
 
