@@ -60,13 +60,15 @@ export function temporalTracingPlugin(tracing: Tracing): OpenTelemetryPlugin {
   return new OpenTelemetryPlugin({ resource: tracing.resource, spanProcessor: tracing.spanProcessor });
 }
 
-type HeaderValue = Buffer | string | (Buffer | string)[] | undefined;
+// Kafka headers may carry a null value: Debezium places a header for a NULL column (an outbox row
+// without tracestate, say), and kafkajs hands it over as null.
+type HeaderValue = Buffer | string | null | (Buffer | string | null)[] | undefined;
 const kafkaHeaderGetter: TextMapGetter<Record<string, HeaderValue>> = {
   keys: (carrier) => Object.keys(carrier),
   get: (carrier, key) => {
     const v = carrier[key];
     const first = Array.isArray(v) ? v[0] : v;
-    return first === undefined ? undefined : first.toString();
+    return first === undefined || first === null ? undefined : first.toString();
   },
 };
 

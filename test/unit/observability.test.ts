@@ -48,6 +48,16 @@ describe('tracing', () => {
     expect(exporter.getFinishedSpans().map((s) => s.name)).toContain('handle order.placed');
   });
 
+  it('ignores null header values, as Debezium sends for a NULL outbox column', () => {
+    const headers = {
+      [TRACEPARENT_HEADER]: Buffer.from('00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01'),
+      tracestate: null,
+    };
+    const ctx = contextFromKafkaHeaders(headers);
+    expect(trace.getSpanContext(ctx)?.traceId).toBe('0af7651916cd43dd8448eb211c80319c');
+    expect(traceHeaders(contextFromKafkaHeaders({ [TRACEPARENT_HEADER]: null }))).toEqual({});
+  });
+
   it('starts a new trace for a record without trace headers', () => {
     expect(traceHeaders(contextFromKafkaHeaders({}))).toEqual({});
     expect(currentTraceId()).toBeUndefined();
