@@ -3,7 +3,11 @@ import fs from 'node:fs';
 
 import { Command } from 'commander';
 
+import type { EnsureResult } from '../cdc/outbox-connector';
+import { ensureOutboxConnector } from '../cdc/outbox-connector';
 import { loadStackConfig } from '../config/stack-config';
+import { loadDbConfig } from '../db/db-config';
+import { migrateAll } from '../db/migrate';
 import type { ComponentName } from './component';
 import { logFile } from './component';
 import { run } from './downloads';
@@ -31,16 +35,27 @@ export function buildStackCli(): Command {
     .description('download (first run only) and start components, reusing healthy ones')
     .argument('[components...]', 'only these (and what they depend on)')
     .option('--json', 'print the result as JSON')
-    .action(async (names: string[], opts: { json?: boolean }) => {
+    .option('--no-cdc', 'skip registering the outbox connector (and the migrations it needs)')
+    .action(async (names: string[], opts: { json?: boolean; cdc: boolean }) => {
       const cfg = loadStackConfig();
       const t0 = Date.now();
       const results = await stackUp(cfg, names);
+      // The outbox connector is part of the stack: once Connect runs, register it (idempotent). It
+      // needs the services' outbox tables, so the migrations (idempotent too) run first.
+      let cdc: EnsureResult | undefined;
+      if (opts.cdc && results.some((r) => r.name === 'connect')) {
+        await migrateAll(loadDbConfig());
+        cdc = await ensureOutboxConnector(cfg);
+      }
       if (opts.json) {
-        console.log(JSON.stringify({ ms: Date.now() - t0, results }));
+        console.log(
+          JSON.stringify({ ms: Date.now() - t0, results, cdc: cdc && { name: cdc.name, action: cdc.action } }),
+        );
         return;
       }
       console.log(`\nstack ready in ${((Date.now() - t0) / 1000).toFixed(1)}s`);
       for (const r of results) console.log(`  ${r.name.padEnd(9)} ${r.outcome.padEnd(9)} ${r.address}`);
+      if (cdc) console.log(`  outbox connector '${cdc.name}': ${cdc.action}, running`);
       console.log(`\nlogs: ${cfg.dataDir}/logs   stop: npm run stack -- down`);
     });
 

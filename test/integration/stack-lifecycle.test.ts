@@ -71,12 +71,22 @@ describe('stack lifecycle', () => {
       ['registry', 'started'],
       ['connect', 'started'],
     ]);
+    // Once Connect runs, `up` registers the outbox connector (after the migrations it needs).
+    expect((JSON.parse(first.stdout.trim().split('\n').pop() ?? '{}') as { cdc?: { action: string } }).cdc).toEqual({
+      name: 'kts-outbox',
+      action: 'created',
+    });
     const names = started.map((r) => r.name);
     const pids = Object.fromEntries(names.map((n) => [n, pidOf(dataDir, n)]));
 
     const again = stackCli(['up', '--json'], env);
     expect(again.code).toBe(0);
-    const reused = (JSON.parse(again.stdout.trim().split('\n').pop() ?? '{}') as { results: UpResult[] }).results;
+    const againJson = JSON.parse(again.stdout.trim().split('\n').pop() ?? '{}') as {
+      results: UpResult[];
+      cdc?: { action: string };
+    };
+    const reused = againJson.results;
+    expect(againJson.cdc?.action).toBe('unchanged');
     expect(reused.every((r) => r.outcome === 'reused')).toBe(true);
     expect(Object.fromEntries(names.map((n) => [n, pidOf(dataDir, n)]))).toEqual(pids);
 
