@@ -15,6 +15,7 @@ import { startMetrics } from '../src/observability/metrics';
 import { taskQueuesFor } from '../src/shared/saga-contract';
 import type { WorkerRole } from './saga-workers';
 import { createSagaWorkers } from './saga-workers';
+import { printHelpIfAsked } from '../src/cli/help';
 
 const workerEnvSchema = z.object({
   /** Prefix of every task queue; empty in production, unique per test run so runs never mix. */
@@ -80,6 +81,16 @@ export async function startWorkers(roles: readonly WorkerRole[], env: NodeJS.Pro
 
 /** Runs startWorkers as a process's main function, exiting non-zero with a readable message on error. */
 export function main(roles: readonly WorkerRole[]): void {
+  printHelpIfAsked(
+    `npm run worker (roles: ${roles.join(', ')})`,
+    'Temporal workers: the orchestrator runs orderSaga on its task queue; each service runs its activities on its own.',
+    [
+      'KTS_TASK_QUEUE_PREFIX, KTS_TEMPORAL_NAMESPACE, KTS_MIGRATE_ON_START, LOG_LEVEL',
+      'KTS_GATEWAY_DECLINE_RATE, KTS_GATEWAY_TRANSIENT_ERROR_RATE, KTS_GATEWAY_LATENCY_MIN_MS, KTS_GATEWAY_LATENCY_MAX_MS',
+      'KTS_OUTBOX_TOPIC_PREFIX, KTS_METRICS_PORT, OTEL_EXPORTER_OTLP_TRACES_ENDPOINT',
+      'KTS_PG_PORT, KTS_TEMPORAL_PORT, KTS_REGISTRY_PORT (see src/config/stack-config.ts)',
+    ],
+  );
   startWorkers(roles).catch((err: unknown) => {
     process.stderr.write(`worker failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
     process.exit(1);

@@ -7,8 +7,19 @@ import { startMetrics } from '../observability/metrics';
 import { loadApiConfig } from './api-config';
 import { startOrdersApi } from './app';
 import { buildOpenApiDocument } from './openapi';
+import { printHelpIfAsked } from '../cli/help';
 
 async function main(): Promise<void> {
+  printHelpIfAsked(
+    'npm run api [-- --openapi]',
+    'The Orders HTTP API: POST /orders, GET /orders/:id, POST /orders/:id/cancel; --openapi prints its OpenAPI document.',
+    [
+      'KTS_API_PORT (default 8090) and the other KTS_API_* settings in src/api/api-config.ts',
+      'KTS_METRICS_PORT (default 9467), OTEL_EXPORTER_OTLP_TRACES_ENDPOINT',
+      'KTS_PG_PORT, KTS_TEMPORAL_PORT, KTS_REGISTRY_PORT (see src/config/stack-config.ts)',
+    ],
+  );
+
   if (process.argv.includes('--openapi')) {
     process.stdout.write(`${JSON.stringify(buildOpenApiDocument(), null, 2)}\n`);
     return;

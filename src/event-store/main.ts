@@ -5,8 +5,19 @@ import { Kafka, logLevel } from 'kafkajs';
 import { LagMonitor } from '../observability/consumer-lag';
 import { startMetrics } from '../observability/metrics';
 import { loadEventStoreConfig, startEventStoreConsumer } from './event-store-consumer';
+import { printHelpIfAsked } from '../cli/help';
 
 async function main(): Promise<void> {
+  printHelpIfAsked(
+    'npm run event-store',
+    'The event store: appends every domain event, deduped by eventId, to an append-only PostgreSQL store.',
+    [
+      'KTS_EVENT_STORE_GROUP_ID, KTS_EVENT_STORE_TOPIC_PREFIX, KTS_DB_PASSWORD_EVENT_STORE',
+      'KTS_METRICS_PORT (default 9468), OTEL_EXPORTER_OTLP_TRACES_ENDPOINT, LOG_LEVEL',
+      'KTS_KAFKA_PORT, KTS_REGISTRY_PORT, KTS_PG_PORT (see src/config/stack-config.ts)',
+    ],
+  );
+
   initTracing('kts-event-store');
   const cfg = loadEventStoreConfig();
   const running = await startEventStoreConsumer(cfg);

@@ -9,8 +9,20 @@ import type { Ingress } from './app';
 import { startIngress } from './app';
 import { startMetrics } from '../observability/metrics';
 import { loadIngressConfig } from './config';
+import { printHelpIfAsked } from '../cli/help';
 
 async function main(): Promise<void> {
+  printHelpIfAsked(
+    'npm run ingress',
+    'The Kafka ingress: consumes order.placed and order.cancelled (Avro), dedupes, starts or signals orderSaga, dead-letters poison to <topic>.dlq.',
+    [
+      'KTS_INGRESS_GROUP_ID, KTS_INGRESS_PLACED_TOPIC, KTS_INGRESS_CANCELLED_TOPIC, KTS_INGRESS_TASK_QUEUE_PREFIX',
+      'KTS_INGRESS_PARTITION_CONCURRENCY, KTS_INGRESS_MAX_PAYLOAD_BYTES, KTS_INGRESS_BACKOFF_INITIAL_MS, KTS_INGRESS_BACKOFF_MAX_MS',
+      'KTS_INGRESS_LOG_LEVEL, KTS_METRICS_PORT (default 9465), OTEL_EXPORTER_OTLP_TRACES_ENDPOINT',
+      'KTS_KAFKA_PORT, KTS_REGISTRY_PORT, KTS_TEMPORAL_PORT, KTS_PG_PORT (see src/config/stack-config.ts)',
+    ],
+  );
+
   // First, so every span and Temporal client of the process uses the installed provider.
   initTracing('kts-ingress');
   const cfg = loadIngressConfig();
