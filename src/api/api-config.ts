@@ -1,6 +1,8 @@
 import { z } from 'zod';
 
 import { formatEnvIssues, loadStackConfig, stackEndpoints } from '../config/stack-config';
+import type { ApiAuthSettings } from './auth-settings';
+import { loadApiAuthSettings } from './auth-settings';
 
 const apiEnvSchema = z.object({
   KTS_API_PORT: z.coerce.number().int().min(1).max(65535).default(8090),
@@ -25,6 +27,8 @@ export interface ApiConfig {
   registryUrl: string;
   temporalAddress: string;
   temporalNamespace: string;
+  /** Bearer-token authentication (off by default; see auth-settings.ts). */
+  auth: ApiAuthSettings;
 }
 
 /** Parses the API's settings from the environment once, failing fast with a readable message. */
@@ -41,5 +45,6 @@ export function loadApiConfig(env: NodeJS.ProcessEnv = process.env): ApiConfig {
     registryUrl: endpoints.registryUrl,
     temporalAddress: endpoints.temporalAddress,
     temporalNamespace: e.KTS_TEMPORAL_NAMESPACE,
+    auth: loadApiAuthSettings(env),
   };
 }

@@ -13,6 +13,7 @@ import { EventCodec } from '../events/codec';
 import { RegistryClient } from '../kafka/registry-client';
 import { OutboxWriter } from '../outbox/outbox-writer';
 import type { ApiConfig } from './api-config';
+import { createAuthenticator } from './auth';
 import { OrdersStore } from './orders-store';
 import { TemporalSagaStatusReader } from './saga-status';
 import { buildApiServer } from './server';
@@ -21,6 +22,8 @@ export interface OrdersApi {
   server: FastifyInstance;
   /** Base URL once listening, e.g. http://127.0.0.1:8090. */
   url: string;
+  /** Which authentication guards the orders routes (off on the local stack). */
+  authMode: ApiConfig['auth']['mode'];
   stop(): Promise<void>;
 }
 
@@ -38,6 +41,7 @@ export async function startOrdersApi(cfg: ApiConfig, db: DbConfig = loadDbConfig
   const server = buildApiServer({
     store: new OrdersStore(pool, outbox),
     saga: new TemporalSagaStatusReader(client),
+    auth: createAuthenticator(cfg.auth),
     bodyLimitBytes: cfg.bodyLimitBytes,
     onInternalError: (err) =>
       process.stderr.write(`orders API internal error: ${String((err as Error).stack ?? err)}\n`),
@@ -46,6 +50,7 @@ export async function startOrdersApi(cfg: ApiConfig, db: DbConfig = loadDbConfig
   return {
     server,
     url,
+    authMode: cfg.auth.mode,
     async stop() {
       await server.close();
       await connection.close();

@@ -44,8 +44,17 @@ const idempotencyKey = {
 };
 const orderId = { name: 'id', in: 'path', required: true, schema: { type: 'string' } };
 
-export function buildOpenApiDocument(): Record<string, unknown> {
-  return {
+const authResponses = {
+  '401': json('Error', 'Unauthenticated (authentication on): reason says what was wrong, e.g. TokenExpired'),
+  '503': json('Error', 'AuthUnavailable: the signing keys could not be fetched; retry after Retry-After'),
+};
+
+/**
+ * The document; with `authRequired` every orders operation needs a bearer token (the open
+ * routes, /healthz and /openapi.json, never do).
+ */
+export function buildOpenApiDocument(options: { authRequired?: boolean } = {}): Record<string, unknown> {
+  const doc = {
     openapi: '3.1.0',
     info: {
       title: 'kafka-temporal-saga Orders API',
@@ -55,6 +64,16 @@ export function buildOpenApiDocument(): Record<string, unknown> {
         'publishes the event, and the ingress starts the order saga.',
     },
     paths: {
+      '/healthz': {
+        get: {
+          operationId: 'health',
+          description: 'Liveness: the process serves requests. Never needs a token.',
+          security: [],
+          responses: {
+            '200': { description: 'Serving', content: { 'application/json': { schema: { type: 'object' } } } },
+          },
+        },
+      },
       '/orders': {
         post: {
           operationId: 'placeOrder',
@@ -94,6 +113,21 @@ export function buildOpenApiDocument(): Record<string, unknown> {
         },
       },
     },
-    components: { schemas: components() },
+    components: {
+      schemas: components(),
+      securitySchemes: {
+        bearerAuth: {
+          type: 'http',
+          scheme: 'bearer',
+          description: 'A JWT from the configured identity provider, or one of the configured static tokens',
+        },
+      },
+    },
   };
+  if (!options.authRequired) return doc;
+  const paths = doc.paths as Record<string, Record<string, { responses: Record<string, unknown> }>>;
+  for (const [path, ops] of Object.entries(paths)) {
+    if (path !== '/healthz') for (const op of Object.values(ops)) Object.assign(op.responses, authResponses);
+  }
+  return { ...doc, security: [{ bearerAuth: [] }] };
 }

@@ -64,6 +64,10 @@ export const ApiError = {
   OrderNotCancellable: 'OrderNotCancellable',
   IdempotencyKeyReused: 'IdempotencyKeyReused',
   NotFound: 'NotFound',
+  /** 401: no valid bearer token (auth on); `reason` says what was wrong (an AuthFailure). */
+  Unauthenticated: 'Unauthenticated',
+  /** 503: the token could not be checked (the JWKS is unreachable); retry later. */
+  AuthUnavailable: 'AuthUnavailable',
   Internal: 'Internal',
 } as const;
 export type ApiError = (typeof ApiError)[keyof typeof ApiError];
@@ -72,6 +76,7 @@ export const errorSchema = z
   .object({
     error: z.enum(Object.values(ApiError) as [ApiError, ...ApiError[]]),
     message: z.string(),
+    reason: z.string().optional().meta({ description: 'For 401 and 503: the AuthFailure, e.g. TokenExpired' }),
     issues: z.array(z.object({ path: z.string(), message: z.string() })).optional(),
   })
   .meta({ id: 'Error' });

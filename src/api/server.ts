@@ -8,6 +8,7 @@ import type { FastifyInstance, FastifyReply } from 'fastify';
 import type { z } from 'zod';
 
 import { contextFromKafkaHeaders, inSpan } from '../observability/tracing';
+import type { Authenticator, Principal } from './auth';
 import { buildOpenApiDocument } from './openapi';
 import type { ErrorBody, OrderView } from './order-requests';
 import {
@@ -22,9 +23,26 @@ import {
 import type { OrdersStore, WriteOutcome } from './orders-store';
 import type { SagaStatusReader } from './saga-status';
 
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** Who sent the request (null when authentication is off, or on an open route). */
+    principal: Principal | null;
+  }
+}
+
+/**
+ * Routes that answer without a token. GET /healthz is what load balancers and orchestrators probe,
+ * and they carry no credentials; it says only that the process serves. GET /openapi.json describes
+ * the API (including that it wants a bearer token) and holds no data. Prometheus metrics are served
+ * by a separate listener (src/observability/metrics.ts), never by this one.
+ */
+export const OPEN_ROUTES: ReadonlySet<string> = new Set(['/healthz', '/openapi.json']);
+
 export interface ApiDeps {
   store: OrdersStore;
   saga: SagaStatusReader;
+  /** Checks the bearer token of every request except OPEN_ROUTES; absent = off (the local stack). */
+  auth?: Authenticator;
   /** Largest accepted request body; larger ones get 413 before they are parsed. */
   bodyLimitBytes: number;
   /** Told about every 500 (the client only sees `Internal`). */
@@ -95,6 +113,30 @@ export function buildApiServer(deps: ApiDeps): FastifyInstance {
   });
   app.setNotFoundHandler((req, reply) => fail(reply, 404, ApiError.NotFound, `no route for ${req.method} ${req.url}`));
 
+  // onRequest runs before the body is read or parsed and before any handler: a refused request
+  // costs no parsing and cannot reach the store, so it changes nothing.
+  app.decorateRequest('principal', null);
+  const auth = deps.auth;
+  if (auth && auth.mode !== 'off') {
+    app.addHook('onRequest', async (req, reply) => {
+      if (req.routeOptions.url !== undefined && OPEN_ROUTES.has(req.routeOptions.url)) return;
+      const result = await auth.authenticate(req.headers.authorization);
+      if (result.ok) {
+        req.principal = result.principal;
+        return;
+      }
+      if (result.wwwAuthenticate) void reply.header('www-authenticate', result.wwwAuthenticate);
+      if (result.status === 503) void reply.header('retry-after', '5');
+      const error = result.status === 401 ? ApiError.Unauthenticated : ApiError.AuthUnavailable;
+      const body: ErrorBody = { error, reason: result.reason, message: result.message };
+      return reply.code(result.status).send(body);
+    });
+  }
+  const caller = (req: { principal: Principal | null }) =>
+    req.principal ? { 'enduser.id': `${req.principal.via}:${req.principal.subject}` } : {};
+
+  app.get('/healthz', async (_req, reply) => reply.send({ status: 'ok' }));
+
   app.post('/orders', async (req, reply) => {
     const key = idempotencyKey(req.headers, reply);
     if (key === false) return reply;
@@ -102,11 +144,15 @@ export function buildApiServer(deps: ApiDeps): FastifyInstance {
     if (!body.ok) return reply;
     // The order's trace starts here (or continues the caller's traceparent): the outbox row records
     // it, Debezium puts it on the order.placed record, and the ingress and the saga continue it.
-    const outcome = await inSpan('POST /orders', { parent: contextFromKafkaHeaders(req.headers) }, async (span) => {
-      const placed = await deps.store.placeOrder(body.data, key);
-      if (placed.kind === 'done') span.setAttribute('orderId', placed.body.orderId);
-      return placed;
-    });
+    const outcome = await inSpan(
+      'POST /orders',
+      { parent: contextFromKafkaHeaders(req.headers), attributes: caller(req) },
+      async (span) => {
+        const placed = await deps.store.placeOrder(body.data, key);
+        if (placed.kind === 'done') span.setAttribute('orderId', placed.body.orderId);
+        return placed;
+      },
+    );
     if (outcome.kind === 'done') void reply.header('location', `/orders/${outcome.body.orderId}`);
     return send(reply, '', outcome);
   });
@@ -118,7 +164,7 @@ export function buildApiServer(deps: ApiDeps): FastifyInstance {
     if (!body.ok) return reply;
     const outcome = await inSpan(
       'POST /orders/:id/cancel',
-      { parent: contextFromKafkaHeaders(req.headers), attributes: { orderId: req.params.id } },
+      { parent: contextFromKafkaHeaders(req.headers), attributes: { orderId: req.params.id, ...caller(req) } },
       () => deps.store.cancelOrder(req.params.id, body.data, key),
     );
     return send(reply, req.params.id, outcome);
@@ -131,7 +177,7 @@ export function buildApiServer(deps: ApiDeps): FastifyInstance {
     return reply.send(view);
   });
 
-  const openApi = buildOpenApiDocument();
+  const openApi = buildOpenApiDocument({ authRequired: auth !== undefined && auth.mode !== 'off' });
   app.get('/openapi.json', async (_req, reply) => reply.send(openApi));
   return app;
 }
