@@ -29,7 +29,7 @@ describe('API authentication settings', () => {
   it('describe every variable (the text of --help and the docs)', () => {
     const described = Object.entries(apiAuthEnvSchema.shape).map(([name, field]) => [name, field.description ?? '']);
     expect(described.length).toBeGreaterThanOrEqual(9);
-    for (const [name, text] of described) expect([name, text.length > 20]).toEqual([name, true]);
+    for (const [name, text] of described) expect([name, (text ?? '').length > 20]).toEqual([name, true]);
   });
 
   it('parse jwt mode with its defaults: RS256/ES256, 30 s clock tolerance, 5 s fetch timeout, 10 min cache', () => {
