@@ -96,4 +96,44 @@ export class RegistryClient {
   subjects(): Promise<string[]> {
     return this.call<string[]>('GET', '/subjects');
   }
+
+  /** The version under which `subject` holds exactly this schema; undefined when it holds no such version. */
+  async lookup(subject: string, schema: object | string): Promise<number | undefined> {
+    const schemaText = typeof schema === 'string' ? schema : JSON.stringify(schema);
+    try {
+      const r = await this.call<{ version: number }>('POST', `/subjects/${encodeURIComponent(subject)}`, {
+        schemaType: 'AVRO',
+        schema: schemaText,
+      });
+      return r.version;
+    } catch (err) {
+      if (err instanceof RegistryError && (err.code === 40401 || err.code === 40403)) return undefined;
+      throw err;
+    }
+  }
+
+  /** The newest version of a subject and its schema text; undefined when the subject does not exist. */
+  async latest(subject: string): Promise<{ version: number; schema: string } | undefined> {
+    try {
+      return await this.call<{ version: number; schema: string }>(
+        'GET',
+        `/subjects/${encodeURIComponent(subject)}/versions/latest`,
+      );
+    } catch (err) {
+      if (err instanceof RegistryError && err.code === 40401) return undefined;
+      throw err;
+    }
+  }
+
+  /** The compatibility level the registry enforces on a subject (its own, or the global default). */
+  async compatibilityLevel(subject: string): Promise<string> {
+    try {
+      const r = await this.call<{ compatibilityLevel: string }>('GET', `/config/${encodeURIComponent(subject)}`);
+      return r.compatibilityLevel;
+    } catch (err) {
+      if (!(err instanceof RegistryError) || err.status !== 404) throw err;
+      const r = await this.call<{ compatibilityLevel: string }>('GET', '/config');
+      return r.compatibilityLevel;
+    }
+  }
 }
