@@ -3,6 +3,7 @@ import path from 'node:path';
 import type {
   NativeConnection,
   Logger as SdkLogger,
+  WorkerDeploymentOptions,
   WorkerOptions,
   WorkflowBundleOption,
   WorkflowBundleWithSourceMap,
@@ -44,6 +45,11 @@ export interface SagaWorkersOptions {
    * theirs; embedded use (tests, benchmarks) stays quiet unless LOG_LEVEL asks for lines.
    */
   logger?: Logger;
+  /**
+   * Worker Deployment Versioning of the orchestrator (src/deploy/worker-deployment.ts); unversioned
+   * when absent. Service workers stay unversioned: they run no workflow code.
+   */
+  sagaDeployment?: WorkerDeploymentOptions;
 }
 
 /** The tracing plugin of this process; installs tracing under a generic name if no entry point did. */
@@ -96,6 +102,7 @@ export async function createSagaWorkers(opts: SagaWorkersOptions): Promise<Worke
               ...common,
               taskQueue: opts.taskQueues.saga,
               sinks: sagaMetricsSinks(opts.metrics),
+              ...(opts.sagaDeployment ? { workerDeploymentOptions: opts.sagaDeployment } : {}),
               ...(opts.workflowBundle ? { workflowBundle: opts.workflowBundle } : { workflowsPath: WORKFLOWS_PATH }),
             },
             opts.tracing,

@@ -15,6 +15,7 @@ import { startMetrics } from '../src/observability/metrics';
 import { taskQueuesFor } from '../src/shared/saga-contract';
 import type { WorkerRole } from './saga-workers';
 import { createSagaWorkers } from './saga-workers';
+import { loadWorkerDeploymentSettings, sagaWorkerDeploymentOptions } from '../src/deploy/worker-deployment';
 import { printHelpIfAsked } from '../src/cli/help';
 
 const workerEnvSchema = z.object({
@@ -42,6 +43,7 @@ export async function startWorkers(roles: readonly WorkerRole[], env: NodeJS.Pro
   const logger = createLogger(service, undefined, e.LOG_LEVEL);
   const dbConfig = loadDbConfig(env);
   const gatewayBehaviour = loadGatewayBehaviour(env);
+  const deployment = loadWorkerDeploymentSettings(env);
   const { temporalAddress } = stackEndpoints(loadStackConfig(env));
   // Before anything slow, so a taken port fails the start at once. A single-role process is that
   // service's worker and has its own default port, so the five can run side by side.
@@ -68,8 +70,10 @@ export async function startWorkers(roles: readonly WorkerRole[], env: NodeJS.Pro
       metrics: served.metrics,
       tracing,
       logger,
+      sagaDeployment: sagaWorkerDeploymentOptions(deployment),
     });
-    logger.info({ roles, taskQueues, metrics: served.url }, 'workers running');
+    const version = deployment.versioning ? deployment.version : 'unversioned';
+    logger.info({ roles, taskQueues, metrics: served.url, sagaVersion: version }, 'workers running');
     // Worker.run resolves after the SDK's own SIGINT/SIGTERM handling has drained the worker.
     await Promise.all(workers.map((w) => w.run()));
   } finally {
@@ -88,6 +92,7 @@ export function main(roles: readonly WorkerRole[]): void {
       'KTS_TASK_QUEUE_PREFIX, KTS_TEMPORAL_NAMESPACE, KTS_MIGRATE_ON_START, LOG_LEVEL',
       'KTS_GATEWAY_DECLINE_RATE, KTS_GATEWAY_TRANSIENT_ERROR_RATE, KTS_GATEWAY_LATENCY_MIN_MS, KTS_GATEWAY_LATENCY_MAX_MS',
       'KTS_OUTBOX_TOPIC_PREFIX, KTS_METRICS_PORT, OTEL_EXPORTER_OTLP_TRACES_ENDPOINT',
+      'KTS_WORKER_VERSIONING (on|off), KTS_WORKER_DEPLOYMENT_NAME, KTS_WORKER_BUILD_ID (see README: Deploying a new saga build)',
       'KTS_PG_PORT, KTS_TEMPORAL_PORT, KTS_REGISTRY_PORT (see src/config/stack-config.ts)',
     ],
   );

@@ -1,7 +1,4 @@
-import { execFile } from 'node:child_process';
-import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { promisify } from 'node:util';
 
 import type { WorkflowHandle } from '@temporalio/client';
 import { Client, Connection } from '@temporalio/client';
@@ -23,8 +20,8 @@ import type { WorkerRole } from '../../workers/saga-workers';
 import { bundleSagaWorkflows, createSagaWorkers, runWorkersUntil } from '../../workers/saga-workers';
 import type { DbHarness } from '../activities/db-harness';
 import { openDb, putStock, recordingChannel } from '../activities/db-harness';
-import { temporalCliPath } from '../../src/stack/components/temporal';
-import { endpoints, stackConfig, uniqueName } from '../support/stack';
+import { saveFixture } from '../../src/deploy/history-recorder';
+import { endpoints, uniqueName } from '../support/stack';
 
 let runtimeInstalled = false;
 /** Worker warnings for failures a test provokes on purpose would bury the report; errors still show. */
@@ -178,23 +175,17 @@ export const HISTORIES_DIR = path.join(__dirname, '..', 'replay', 'histories');
 export const RECORDING_VERSION = 'v2';
 
 /**
- * With RECORD_HISTORIES=1, saves the workflow's history from the server as a replay fixture, in the
- * server's own JSON form (the `temporal` CLI's export, as the Web UI's download gives).
+ * With RECORD_HISTORIES=1, saves the workflow's history from the server as a replay fixture through
+ * the project's recorder (the one `npm run histories:record` runs), replacing this version's file.
  */
 export async function maybeRecordHistory(handle: WorkflowHandle, name: string): Promise<void> {
   if (process.env.RECORD_HISTORIES !== '1') return;
-  const { runId } = await handle.describe();
-  const { stdout } = await promisify(execFile)(
-    temporalCliPath(stackConfig.cacheDir),
-    ['workflow', 'show', '--address', endpoints.temporalAddress, '-w', handle.workflowId, '-r', runId, '-o', 'json'],
-    { maxBuffer: 64 * 1024 * 1024 },
-  );
-  const history = JSON.parse(stdout) as { events?: unknown[] };
-  if (!history.events?.length) throw new Error(`no history events for ${handle.workflowId}`);
-  await writeFile(
-    path.join(HISTORIES_DIR, `${name}-${RECORDING_VERSION}.json`),
-    JSON.stringify(history, null, 2) + '\n',
-  );
+  await saveFixture(await handle.fetchHistory(), {
+    scenario: name,
+    version: RECORDING_VERSION,
+    dir: HISTORIES_DIR,
+    overwrite: true,
+  });
 }
 
 /** A failed workflow's cause (type and details), for asserting on failure type strings. */
