@@ -30,7 +30,8 @@ export interface StackConfig {
   dataDir: string;
   /** Downloads, shared by every checkout on the machine so a fresh clone starts warm. */
   cacheDir: string;
-  host: '127.0.0.1';
+  /** The loopback address every server binds to: 127.0.0.1 for the local stack; tests may use another. */
+  host: string;
   ports: {
     postgres: number;
     temporal: number;

@@ -3,6 +3,7 @@ import path from 'node:path';
 import type { StackConfig } from '../config/stack-config';
 import type { ProgressFn } from './downloads';
 import type { PidRecord } from './processes';
+import type { SecureListeners } from './secure';
 
 export type ComponentName = 'postgres' | 'temporal' | 'kafka' | 'registry' | 'connect';
 
@@ -10,6 +11,8 @@ export type ComponentName = 'postgres' | 'temporal' | 'kafka' | 'registry' | 'co
 export interface StackContext {
   cfg: StackConfig;
   progress: ProgressFn;
+  /** TLS and SASL listeners instead of plaintext ones (see secure.ts); the local stack runs without. */
+  secure?: SecureListeners;
 }
 
 /**

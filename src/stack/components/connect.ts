@@ -7,6 +7,8 @@ import type { Component } from '../component';
 import { JAVA_PREREQ, MVN_PREREQ, componentDir, getJson, javaBin, logFile, pidFile } from '../component';
 import { cached, fetchMavenArtifact, untar } from '../downloads';
 import { spawnDetached } from '../processes';
+import type { SecureListeners } from '../secure';
+import { kafkaClientSecurityProperties } from '../secure';
 import { installKafkaLibs, kafkaJvmArgs } from './kafka';
 
 export const DEBEZIUM_POSTGRES_CLASS = 'io.debezium.connector.postgresql.PostgresConnector';
@@ -16,7 +18,18 @@ function pluginPath(cacheDir: string): string {
   return path.join(cacheDir, `debezium-${STACK_VERSIONS.debezium}`);
 }
 
-function workerProperties(cfg: StackConfig): string {
+/**
+ * With secure listeners, every Kafka client of the worker speaks SASL_SSL: the worker's own (group
+ * membership, its storage topics), and the producers, consumers and admin clients it gives connectors.
+ */
+function securityProperties(secure: SecureListeners | undefined): string[] {
+  if (!secure) return [];
+  return ['', 'producer.', 'consumer.', 'admin.'].flatMap((prefix) =>
+    kafkaClientSecurityProperties(secure, secure.kafka.connect, prefix),
+  );
+}
+
+function workerProperties(cfg: StackConfig, secure?: SecureListeners): string {
   return [
     '# Written by the stack tool on every start; edit src/stack/components/connect.ts instead.',
     `bootstrap.servers=${stackEndpoints(cfg).kafkaBrokers.join(',')}`,
@@ -40,6 +53,7 @@ function workerProperties(cfg: StackConfig): string {
     'status.storage.replication.factor=1',
     // Flush source offsets often so a killed worker re-sends little.
     'offset.flush.interval.ms=1000',
+    ...securityProperties(secure),
     '',
   ].join('\n');
 }
@@ -71,11 +85,12 @@ export const connect: Component = {
     });
   },
 
-  start({ cfg }) {
+  start({ cfg, secure }) {
     const dir = componentDir(cfg, 'connect');
     const props = path.join(dir, 'connect-distributed.properties');
     fs.mkdirSync(dir, { recursive: true });
-    fs.writeFileSync(props, workerProperties(cfg));
+    // The file holds Connect's SCRAM password when secure: readable by its owner only.
+    fs.writeFileSync(props, workerProperties(cfg, secure), { mode: 0o600 });
     return spawnDetached({
       command: javaBin(),
       args: [...kafkaJvmArgs(cfg, '512m'), 'org.apache.kafka.connect.cli.ConnectDistributed', props],

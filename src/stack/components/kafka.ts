@@ -10,6 +10,8 @@ import type { Component } from '../component';
 import { JAVA_PREREQ, MVN_PREREQ, componentDir, javaBin, logFile, pidFile } from '../component';
 import { cached, mavenArgs, mavenProgress, run } from '../downloads';
 import { spawnDetached } from '../processes';
+import type { SecureListeners } from '../secure';
+import { KAFKA_SCRAM_MECHANISM, scramFormatArgs, scramJaasConfig } from '../secure';
 
 /** One classpath (Maven Central jars) that runs the broker, the storage tool and Kafka Connect. */
 export function kafkaLibDir(cacheDir: string): string {
@@ -53,18 +55,59 @@ export function kafkaJvmArgs(cfg: StackConfig, heap: string): string[] {
   ];
 }
 
-function serverProperties(cfg: StackConfig, logDir: string): string {
+/**
+ * The client listener: PLAINTEXT by default; with secure listeners, SASL_SSL only (SCRAM-SHA-512 over
+ * TLS), so a plaintext or unauthenticated client is refused on the one port clients use. The
+ * controller listener stays plaintext: only the node itself speaks to it.
+ */
+function listenerProperties(cfg: StackConfig, dir: string, secure: SecureListeners | undefined): string[] {
+  const h = cfg.host;
+  if (!secure) {
+    return [
+      `listeners=PLAINTEXT://${h}:${cfg.ports.kafka},CONTROLLER://${h}:${cfg.ports.kafkaController}`,
+      `advertised.listeners=PLAINTEXT://${h}:${cfg.ports.kafka}`,
+      'controller.listener.names=CONTROLLER',
+      'inter.broker.listener.name=PLAINTEXT',
+      'listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT',
+    ];
+  }
+  return [
+    `listeners=SASL_SSL://${h}:${cfg.ports.kafka},CONTROLLER://${h}:${cfg.ports.kafkaController}`,
+    `advertised.listeners=SASL_SSL://${h}:${cfg.ports.kafka}`,
+    'controller.listener.names=CONTROLLER',
+    'inter.broker.listener.name=SASL_SSL',
+    'listener.security.protocol.map=CONTROLLER:PLAINTEXT,SASL_SSL:SASL_SSL',
+    `sasl.enabled.mechanisms=${KAFKA_SCRAM_MECHANISM}`,
+    `sasl.mechanism.inter.broker.protocol=${KAFKA_SCRAM_MECHANISM}`,
+    `listener.name.sasl_ssl.${KAFKA_SCRAM_MECHANISM.toLowerCase()}.sasl.jaas.config=${scramJaasConfig(secure.kafka.broker)}`,
+    // PEM stores (KIP-651): no keytool step, the test's openssl output is used as it is.
+    'ssl.keystore.type=PEM',
+    `ssl.keystore.location=${keystorePem(dir)}`,
+    'ssl.truststore.type=PEM',
+    `ssl.truststore.location=${secure.tls.caFile}`,
+    // The broker's inter-broker client checks the certificate names this host, as any client would.
+    'ssl.endpoint.identification.algorithm=https',
+  ];
+}
+
+/** Kafka's PEM keystore is one file: the private key followed by the certificate chain. */
+function keystorePem(dir: string): string {
+  return path.join(dir, 'keystore.pem');
+}
+
+function writeKeystorePem(dir: string, secure: SecureListeners): void {
+  const pem = [fs.readFileSync(secure.tls.keyFile, 'utf8').trim(), fs.readFileSync(secure.tls.certFile, 'utf8').trim()];
+  fs.writeFileSync(keystorePem(dir), `${pem.join('\n')}\n`, { mode: 0o600 });
+}
+
+function serverProperties(cfg: StackConfig, logDir: string, secure?: SecureListeners): string {
   const h = cfg.host;
   return [
     '# Written by the stack tool on every start; edit src/stack/components/kafka.ts instead.',
     'process.roles=broker,controller',
     'node.id=1',
     `controller.quorum.bootstrap.servers=${h}:${cfg.ports.kafkaController}`,
-    `listeners=PLAINTEXT://${h}:${cfg.ports.kafka},CONTROLLER://${h}:${cfg.ports.kafkaController}`,
-    `advertised.listeners=PLAINTEXT://${h}:${cfg.ports.kafka}`,
-    'controller.listener.names=CONTROLLER',
-    'inter.broker.listener.name=PLAINTEXT',
-    'listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT',
+    ...listenerProperties(cfg, path.dirname(logDir), secure),
     `log.dirs=${logDir}`,
     // A single broker: every internal topic has one replica.
     'offsets.topic.replication.factor=1',
@@ -90,12 +133,14 @@ export const kafka: Component = {
 
   install: ({ cfg, progress }) => installKafkaLibs(cfg, progress),
 
-  async start({ cfg, progress }) {
+  async start({ cfg, progress, secure }) {
     const dir = componentDir(cfg, 'kafka');
     const logDir = path.join(dir, 'data');
     const props = path.join(dir, 'server.properties');
     fs.mkdirSync(dir, { recursive: true });
-    fs.writeFileSync(props, serverProperties(cfg, logDir));
+    if (secure) writeKeystorePem(dir, secure);
+    // Holds the broker's SCRAM password when secure: readable by its owner only.
+    fs.writeFileSync(props, serverProperties(cfg, logDir, secure), { mode: 0o600 });
     if (!fs.existsSync(path.join(logDir, 'meta.properties'))) {
       progress('formatting KRaft storage');
       // The cluster id is the 16 random bytes Kafka expects, base64url without padding.
@@ -107,6 +152,8 @@ export const kafka: Component = {
         '--standalone',
         // '=' form: a base64url id may start with '-', which would otherwise parse as an option.
         `--cluster-id=${clusterId}`,
+        // SCRAM users go into the bootstrap metadata: the broker must log in to itself at once.
+        ...(secure ? scramFormatArgs(secure) : []),
         '-c',
         props,
       ]);

