@@ -75,6 +75,8 @@ describe('Orders API authentication', () => {
   let jwks: Awaited<ReturnType<typeof serveJwks>>;
   let rsa: SigningKey;
   let ec: SigningKey;
+  /** The keys the identity provider currently publishes. */
+  const published: JWK[] = [];
   const servers: FastifyInstance[] = [];
   let jwtUrl: string;
   let staticUrl: string;
@@ -97,7 +99,8 @@ describe('Orders API authentication', () => {
     connection = await Connection.connect({ address: endpoints.temporalAddress });
     rsa = await signingKey('rsa-1', 'RS256');
     ec = await signingKey('ec-1', 'ES256');
-    jwks = await serveJwks(() => [rsa.publicJwk, ec.publicJwk]);
+    published.push(rsa.publicJwk, ec.publicJwk);
+    jwks = await serveJwks(() => published);
     const jwtEnv = {
       KTS_API_AUTH: 'jwt',
       KTS_API_AUTH_JWKS_URL: jwks.url,
@@ -284,6 +287,23 @@ describe('Orders API authentication', () => {
         AuthFailure.MissingToken,
         undefined,
       ]);
+    });
+
+    it('accepts a key the identity provider rotated in later, without a restart', async () => {
+      // jose refetches the JWKS for an unknown kid at most once per 30 s cooldown; keep asking until then.
+      const rotated = await signingKey('rsa-2', 'RS256');
+      published.push(rotated.publicJwk);
+      const hitsBefore = jwks.hits();
+      const customerId = `cust-${randomUUID()}`;
+      let res: Answer | undefined;
+      for (const until = Date.now() + 60_000; Date.now() < until; await new Promise((r) => setTimeout(r, 2_000))) {
+        res = await call(jwtUrl, 'POST', '/orders', await sign(rotated), order(customerId));
+        if (res.status !== 401) break;
+        expect(res.body.reason).toBe(AuthFailure.UnknownKey);
+      }
+      expect(res?.status).toBe(201);
+      expect((await rows(customerId)).orders).toBe(1);
+      expect(jwks.hits()).toBe(hitsBefore + 1);
     });
 
     it('answers 503, not 401, when the JWKS cannot be fetched, and writes nothing', async () => {
