@@ -3,12 +3,12 @@ import { z } from 'zod';
 
 import { BusinessRejection, runIdempotent } from '../src/db/idempotent';
 import { toSafeInteger } from '../src/db/pools';
-import type { OrderConfirmedV1, OrderFailedV1 } from '../src/events/generated/event-schemas';
+import type { OrderConfirmedV1, OrderFailedV1, OrderParkedDecisionV1 } from '../src/events/generated/event-schemas';
 import { TOPICS } from '../src/events/topics';
 import { outboxEventId } from '../src/outbox/event-id';
 import { ORDER_AGGREGATE_TYPE } from '../src/outbox/outbox-constants';
 import type { OutboxWriter } from '../src/outbox/outbox-writer';
-import type { OrderDetails } from '../src/shared/saga-contract';
+import type { CompensationStep, OrderDetails, ParkedDecisionKind } from '../src/shared/saga-contract';
 import { FailureType } from '../src/shared/saga-contract';
 
 export interface OrdersDeps {
@@ -75,6 +75,18 @@ function totalOf(order: OrderDetails): number {
 export function failureTypeOf(reason: string): string {
   const m = /^([A-Za-z][A-Za-z0-9]*): /.exec(reason);
   return m?.[1] ?? 'Unknown';
+}
+
+export interface RecordParkedDecisionInput {
+  idempotencyKey: string;
+  orderId: string;
+  decision: ParkedDecisionKind;
+  operator: string;
+  reason: string | null;
+  failedSteps: CompensationStep[];
+  round: number;
+  /** When the saga took the decision (workflow time, epoch ms), so a retried attempt writes the same fact. */
+  decidedAt: number;
 }
 
 interface OrderRow {
@@ -206,6 +218,36 @@ export function createOrdersActivities({ db, outbox }: OrdersDeps) {
         };
         await outbox.append(tx, 'orders', { topic: TOPICS.orderFailed, aggregateType: ORDER_AGGREGATE_TYPE, event });
         return { orderId, status: 'FAILED', changed: true };
+      });
+    },
+
+    /**
+     * The audit trail of a parked saga: appends the operator's decision as an order.parked-decision
+     * event to the orders outbox (→ Debezium → event store), so the order's history says who did what
+     * and why. Changes no order state: what the decision does is the saga's business. Idempotent by
+     * key (one event per parking round); the event id derives from the key, so a retried attempt
+     * cannot write a second event.
+     */
+    recordParkedDecision: async (input: RecordParkedDecisionInput): Promise<{ eventId: string }> => {
+      return runIdempotent(db, 'orders', input.idempotencyKey, 'recordParkedDecision', async (tx) => {
+        const event: OrderParkedDecisionV1 = {
+          eventId: outboxEventId(input.idempotencyKey, TOPICS.orderParkedDecision),
+          eventType: 'order.parked-decision',
+          eventVersion: 1,
+          occurredAt: input.decidedAt,
+          orderId: input.orderId,
+          decision: input.decision,
+          operator: input.operator,
+          reason: input.reason,
+          failedSteps: input.failedSteps,
+          round: input.round,
+        };
+        await outbox.append(tx, 'orders', {
+          topic: TOPICS.orderParkedDecision,
+          aggregateType: ORDER_AGGREGATE_TYPE,
+          event,
+        });
+        return { eventId: event.eventId };
       });
     },
   };

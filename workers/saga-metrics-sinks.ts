@@ -15,6 +15,10 @@ export function sagaMetricsSinks(metrics?: Metrics): InjectedSinks<SagaMetricsSi
       compensated: {
         fn: (_info, step) => metrics?.compensations.inc({ step }),
       },
+      parked: {
+        // Each parking is a compensation that failed: the COMPENSATION_FAILED alert counts them.
+        fn: () => metrics?.compensationFailed.inc(),
+      },
       ended: {
         fn: (_info, outcome, eventOccurredAt) => {
           if (!metrics) return;

@@ -5,12 +5,16 @@ import {
   ApplicationFailure,
   CancellationScope,
   CancelledFailure,
+  allHandlersFinished,
+  condition,
   isCancellation,
   log,
   patched,
   proxyActivities,
   proxySinks,
+  setCurrentDetails,
   setHandler,
+  upsertSearchAttributes,
   workflowInfo,
 } from '@temporalio/workflow';
 
@@ -22,9 +26,11 @@ import type {
   CompensationStep,
   OrderSagaInput,
   OrderSagaResult,
+  ParkedDecision,
   RetryTuning,
   SagaFailureInfo,
   SagaMetricsSinks,
+  SagaState,
   SagaStatus,
   SagaStep,
   SagaTuning,
@@ -37,9 +43,22 @@ import {
   PATCHES,
   TASK_QUEUES,
   cancelOrderSignal,
+  decideParkedUpdate,
+  decisionProblem,
+  describeItems,
+  formatMoney,
   idempotencyKey,
+  orderTotalMinor,
   sagaStatusQuery,
 } from '../src/shared/saga-contract';
+import {
+  currencyKey,
+  customerIdKey,
+  failedStepKey,
+  orderStateKey,
+  orderTotalMinorKey,
+  parkedSinceKey,
+} from '../src/shared/search-attributes';
 
 function retryPolicy(t: RetryTuning): RetryPolicy {
   return {
@@ -77,6 +96,11 @@ interface Compensation {
   run: () => Promise<unknown>;
 }
 
+/** Activity options with a one-line summary the Web UI shows on the scheduled activity. */
+function summarised(options: ActivityOptions, summary: string): ActivityOptions {
+  return { ...options, summary };
+}
+
 /**
  * Hooks that let the replay tests build a deliberately changed saga from this very code. The
  * production workflow passes none.
@@ -84,6 +108,10 @@ interface Compensation {
 export interface SagaVariant {
   /** Decides whether to send the v2 "order received" notice; production asks patched(). */
   sendReceivedNotice?: () => boolean;
+  /** Decides whether an exhausted compensation parks the saga (v3) or fails it; production asks patched(). */
+  parkOnCompensationFailure?: () => boolean;
+  /** Decides whether the saga keeps its search attributes current (v3); production asks patched(). */
+  publishSearchAttributes?: () => boolean;
 }
 
 /**
@@ -100,15 +128,25 @@ export async function runOrderSaga(input: OrderSagaInput, variant: SagaVariant =
 
   const forward = (q: string) => activityOptions(q, tuning.activityTimeoutMs, tuning.forwardRetry);
   const undo = (q: string) => activityOptions(q, tuning.activityTimeoutMs, tuning.compensationRetry);
-  const orders = proxyActivities<OrdersActivities>(forward(queues.orders));
-  const inventory = proxyActivities<InventoryActivities>(forward(queues.inventory));
-  const payments = proxyActivities<PaymentsActivities>(forward(queues.payments));
-  const ordersUndo = proxyActivities<OrdersActivities>(undo(queues.orders));
-  const inventoryUndo = proxyActivities<InventoryActivities>(undo(queues.inventory));
-  const paymentsUndo = proxyActivities<PaymentsActivities>(undo(queues.payments));
+  // Every call carries a summary for the Web UI ("charge 27.40 EUR"), hence one proxy per call site.
+  const total = orderTotalMinor(order);
+  const money = formatMoney(total, order.currency);
+  const items = describeItems(order.items);
+  const orders = (summary: string) => proxyActivities<OrdersActivities>(summarised(forward(queues.orders), summary));
+  const inventory = (summary: string) =>
+    proxyActivities<InventoryActivities>(summarised(forward(queues.inventory), summary));
+  const payments = (summary: string) =>
+    proxyActivities<PaymentsActivities>(summarised(forward(queues.payments), summary));
+  const ordersUndo = (summary: string) => proxyActivities<OrdersActivities>(summarised(undo(queues.orders), summary));
+  const inventoryUndo = (summary: string) =>
+    proxyActivities<InventoryActivities>(summarised(undo(queues.inventory), summary));
+  const paymentsUndo = (summary: string) =>
+    proxyActivities<PaymentsActivities>(summarised(undo(queues.payments), summary));
   // Outcome notices are sent once the outcome is decided, so they get the long, patient policy.
-  const notifications = proxyActivities<NotificationsActivities>(undo(queues.notifications));
-  const courtesyNotices = proxyActivities<NotificationsActivities>(forward(queues.notifications));
+  const notifications = (summary: string) =>
+    proxyActivities<NotificationsActivities>(summarised(undo(queues.notifications), summary));
+  const courtesyNotices = (summary: string) =>
+    proxyActivities<NotificationsActivities>(summarised(forward(queues.notifications), summary));
 
   const status: SagaStatus = {
     orderId: order.orderId,
@@ -123,6 +161,69 @@ export async function runOrderSaga(input: OrderSagaInput, variant: SagaVariant =
     notificationError: null,
   };
   setHandler(sagaStatusQuery, () => status);
+
+  // v3 keeps search attributes current so the Web UI can list sagas by state, failed step, customer or
+  // total. Runs recorded before it have no marker, take `false` on replay, and upsert nothing.
+  const visible = (variant.publishSearchAttributes ?? (() => patched(PATCHES.orderSearchAttributes)))();
+  /** Moves the saga to `state` in its status, its search attributes and its current details. */
+  function enter(state: SagaState, details: string, extra: { failedStep?: string; parkedSince?: Date | null } = {}) {
+    status.state = state;
+    setCurrentDetails(details);
+    if (!visible) return;
+    upsertSearchAttributes([
+      { key: orderStateKey, value: state },
+      ...(extra.failedStep !== undefined ? [{ key: failedStepKey, value: extra.failedStep }] : []),
+      ...(extra.parkedSince !== undefined ? [{ key: parkedSinceKey, value: extra.parkedSince }] : []),
+    ]);
+  }
+  if (visible) {
+    upsertSearchAttributes([
+      { key: customerIdKey, value: order.customerId },
+      { key: currencyKey, value: order.currency },
+      // A malformed order (fractions, overflow) fails in createOrder; its total is simply not listed.
+      ...(Number.isSafeInteger(total) ? [{ key: orderTotalMinorKey, value: total }] : []),
+    ]);
+  }
+  enter('RUNNING', `Running: order ${order.orderId} for ${order.customerId}, ${money} (${items})`);
+
+  let inbox: { decision: ParkedDecision; seq: number } | null = null;
+  let seq = 0;
+  // Operator decisions (decideParkedUpdate). Registered from the start so a decision sent to a saga that
+  // is not parked is refused at once instead of waiting in Temporal's buffer until it parks.
+  // seq → null once the decision took effect, or why it could not be recorded.
+  const answers = new Map<number, string | null>();
+  setHandler(
+    decideParkedUpdate,
+    async (decision) => {
+      const mine = ++seq;
+      inbox = { decision, seq: mine };
+      await condition(() => answers.has(mine));
+      const problem = answers.get(mine);
+      if (problem) {
+        throw ApplicationFailure.create({
+          type: FailureType.DecisionNotRecorded,
+          nonRetryable: true,
+          message: problem,
+        });
+      }
+      return status;
+    },
+    {
+      validator: (decision) => {
+        if (status.state !== 'PARKED' || inbox !== null) {
+          throw ApplicationFailure.create({
+            type: FailureType.SagaNotParked,
+            nonRetryable: true,
+            message: `order ${order.orderId} is not parked (state ${status.state}${inbox ? ', a decision is being applied' : ''})`,
+          });
+        }
+        const problem = decisionProblem(decision);
+        if (problem) {
+          throw ApplicationFailure.create({ type: FailureType.InvalidDecision, nonRetryable: true, message: problem });
+        }
+      },
+    },
+  );
 
   const forwardScope = new CancellationScope();
   let paymentCaptured = false;
@@ -149,6 +250,7 @@ export async function runOrderSaga(input: OrderSagaInput, variant: SagaVariant =
     // Cancelled between steps: the next step never starts, so it has nothing to compensate.
     if (forwardScope.consideredCancelled) throw new CancelledFailure('saga cancelled before ' + name);
     status.currentStep = name;
+    setCurrentDetails(`Running **${name}** for order ${order.orderId} (${money})`);
     if (compensation) compensations.push(compensation);
     try {
       const result = await run();
@@ -166,11 +268,15 @@ export async function runOrderSaga(input: OrderSagaInput, variant: SagaVariant =
     await forwardScope.run(async () => {
       const created = await step(
         'createOrder',
-        () => orders.createOrder({ idempotencyKey: key('createOrder'), order }),
+        () =>
+          orders(`create order ${order.orderId} for ${order.customerId}: ${money}`).createOrder({
+            idempotencyKey: key('createOrder'),
+            order,
+          }),
         {
           step: 'failOrder',
           run: () =>
-            ordersUndo.failOrder({
+            ordersUndo(`fail order ${order.orderId}: ${status.failure?.type ?? 'unknown'}`).failOrder({
               idempotencyKey: key('failOrder'),
               orderId: order.orderId,
               reason: failureReason(status),
@@ -182,7 +288,7 @@ export async function runOrderSaga(input: OrderSagaInput, variant: SagaVariant =
       const sendReceivedNotice = variant.sendReceivedNotice ?? (() => patched(PATCHES.orderReceivedNotice));
       if (sendReceivedNotice()) {
         try {
-          await courtesyNotices.notifyCustomer({
+          await courtesyNotices(`tell ${order.customerId}: order received`).notifyCustomer({
             idempotencyKey: key('notifyReceived'),
             orderId: order.orderId,
             customerId: order.customerId,
@@ -197,7 +303,7 @@ export async function runOrderSaga(input: OrderSagaInput, variant: SagaVariant =
       await step(
         'reserveStock',
         () =>
-          inventory.reserveStock({
+          inventory(`reserve ${items}`).reserveStock({
             idempotencyKey: key('reserveStock'),
             orderId: order.orderId,
             items: order.items.map(({ sku, quantity }) => ({ sku, quantity })),
@@ -205,7 +311,7 @@ export async function runOrderSaga(input: OrderSagaInput, variant: SagaVariant =
         {
           step: 'releaseStock',
           run: () =>
-            inventoryUndo.releaseStock({
+            inventoryUndo(`release ${items}`).releaseStock({
               idempotencyKey: key('releaseStock'),
               reservationKey: key('reserveStock'),
               orderId: order.orderId,
@@ -215,7 +321,7 @@ export async function runOrderSaga(input: OrderSagaInput, variant: SagaVariant =
       await step(
         'chargePayment',
         () =>
-          payments.chargePayment({
+          payments(`charge ${money}`).chargePayment({
             idempotencyKey: key('chargePayment'),
             orderId: order.orderId,
             amountMinor: created.totalMinor,
@@ -225,7 +331,7 @@ export async function runOrderSaga(input: OrderSagaInput, variant: SagaVariant =
         {
           step: 'refundPayment',
           run: () =>
-            paymentsUndo.refundPayment({
+            paymentsUndo(`refund ${money}`).refundPayment({
               idempotencyKey: key('refundPayment'),
               chargeKey: key('chargePayment'),
               orderId: order.orderId,
@@ -234,7 +340,10 @@ export async function runOrderSaga(input: OrderSagaInput, variant: SagaVariant =
       );
       paymentCaptured = true;
       await step('confirmOrder', () =>
-        orders.confirmOrder({ idempotencyKey: key('confirmOrder'), orderId: order.orderId }),
+        orders(`confirm order ${order.orderId}`).confirmOrder({
+          idempotencyKey: key('confirmOrder'),
+          orderId: order.orderId,
+        }),
       );
     });
   } catch (err) {
@@ -244,8 +353,9 @@ export async function runOrderSaga(input: OrderSagaInput, variant: SagaVariant =
 
   // The order is confirmed: the notice cannot undo anything, so its failure is reported, not compensated.
   status.currentStep = 'notifyCustomer';
+  setCurrentDetails(`Confirmed: telling ${order.customerId}`);
   try {
-    await notifications.notifyCustomer({
+    await notifications(`tell ${order.customerId}: order confirmed`).notifyCustomer({
       idempotencyKey: key('notifyConfirmed'),
       orderId: order.orderId,
       customerId: order.customerId,
@@ -256,29 +366,54 @@ export async function runOrderSaga(input: OrderSagaInput, variant: SagaVariant =
     status.notificationError = describeFailure(err, 'notifyCustomer').message;
     log.error('confirmation notice could not be sent', { orderId: order.orderId, error: status.notificationError });
   }
-  status.state = 'CONFIRMED';
   status.currentStep = null;
+  enter('CONFIRMED', `Confirmed: order ${order.orderId}, ${money} charged`);
   sagaMetrics.ended('CONFIRMED', input.eventOccurredAt);
   return { orderId: order.orderId, outcome: 'CONFIRMED', status };
 
   /** Undoes the completed steps last-in first-out, then tells the customer; nothing here can be cancelled. */
   async function compensate(cause: unknown): Promise<OrderSagaResult> {
-    status.state = 'COMPENSATING';
+    enter('COMPENSATING', `Compensating after ${status.failure?.step ?? 'a failure'}: ${failureReason(status)}`, {
+      failedStep: status.failure?.step ?? '',
+    });
     log.warn('saga compensating', { orderId: order.orderId, failure: status.failure });
+    const notifyFailure: Compensation = {
+      step: 'notifyCustomer',
+      run: () =>
+        notifications(`tell ${order.customerId}: order failed`).notifyCustomer({
+          idempotencyKey: key('notifyFailed'),
+          orderId: order.orderId,
+          customerId: order.customerId,
+          kind: 'ORDER_FAILED',
+          reason: failureReason(status),
+        }),
+    };
+    const failed = await runCompensations([...compensations].reverse().concat(notifyFailure));
+    if (failed.length > 0) {
+      const park = variant.parkOnCompensationFailure ?? (() => patched(PATCHES.parkOnCompensationFailure));
+      if (park()) return parkUntilDecided(failed, cause);
+      status.state = 'COMPENSATION_FAILED';
+      sagaMetrics.ended('COMPENSATION_FAILED', input.eventOccurredAt);
+      log.error('saga compensation failed', {
+        orderId: order.orderId,
+        failedCompensations: status.failedCompensations,
+      });
+      throw compensationFailed(cause);
+    }
+    return endFailed('FAILED', `Failed: ${failureReason(status)}; every completed step undone`);
+  }
+
+  /**
+   * Runs compensations in the given order in a non-cancellable scope and returns the ones that
+   * exhausted their retries; one stuck step does not stop the others.
+   */
+  async function runCompensations(list: Compensation[]): Promise<Compensation[]> {
+    const failed: Compensation[] = [];
+    status.failedCompensations = [];
     await CancellationScope.nonCancellable(async () => {
-      const notifyFailure: Compensation = {
-        step: 'notifyCustomer',
-        run: () =>
-          notifications.notifyCustomer({
-            idempotencyKey: key('notifyFailed'),
-            orderId: order.orderId,
-            customerId: order.customerId,
-            kind: 'ORDER_FAILED',
-            reason: failureReason(status),
-          }),
-      };
-      for (const c of [...compensations].reverse().concat(notifyFailure)) {
+      for (const c of list) {
         status.currentStep = c.step;
+        setCurrentDetails(`Compensating: **${c.step}** of order ${order.orderId}`);
         try {
           await c.run();
           status.compensationsRun.push(c.step);
@@ -286,29 +421,119 @@ export async function runOrderSaga(input: OrderSagaInput, variant: SagaVariant =
         } catch (err) {
           // Keep unwinding the other steps: one stuck refund must not leave stock reserved too.
           status.failedCompensations.push(describeFailure(err, c.step));
+          failed.push(c);
         }
       }
     });
     status.currentStep = null;
-    if (status.failedCompensations.length > 0) {
-      status.state = 'COMPENSATION_FAILED';
-      sagaMetrics.ended('COMPENSATION_FAILED', input.eventOccurredAt);
-      const failed = status.failedCompensations.map((f) => `${f.step} (${f.type})`).join(', ');
-      log.error('saga compensation failed', {
+    return failed;
+  }
+
+  function compensationFailed(cause: unknown): ApplicationFailure {
+    const failed = status.failedCompensations.map((f) => `${f.step} (${f.type})`).join(', ');
+    return ApplicationFailure.create({
+      message: `order ${order.orderId}: compensation failed: ${failed}`,
+      type: FailureType.CompensationFailed,
+      nonRetryable: true,
+      details: [status],
+      cause: cause instanceof Error ? cause : undefined,
+    });
+  }
+
+  function endFailed(state: 'FAILED' | 'RESOLVED_MANUALLY', details: string, wasParked = false): OrderSagaResult {
+    enter(state, details, wasParked ? { parkedSince: null } : {});
+    sagaMetrics.ended(state, input.eventOccurredAt);
+    return { orderId: order.orderId, outcome: 'FAILED', status };
+  }
+
+  /**
+   * v3: the saga stays open, PARKED, until an operator decides (decideParkedUpdate). RETRY runs the
+   * failed compensations again (parking again if one still fails), RESOLVE_MANUALLY ends it as
+   * undone by hand, ABANDON ends it failed as before. Every decision is recorded as an
+   * order.parked-decision event before it takes effect.
+   */
+  async function parkUntilDecided(initiallyFailed: Compensation[], cause: unknown): Promise<OrderSagaResult> {
+    let pending = initiallyFailed;
+    status.decisions = [];
+    for (let round = 1; ; round++) {
+      const since = Date.now();
+      status.parked = { since, round };
+      const steps = pending.map((c) => c.step);
+      const waiting = status.failedCompensations.map((f) => `${f.step} (${f.type}: ${f.message})`).join(', ');
+      enter(
+        'PARKED',
+        `Parked since ${new Date(since).toISOString()}: ${waiting} exhausted its retries. ` +
+          `Waiting for an operator: orders parked retry | resolve | abandon ${order.orderId}`,
+        { failedStep: steps[0] ?? '', parkedSince: new Date(since) },
+      );
+      sagaMetrics.parked(steps);
+      log.error('saga parked: compensation exhausted its retries', {
         orderId: order.orderId,
+        round,
         failedCompensations: status.failedCompensations,
       });
-      throw ApplicationFailure.create({
-        message: `order ${order.orderId}: compensation failed: ${failed}`,
-        type: FailureType.CompensationFailed,
-        nonRetryable: true,
-        details: [status],
-        cause: cause instanceof Error ? cause : undefined,
-      });
+
+      // Wait for a decision that can be recorded; one that cannot leaves the saga parked as it was.
+      let taken: { decision: ParkedDecision; seq: number; reason: string | null; at: number } | undefined;
+      while (!taken) {
+        await condition(() => inbox !== null);
+        const next = inbox as unknown as { decision: ParkedDecision; seq: number };
+        const { decision } = next;
+        const reason = decision.reason?.trim() ? decision.reason.trim() : null;
+        const at = Date.now();
+        try {
+          await CancellationScope.nonCancellable(() =>
+            ordersUndo(`record ${decision.decision} by ${decision.operator}`).recordParkedDecision({
+              idempotencyKey: key(`parkedDecision-${round}`),
+              orderId: order.orderId,
+              decision: decision.decision,
+              operator: decision.operator.trim(),
+              reason,
+              failedSteps: steps,
+              round,
+              decidedAt: at,
+            }),
+          );
+          taken = { ...next, reason, at };
+        } catch (err) {
+          const why = describeFailure(err, 'failOrder').message;
+          log.error('parked saga decision could not be recorded', { orderId: order.orderId, error: why });
+          answers.set(next.seq, `the decision could not be recorded (${why}); the saga stays parked`);
+          inbox = null;
+        }
+      }
+      const { decision, reason } = taken;
+      const operator = decision.operator.trim();
+      status.decisions.push({ decision: decision.decision, operator, reason, round, at: taken.at, failedSteps: steps });
+      log.warn('parked saga decision', { orderId: order.orderId, round, decision: decision.decision, operator });
+      status.parked = null;
+      const answer = () => {
+        answers.set(taken.seq, null);
+        inbox = null;
+      };
+
+      if (decision.decision === 'RESOLVE_MANUALLY') {
+        const result = endFailed('RESOLVED_MANUALLY', `Resolved by hand by ${operator}: ${reason ?? ''}`, true);
+        answer();
+        await condition(allHandlersFinished);
+        return result;
+      }
+      if (decision.decision === 'ABANDON') {
+        enter('ABANDONED', `Abandoned by ${operator}: ${reason ?? ''}`, { parkedSince: null });
+        sagaMetrics.ended('ABANDONED', input.eventOccurredAt);
+        answer();
+        await condition(allHandlersFinished);
+        throw compensationFailed(cause);
+      }
+      // RETRY: the same compensations, same idempotency keys, in the same last-in first-out order.
+      enter('COMPENSATING', `Retrying ${steps.join(', ')} (decided by ${operator})`, { parkedSince: null });
+      answer();
+      pending = await runCompensations(pending);
+      if (pending.length === 0) {
+        await condition(allHandlersFinished);
+        return endFailed('FAILED', `Failed: ${failureReason(status)}; undone after a retry by ${operator}`);
+      }
     }
-    status.state = 'FAILED';
-    sagaMetrics.ended('FAILED', input.eventOccurredAt);
-    return { orderId: order.orderId, outcome: 'FAILED', status };
   }
 }
 
@@ -326,8 +551,12 @@ function failureReason(status: SagaStatus): string {
  * - Compensation: on any failure, or on `cancelOrderSignal` before payment is captured, the
  *   completed steps are undone last-in first-out in a non-cancellable scope (releaseStock,
  *   refundPayment, failOrder), then the customer is told. The result is then FAILED.
- * - A compensation that exhausts its retry policy fails the workflow with type CompensationFailed,
- *   details = the final {@link SagaStatus} (COMPENSATION_FAILED, with the failed steps).
+ * - A compensation that exhausts its retry policy parks the saga (PARKED, search attribute
+ *   OrderState = "PARKED") until an operator sends `decideParkedUpdate`: RETRY, RESOLVE_MANUALLY or
+ *   ABANDON (the last fails the workflow with type CompensationFailed, details = the final
+ *   {@link SagaStatus}). Runs from before the patch fail with CompensationFailed at once, as they did.
+ * - Search attributes (OrderState, FailedStep, CustomerId, OrderTotalMinor, Currency, ParkedSince),
+ *   current details and a summary on every activity say what the saga is doing or waiting for.
  * - `sagaStatusQuery` returns the current step, completed steps and compensations run.
  */
 export async function orderSaga(input: OrderSagaInput): Promise<OrderSagaResult> {

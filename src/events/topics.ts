@@ -7,6 +7,8 @@ export const TOPICS = {
   orderCancelled: 'order.cancelled',
   orderConfirmed: 'order.confirmed',
   orderFailed: 'order.failed',
+  /** An operator's decision on a parked saga (retry, resolved by hand, abandoned): the audit trail. */
+  orderParkedDecision: 'order.parked-decision',
   stockReserved: 'inventory.stock-reserved',
   stockReleased: 'inventory.stock-released',
   paymentCaptured: 'payments.payment-captured',

@@ -6,6 +6,7 @@ import { Client, Connection } from '@temporalio/client';
 import { Kafka, logLevel } from 'kafkajs';
 import pg from 'pg';
 
+import { countParkedSagas } from '../cli/parked-sagas';
 import { EventCodec } from '../events/codec';
 import { deadLetterTopic } from '../events/topics';
 import { RegistryClient } from '../kafka/registry-client';
@@ -95,6 +96,12 @@ export async function startIngress(
         async () => {
           const { count } = await client.workflow.count(inFlightQuery);
           metrics.sagasInFlight.set({ task_queue: taskQueues.saga }, count);
+          const parked = await countParkedSagas(client, {
+            taskQueue: taskQueues.saga,
+            overdueAfterMs: cfg.parkedAlertAfterMs,
+          });
+          metrics.sagasParked.set({ task_queue: taskQueues.saga }, parked.parked);
+          metrics.sagasParkedOverdue.set({ task_queue: taskQueues.saga }, parked.overdue);
         },
       )
     : undefined;

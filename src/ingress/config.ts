@@ -26,6 +26,8 @@ const ingressEnvSchema = z.object({
   KTS_INGRESS_LAG_INTERVAL_MS: z.coerce.number().int().min(100).max(600_000).default(5_000),
   KTS_INGRESS_SESSION_TIMEOUT_MS: z.coerce.number().int().min(6_000).max(300_000).default(30_000),
   KTS_TEMPORAL_NAMESPACE: z.string().min(1).default('default'),
+  /** A saga parked longer than this counts in kts_sagas_parked_overdue, which the SagaParkedTooLong alert watches. */
+  KTS_PARKED_ALERT_AFTER_SECONDS: z.coerce.number().int().min(1).default(3_600),
   KTS_DB_PASSWORD_INGRESS: z.string().min(8, 'must be at least 8 characters').default('ingress-dev-password'),
   KTS_INGRESS_LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
@@ -41,6 +43,7 @@ export interface IngressConfig {
   temporalTimeoutMs: number;
   sessionTimeoutMs: number;
   lagIntervalMs: number;
+  parkedAlertAfterMs: number;
   kafkaBrokers: string[];
   registryUrl: string;
   temporalAddress: string;
@@ -76,6 +79,7 @@ export function loadIngressConfig(env: NodeJS.ProcessEnv = process.env): Ingress
     temporalTimeoutMs: e.KTS_INGRESS_TEMPORAL_TIMEOUT_MS,
     sessionTimeoutMs: e.KTS_INGRESS_SESSION_TIMEOUT_MS,
     lagIntervalMs: e.KTS_INGRESS_LAG_INTERVAL_MS,
+    parkedAlertAfterMs: e.KTS_PARKED_ALERT_AFTER_SECONDS * 1000,
     kafkaBrokers: endpoints.kafkaBrokers,
     registryUrl: endpoints.registryUrl,
     temporalAddress: endpoints.temporalAddress,

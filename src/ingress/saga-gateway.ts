@@ -7,7 +7,12 @@ import type { Client, Connection } from '@temporalio/client';
 
 import type { OrderPlaced } from '../events/rules';
 import type { OrderDetails, OrderSagaInput, SagaTaskQueues } from '../shared/saga-contract';
-import { ORDER_SAGA_WORKFLOW_TYPE, cancelOrderSignal, orderWorkflowId } from '../shared/saga-contract';
+import {
+  ORDER_SAGA_WORKFLOW_TYPE,
+  cancelOrderSignal,
+  orderWorkflowId,
+  sagaStartMetadata,
+} from '../shared/saga-contract';
 
 /** Memo fields the ingress puts on every saga it starts, for tracing a saga back to its event. */
 export interface SagaStartMemo {
@@ -51,12 +56,15 @@ export class TemporalSagaGateway implements SagaGateway {
   async start(e: OrderPlaced, sourceVersion: number) {
     const workflowId = orderWorkflowId(e.orderId);
     const memo: SagaStartMemo = { eventId: e.eventId, sourceVersion, isLoyaltyMember: e.isLoyaltyMember };
+    const input = sagaInputFor(e, this.taskQueues);
     try {
       await this.connection.withDeadline(Date.now() + this.timeoutMs, () =>
         this.client.workflow.start(ORDER_SAGA_WORKFLOW_TYPE, {
           workflowId,
           taskQueue: this.taskQueues.saga,
-          args: [sagaInputFor(e, this.taskQueues)],
+          args: [input],
+          // What the Web UI shows on the saga: order, customer, total, and its lines.
+          ...sagaStartMetadata(input.order),
           // One saga per order, ever: not while it runs (FAIL) and not after it closed
           // (REJECT_DUPLICATE), for as long as Temporal keeps the history; the ledger covers the rest.
           workflowIdConflictPolicy: 'FAIL',

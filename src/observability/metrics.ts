@@ -65,7 +65,7 @@ export function createMetrics(service: string) {
     }),
     sagaOutcomes: new Counter({
       name: 'kts_saga_outcomes_total',
-      help: 'Sagas ended, by terminal state (CONFIRMED, FAILED, COMPENSATION_FAILED)',
+      help: 'Sagas ended, by terminal state (CONFIRMED, FAILED, RESOLVED_MANUALLY, ABANDONED, COMPENSATION_FAILED)',
       labelNames: ['outcome'] as const,
       registers: [registry],
     }),
@@ -77,7 +77,19 @@ export function createMetrics(service: string) {
     }),
     compensationFailed: new Counter({
       name: 'kts_compensation_failed_total',
-      help: 'Sagas that ended in COMPENSATION_FAILED: each one needs a human',
+      help: 'Compensations that exhausted their retries (each parks its saga for an operator): each one needs a human',
+      registers: [registry],
+    }),
+    sagasParked: new Gauge({
+      name: 'kts_sagas_parked',
+      help: 'Open sagas PARKED on a compensation that exhausted its retries, waiting for an operator (Temporal visibility)',
+      labelNames: ['task_queue'] as const,
+      registers: [registry],
+    }),
+    sagasParkedOverdue: new Gauge({
+      name: 'kts_sagas_parked_overdue',
+      help: 'Parked sagas waiting longer than KTS_PARKED_ALERT_AFTER_SECONDS for a decision (Temporal visibility)',
+      labelNames: ['task_queue'] as const,
       registers: [registry],
     }),
     sagasInFlight: new Gauge({

@@ -5,7 +5,7 @@
  * `@temporalio/workflow` definitions and plain TypeScript: no Node builtins, no I/O.
  */
 import type { Sinks } from '@temporalio/workflow';
-import { defineQuery, defineSignal } from '@temporalio/workflow';
+import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
 
 /** The services that own data and run activities, one task queue and one PostgreSQL schema each. */
 export const SERVICES = ['orders', 'inventory', 'payments', 'notifications'] as const;
@@ -71,7 +71,9 @@ export type IdempotencyStep =
   | 'releaseStock'
   | 'refundPayment'
   | 'failOrder'
-  | 'notifyFailed';
+  | 'notifyFailed'
+  /** The operator decision that ended the saga's n-th parking (see {@link decideParkedUpdate}). */
+  | `parkedDecision-${number}`;
 
 /**
  * The idempotency key of one step of one saga. Derived from the workflow id (not the run id) so a
@@ -101,6 +103,12 @@ export const FailureType = {
   CompensationFailed: 'CompensationFailed',
   /** The saga was cancelled (signal or Temporal cancellation) before payment was captured. */
   Cancelled: 'Cancelled',
+  /** An operator decision sent to a saga that is not parked (or already has a decision under way). */
+  SagaNotParked: 'SagaNotParked',
+  /** An operator decision with a missing or unknown field (decision, operator, reason). */
+  InvalidDecision: 'InvalidDecision',
+  /** An accepted decision whose audit event could not be written; the saga stays parked. */
+  DecisionNotRecorded: 'DecisionNotRecorded',
 } as const;
 export type FailureType = (typeof FailureType)[keyof typeof FailureType];
 
@@ -157,7 +165,7 @@ export interface SagaTuning {
   activityTimeoutMs: number;
   /** Forward steps: infrastructure failures retry with backoff, then the saga compensates. */
   forwardRetry: RetryTuning;
-  /** Compensations and notices: retried far longer; exhausting this ends in COMPENSATION_FAILED. */
+  /** Compensations and notices: retried far longer; exhausting this parks the saga (PARKED). */
   compensationRetry: RetryTuning;
 }
 
@@ -185,7 +193,21 @@ export interface OrderSagaInput {
   eventOccurredAt?: number;
 }
 
-export type SagaState = 'RUNNING' | 'COMPENSATING' | 'CONFIRMED' | 'FAILED' | 'COMPENSATION_FAILED';
+/**
+ * Where a saga stands. PARKED: a compensation exhausted its retries and the saga waits, open, for an
+ * operator's {@link ParkedDecision}; it then ends FAILED (retried compensations succeeded),
+ * RESOLVED_MANUALLY (someone undid the steps by hand) or ABANDONED. COMPENSATION_FAILED is the end
+ * state of runs recorded before parking existed (patch {@link PATCHES.parkOnCompensationFailure}).
+ */
+export type SagaState =
+  | 'RUNNING'
+  | 'COMPENSATING'
+  | 'PARKED'
+  | 'CONFIRMED'
+  | 'FAILED'
+  | 'RESOLVED_MANUALLY'
+  | 'ABANDONED'
+  | 'COMPENSATION_FAILED';
 
 export interface SagaFailureInfo {
   /** A {@link FailureType} for known failures, else the SDK's failure name (e.g. 'TimeoutFailure'). */
@@ -202,7 +224,10 @@ export interface SagaStatus {
   currentStep: SagaStep | CompensationStep | null;
   completedSteps: SagaStep[];
   compensationsRun: CompensationStep[];
-  /** Compensations that exhausted their retry policy; non-empty only in COMPENSATION_FAILED. */
+  /**
+   * Compensations that exhausted their retry policy in the latest round: what a PARKED saga waits on
+   * (and what an ABANDONED or COMPENSATION_FAILED one left undone).
+   */
   failedCompensations: SagaFailureInfo[];
   /** Why the forward path stopped (business failure, infrastructure failure, or cancellation). */
   failure: SagaFailureInfo | null;
@@ -211,6 +236,49 @@ export interface SagaStatus {
   cancelIgnoredReason: string | null;
   /** A notice that could not be sent after the order was confirmed; the order stays confirmed. */
   notificationError: string | null;
+  /** While PARKED: since when (epoch ms, workflow time) and which parking round (1, then 2 after a failed retry…). */
+  parked?: { since: number; round: number } | null;
+  /** Every operator decision the saga took, in order (absent in runs from before parking existed). */
+  decisions?: RecordedDecision[];
+}
+
+/** What an operator decides for a parked saga. */
+export const PARKED_DECISION_KINDS = ['RETRY', 'RESOLVE_MANUALLY', 'ABANDON'] as const;
+export type ParkedDecisionKind = (typeof PARKED_DECISION_KINDS)[number];
+
+/** The input of {@link decideParkedUpdate}. */
+export interface ParkedDecision {
+  decision: ParkedDecisionKind;
+  /** Who decides: required for every decision, it goes into the audit event. */
+  operator: string;
+  /** Why: required for RESOLVE_MANUALLY and ABANDON (e.g. "refunded by hand in the gateway console"). */
+  reason?: string | null;
+}
+
+export interface RecordedDecision extends ParkedDecision {
+  reason: string | null;
+  round: number;
+  /** Workflow time the saga took the decision (epoch ms). */
+  at: number;
+  failedSteps: CompensationStep[];
+}
+
+/**
+ * Why a decision is incomplete, or null when it is complete. Shared by the saga's update validator
+ * and the operator CLI, so both refuse the same input with the same words.
+ */
+export function decisionProblem(d: unknown): string | null {
+  if (typeof d !== 'object' || d === null) return 'a decision needs { decision, operator, reason }';
+  const { decision, operator, reason } = d as Record<string, unknown>;
+  if (typeof decision !== 'string' || !(PARKED_DECISION_KINDS as readonly string[]).includes(decision)) {
+    return `decision must be one of ${PARKED_DECISION_KINDS.join(', ')} (got ${String(decision)})`;
+  }
+  if (typeof operator !== 'string' || operator.trim() === '') return 'an operator (who decides) is required';
+  if (reason !== undefined && reason !== null && typeof reason !== 'string') return 'reason must be text';
+  if (decision !== 'RETRY' && (typeof reason !== 'string' || reason.trim() === '')) {
+    return `a reason is required to ${decision === 'ABANDON' ? 'abandon' : 'resolve'} a parked saga`;
+  }
+  return null;
 }
 
 export interface OrderSagaResult {
@@ -229,14 +297,26 @@ export const cancelOrderSignal = defineSignal<[CancelOrderRequest]>('cancelOrder
 /** Current step, completed steps and compensations run. */
 export const sagaStatusQuery = defineQuery<SagaStatus>('sagaStatus');
 
+/**
+ * An operator's decision for a PARKED saga, as a Temporal Update. Its validator refuses (type
+ * {@link FailureType.SagaNotParked} or {@link FailureType.InvalidDecision}) before anything is
+ * recorded; once accepted, the saga writes the decision as an order.parked-decision event and
+ * answers with its status (COMPENSATING while a retry runs, or the end state).
+ */
+export const decideParkedUpdate = defineUpdate<SagaStatus, [ParkedDecision]>('decideParked');
+
 /** patched() ids, kept here so a later deprecatePatch() uses the very same string. */
 export const PATCHES = {
   /** v2: tell the customer the order was received as soon as it is created (before stock and payment). */
   orderReceivedNotice: 'order-received-notice',
+  /** v3: a compensation that exhausts its retries parks the saga for an operator instead of failing it. */
+  parkOnCompensationFailure: 'park-on-compensation-failure',
+  /** v3: the saga keeps its search attributes (OrderState, FailedStep, …) current for the Web UI. */
+  orderSearchAttributes: 'order-search-attributes',
 } as const;
 
-/** How a saga ended, as the metrics count it: the workflow's result, or COMPENSATION_FAILED. */
-export type SagaOutcome = 'CONFIRMED' | 'FAILED' | 'COMPENSATION_FAILED';
+/** How a saga ended, as the metrics count it (COMPENSATION_FAILED only for runs from before parking). */
+export type SagaOutcome = 'CONFIRMED' | 'FAILED' | 'RESOLVED_MANUALLY' | 'ABANDONED' | 'COMPENSATION_FAILED';
 
 /**
  * The workflow's window onto the worker's Prometheus metrics. Workflow code cannot touch
@@ -250,5 +330,53 @@ export interface SagaMetricsSinks extends Sinks {
     compensated(step: CompensationStep): void;
     /** The saga reached its terminal state; `eventOccurredAt` from the input, when it has one. */
     ended(outcome: SagaOutcome, eventOccurredAt: number | undefined): void;
+    /** A compensation exhausted its retries and the saga parked for an operator. */
+    parked(failedSteps: CompensationStep[]): void;
+  };
+}
+
+/** Decimal places of a currency's minor unit (ISO 4217); 2 unless listed. */
+const MINOR_UNIT_DIGITS: Record<string, number> = { JPY: 0, KRW: 0, ISK: 0, CLP: 0, VND: 0, BHD: 3, KWD: 3, JOD: 3 };
+
+/** An exact amount for people: 2740 EUR → "27.40 EUR" (integer arithmetic, no floating point). */
+export function formatMoney(amountMinor: number, currency: string): string {
+  const digits = MINOR_UNIT_DIGITS[currency] ?? 2;
+  const sign = amountMinor < 0 ? '-' : '';
+  const abs = Math.abs(amountMinor).toString();
+  if (digits === 0) return `${sign}${abs} ${currency}`;
+  const padded = abs.padStart(digits + 1, '0');
+  return `${sign}${padded.slice(0, -digits)}.${padded.slice(-digits)} ${currency}`;
+}
+
+/** The order's total in minor units, as createOrder computes it. */
+export function orderTotalMinor(order: OrderDetails): number {
+  return order.items.reduce((sum, i) => sum + i.quantity * i.unitPriceMinor, 0);
+}
+
+/** "2 × SKU-KETTLE, 1 × SKU-MUG" */
+export function describeItems(items: readonly { sku: string; quantity: number }[]): string {
+  return items.map((i) => `${i.quantity} × ${i.sku}`).join(', ');
+}
+
+/**
+ * The static summary and details the Web UI shows on a saga (set by whoever starts it): one line
+ * with order, customer and total, and the lines in Markdown.
+ */
+export function sagaStartMetadata(order: OrderDetails): { staticSummary: string; staticDetails: string } {
+  const total = formatMoney(orderTotalMinor(order), order.currency);
+  const lines = order.items.map(
+    (i) => `| ${i.sku} | ${i.quantity} | ${formatMoney(i.unitPriceMinor, order.currency)} |`,
+  );
+  return {
+    staticSummary: `order ${order.orderId} · customer ${order.customerId} · ${total}`,
+    staticDetails: [
+      `**Order** ${order.orderId}  `,
+      `**Customer** ${order.customerId}  `,
+      `**Total** ${total}`,
+      '',
+      '| SKU | Quantity | Unit price |',
+      '| --- | ---: | ---: |',
+      ...lines,
+    ].join('\n'),
   };
 }

@@ -6,7 +6,7 @@
  */
 import { defineSearchAttributeKey, SearchAttributeType } from '@temporalio/common';
 
-/** Where the order stands: RUNNING, COMPENSATING, PARKED, CONFIRMED, FAILED or CANCELLED. */
+/** Where the order stands: a SagaState (RUNNING, COMPENSATING, PARKED, CONFIRMED, FAILED, RESOLVED_MANUALLY, ABANDONED). */
 export const orderStateKey = defineSearchAttributeKey('OrderState', SearchAttributeType.KEYWORD);
 /** The step whose failure started the compensations (or whose compensation parked the saga). */
 export const failedStepKey = defineSearchAttributeKey('FailedStep', SearchAttributeType.KEYWORD);
@@ -14,6 +14,18 @@ export const customerIdKey = defineSearchAttributeKey('CustomerId', SearchAttrib
 /** The order total in the currency's minor units (exact, never floating point). */
 export const orderTotalMinorKey = defineSearchAttributeKey('OrderTotalMinor', SearchAttributeType.INT);
 export const currencyKey = defineSearchAttributeKey('Currency', SearchAttributeType.KEYWORD);
+/** When the saga parked (unset otherwise), so monitoring can find the ones waiting too long for a decision. */
+export const parkedSinceKey = defineSearchAttributeKey('ParkedSince', SearchAttributeType.DATETIME);
 
 /** Every custom search attribute the saga writes: what provisioning registers. */
-export const ORDER_SEARCH_ATTRIBUTES = [orderStateKey, failedStepKey, customerIdKey, orderTotalMinorKey, currencyKey];
+export const ORDER_SEARCH_ATTRIBUTES = [
+  orderStateKey,
+  failedStepKey,
+  customerIdKey,
+  orderTotalMinorKey,
+  currencyKey,
+  parkedSinceKey,
+];
+
+/** Visibility query of the sagas waiting for an operator decision (also a Web UI filter). */
+export const PARKED_SAGAS_QUERY = `${orderStateKey.name} = "PARKED" AND ExecutionStatus = "Running"`;

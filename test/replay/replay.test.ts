@@ -66,6 +66,7 @@ function patchIds(h: RecordedHistory): string[] {
   });
 }
 const hasPatchMarker = (h: RecordedHistory) => patchIds(h).includes(PATCHES.orderReceivedNotice);
+const version = (h: RecordedHistory) => /-(v\d+)$/.exec(h.name)?.[1];
 
 describe('recorded orderSaga histories replay against the current workflow code', () => {
   let histories: RecordedHistory[];
@@ -95,6 +96,19 @@ describe('recorded orderSaga histories replay against the current workflow code'
     expect(histories.filter((h) => h.name.endsWith('-v2')).every(hasPatchMarker)).toBe(true);
   });
 
+  it('has v3 recordings: search attributes on every run, parking on the parked ones, none of it before v3', () => {
+    const v3 = histories.filter((h) => version(h) === 'v3');
+    expect(v3.map((h) => h.name)).toEqual(
+      expect.arrayContaining(['happy-path-v3', 'parked-retried-v3', 'parked-resolved-v3', 'parked-abandoned-v3']),
+    );
+    expect(v3.every((h) => patchIds(h).includes(PATCHES.orderSearchAttributes))).toBe(true);
+    const parked = v3.filter((h) => h.name.startsWith('parked-'));
+    expect(parked.every((h) => patchIds(h).includes(PATCHES.parkOnCompensationFailure))).toBe(true);
+    const older = histories.filter((h) => version(h) !== 'v3');
+    expect(older.some((h) => patchIds(h).includes(PATCHES.orderSearchAttributes))).toBe(false);
+    expect(older.some((h) => patchIds(h).includes(PATCHES.parkOnCompensationFailure))).toBe(false);
+  });
+
   it('replays every history, v1 and v2, without a determinism violation', async () => {
     const outcome = await replayAll(current, histories);
     expect(outcome).toEqual(Object.fromEntries(histories.map((h) => [h.name, null])));
@@ -109,5 +123,16 @@ describe('recorded orderSaga histories replay against the current workflow code'
     // v1 runs that got past createOrder now see a different command where the history has reserveStock.
     const v1PastCreate = histories.filter((h) => h.name.endsWith('-v1')).map((h) => h.name);
     for (const name of v1PastCreate) expect([name, outcome[name]]).toEqual([name, 'DeterminismViolationError']);
+  });
+
+  it('catches a non-deterministic change: parking without patched() breaks the runs that ended in CompensationFailed', async () => {
+    const unpatched = await bundleSagaWorkflows({
+      workflowsPath: path.join(__dirname, 'variants', 'unpatched-parking.ts'),
+      logger: new DefaultLogger('ERROR'),
+    });
+    const outcome = await replayAll(unpatched, histories);
+    for (const name of ['compensation-failed-v1', 'compensation-failed-v2']) {
+      expect([name, outcome[name]]).toEqual([name, 'DeterminismViolationError']);
+    }
   });
 });

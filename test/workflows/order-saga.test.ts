@@ -1,3 +1,5 @@
+import path from 'node:path';
+
 import { ApplicationFailure } from '@temporalio/common';
 
 import type { SagaStatus } from '../../src/shared/saga-contract';
@@ -285,13 +287,24 @@ describe('orderSaga on the real Temporal server', () => {
     expect(releaseAttempts).toBe(3);
     expect(await stockOf(h.db, sku)).toBe(3);
   });
+});
 
-  it('a compensation that keeps failing ends the saga in COMPENSATION_FAILED, visibly', async () => {
-    const sku = await stockedSku(h, 3);
+describe('orderSaga as runs from before parking take it', () => {
+  let old: SagaHarness;
+  beforeAll(async () => {
+    old = await openSagaHarness(5, path.join(__dirname, 'variants', 'before-parking.ts'));
+  });
+  afterAll(() => old.close());
+  const orderRow = async (orderId: string) =>
+    (await old.db.admin.query<{ status: string }>('SELECT status FROM orders.orders WHERE order_id = $1', [orderId]))
+      .rows[0];
+
+  it('before parking (runs without the v3 patch): a compensation that keeps failing ends the saga in COMPENSATION_FAILED, visibly', async () => {
+    const sku = await stockedSku(old, 3);
     const order = newOrder(sku, 2);
     let releaseAttempts = 0;
     await withSagaWorkers(
-      h,
+      old,
       {
         gateway: { ...CALM_GATEWAY, declineRate: 1 },
         override: () => ({
@@ -317,11 +330,10 @@ describe('orderSaga on the real Temporal server', () => {
         });
         expect((await handle.query(sagaStatusQuery)).state).toBe('COMPENSATION_FAILED');
         expect((await handle.describe()).status.name).toBe('FAILED');
-        await maybeRecordHistory(handle, 'compensation-failed');
       },
     );
     expect(releaseAttempts).toBe(4); // the test policy's maximumAttempts
-    expect(await stockOf(h.db, sku)).toBe(1); // still reserved: visible, not silently fixed
+    expect(await stockOf(old.db, sku)).toBe(1); // still reserved: visible, not silently fixed
     expect((await orderRow(order.orderId))?.status).toBe('FAILED');
   });
 });

@@ -14,9 +14,10 @@ import { OutboxWriter } from '../../src/outbox/outbox-writer';
 import type { GatewayBehaviour } from '../../src/services/card-gateway';
 import { SimulatedCardGateway } from '../../src/services/card-gateway';
 import type { OrderDetails, OrderSagaInput, SagaTaskQueues, SagaTuning } from '../../src/shared/saga-contract';
-import { orderWorkflowId, taskQueuesFor } from '../../src/shared/saga-contract';
+import { orderWorkflowId, sagaStartMetadata, taskQueuesFor } from '../../src/shared/saga-contract';
 import { orderSaga } from '../../workflows';
 import type { WorkerRole } from '../../workers/saga-workers';
+import { ensureOrderSearchAttributes } from '../../workers/order-search-attributes';
 import { bundleSagaWorkflows, createSagaWorkers, runWorkersUntil } from '../../workers/saga-workers';
 import type { DbHarness } from '../activities/db-harness';
 import { openDb, putStock, recordingChannel } from '../activities/db-harness';
@@ -53,11 +54,17 @@ export interface SagaHarness {
   close(): Promise<void>;
 }
 
-export async function openSagaHarness(poolSize = 10): Promise<SagaHarness> {
+/**
+ * Opens the harness. `workflowsPath` bundles another workflow module instead of workflows/index.ts
+ * (e.g. a variant with the pre-parking behaviour).
+ */
+export async function openSagaHarness(poolSize = 10, workflowsPath?: string): Promise<SagaHarness> {
   quietRuntime();
   const db = await openDb(poolSize);
-  const bundle = await bundleSagaWorkflows({ logger: new DefaultLogger('ERROR') });
+  const bundle = await bundleSagaWorkflows({ logger: new DefaultLogger('ERROR'), workflowsPath });
   const connection = await Connection.connect({ address: endpoints.temporalAddress });
+  // The saga upserts its search attributes; the namespace must know them (provisioning's job in production).
+  await ensureOrderSearchAttributes(connection, 'default');
   const workerConnection = await NativeConnection.connect({ address: endpoints.temporalAddress });
   return {
     db,
@@ -141,6 +148,7 @@ export async function withSagaWorkers<T>(
           taskQueue: taskQueues.saga,
           workflowId: orderWorkflowId(order.orderId),
           args: [input],
+          ...sagaStartMetadata(order),
         });
       },
     }),
@@ -172,7 +180,7 @@ export const HISTORIES_DIR = path.join(__dirname, '..', 'replay', 'histories');
  * never overwrites the histories of earlier versions: those are what keep old runs replayable.
  * Bump it with every workflow change that adds a patch.
  */
-export const RECORDING_VERSION = 'v2';
+export const RECORDING_VERSION = 'v3';
 
 /**
  * With RECORD_HISTORIES=1, saves the workflow's history from the server as a replay fixture through

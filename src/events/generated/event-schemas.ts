@@ -255,6 +255,61 @@ export const orderFailedV1Schema = z.object({
 });
 export type OrderFailedV1 = z.infer<typeof orderFailedV1Schema>;
 
+/** `schemas/order-parked-decision-v1.avsc`: the Avro schema as registered. */
+export const orderParkedDecisionV1Avsc = {
+  type: 'record',
+  name: 'OrderParkedDecision',
+  namespace: 'kts.events',
+  doc: 'An operator decided what happens to a parked saga (one whose compensation exhausted its retries): who, what and why.',
+  fields: [
+    {
+      name: 'eventId',
+      type: { type: 'string', logicalType: 'uuid' },
+      doc: "Unique per event: derived from the saga's workflow id and the parking round.",
+    },
+    { name: 'eventType', type: 'string', const: 'order.parked-decision' },
+    { name: 'eventVersion', type: 'int', const: 1 },
+    {
+      name: 'occurredAt',
+      type: { type: 'long', logicalType: 'timestamp-millis' },
+      doc: 'When the saga took the decision, epoch milliseconds UTC.',
+    },
+    { name: 'orderId', type: 'string' },
+    {
+      name: 'decision',
+      type: { type: 'enum', name: 'ParkedDecisionKind', symbols: ['RETRY', 'RESOLVE_MANUALLY', 'ABANDON'] },
+      doc: 'RETRY runs the failed compensations again; RESOLVE_MANUALLY: someone undid them by hand; ABANDON: left as is.',
+    },
+    { name: 'operator', type: 'string', doc: 'Who decided (a person or an on-call handle).' },
+    { name: 'reason', type: ['null', 'string'], default: null, doc: 'Why; required unless RETRY.' },
+    {
+      name: 'failedSteps',
+      type: { type: 'array', items: 'string' },
+      doc: 'The compensations that had failed when the saga parked, e.g. refundPayment.',
+    },
+    {
+      name: 'round',
+      type: 'int',
+      doc: '1 for the first time the saga parked, 2 after a retry that parked it again, …',
+    },
+  ],
+} as const;
+
+/** Structure of order.parked-decision v1, derived from `schemas/order-parked-decision-v1.avsc`. */
+export const orderParkedDecisionV1Schema = z.object({
+  eventId: z.uuid(),
+  eventType: z.literal('order.parked-decision'),
+  eventVersion: z.literal(1),
+  occurredAt: z.int().nonnegative(),
+  orderId: z.string(),
+  decision: z.enum(['RETRY', 'RESOLVE_MANUALLY', 'ABANDON']),
+  operator: z.string(),
+  reason: z.string().nullable(),
+  failedSteps: z.array(z.string()),
+  round: z.int32(),
+});
+export type OrderParkedDecisionV1 = z.infer<typeof orderParkedDecisionV1Schema>;
+
 /** `schemas/order-placed-v1.avsc`: the Avro schema as registered. */
 export const orderPlacedV1Avsc = {
   type: 'record',
@@ -502,6 +557,13 @@ export const EVENT_CATALOG = [
     file: 'order-failed-v1.avsc',
     avsc: orderFailedV1Avsc,
     schema: orderFailedV1Schema,
+  },
+  {
+    eventType: 'order.parked-decision',
+    version: 1,
+    file: 'order-parked-decision-v1.avsc',
+    avsc: orderParkedDecisionV1Avsc,
+    schema: orderParkedDecisionV1Schema,
   },
   {
     eventType: 'order.placed',
