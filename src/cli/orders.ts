@@ -4,6 +4,7 @@
  *   orders place --count 1000 --rate 200 --event-version mixed --duplicates 0.1 --bad 0.05
  *   orders dlq list [--topic order.placed] [--json]
  *   orders dlq replay [--topic order.placed] [--position 0:12 ...] [--reason InvalidContent] [--dry-run]
+ *   orders parked list | show | retry | resolve | abandon   (parked-commands.ts)
  */
 import { SingleBar, Presets } from 'cli-progress';
 import { Command, InvalidArgumentError, Option } from 'commander';
@@ -16,6 +17,7 @@ import { RegistryClient } from '../kafka/registry-client';
 import { initTracing } from '../observability/tracing';
 import { listDeadLetters, replayDeadLetters } from './dead-letters';
 import { registerHistoryCommands } from './history';
+import { registerParkedCommands } from './parked-commands';
 import type { BadRecordKind } from './order-events';
 import { BAD_RECORD_KINDS } from './order-events';
 import { placeOrders } from './place-orders';
@@ -121,6 +123,7 @@ dlq
   });
 
 registerHistoryCommands(program);
+registerParkedCommands(program);
 
 program.parseAsync().catch((err: unknown) => {
   console.error(err instanceof Error ? err.message : err);
