@@ -33,4 +33,10 @@ status=0
 node_modules/.bin/jest --runInBand --json --outputFile="$results" "$@" || status=$?
 # One plain closing line, whatever the runner printed above.
 node -e 'const r=require(process.argv[1]);console.log(`${r.numPassedTests} passed, ${r.numFailedTests} failed, ${r.numPendingTests} skipped`)' "$PWD/$results" || true
+
+step "deploy check against the test stack (live histories, registry subjects, generated types)"
+# What a pipeline runs before a deploy: the saga runs the suites left on the server (on the
+# production task queue: the main job's), the schemas against the registry's subjects. The newest
+# runs only, to stay quick.
+node_modules/.bin/tsx src/deploy/cli.ts check --limit 200 || status=1
 exit $status

@@ -21,6 +21,7 @@ import type { DeployProblem } from './deploy-check';
 import { runDeployCheck, summarize } from './deploy-check';
 import { recordRun, recordSelection } from './history-recorder';
 import type { DownloadProgress, HistorySelection } from './live-histories';
+import { parseSince } from './live-histories';
 import { currentBuildId, loadWorkerDeploymentSettings, promoteVersion } from './worker-deployment';
 
 const cliEnvSchema = z.object({
@@ -59,22 +60,16 @@ async function connectTemporal(): Promise<{ client: Client; close: () => Promise
   return { client: new Client(options), close: () => connection.close() };
 }
 
+function sinceOption(v: string): Date {
+  const at = parseSince(v);
+  if (!at) throw new InvalidArgumentError('expected 30m, 24h, 7d or an ISO date-time');
+  return at;
+}
+
 function positiveInt(v: string): number {
   const n = Number(v);
   if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError('must be a whole number >= 1');
   return n;
-}
-
-/** `30m`, `24h`, `7d` before now, or an ISO instant. */
-export function parseSince(v: string, now = Date.now()): Date {
-  const m = /^(\d+)([mhd])$/.exec(v);
-  if (m) {
-    const unit = { m: 60_000, h: 3_600_000, d: 86_400_000 }[m[2] as 'm' | 'h' | 'd'];
-    return new Date(now - Number(m[1]) * unit);
-  }
-  const at = new Date(v);
-  if (Number.isNaN(at.getTime())) throw new InvalidArgumentError('expected 30m, 24h, 7d or an ISO date-time');
-  return at;
 }
 
 /**
@@ -133,7 +128,7 @@ program
     'replay the histories of recent orderSaga runs (open and closed) against this code, check schemas/ against the registry (BACKWARD) and the generated event types',
   )
   .option('--limit <n>', 'at most this many runs, newest first', positiveInt, 1000)
-  .option('--since <when>', 'only runs started since (30m, 24h, 7d or an ISO date-time)', (v) => parseSince(v))
+  .option('--since <when>', 'only runs started since (30m, 24h, 7d or an ISO date-time)', (v) => sinceOption(v))
   .option('--query <visibility query>', 'extra visibility filter, e.g. "ExecutionStatus = \'Running\'"')
   .option('--task-queue <name>', "the saga worker's task queue (default: from KTS_TASK_QUEUE_PREFIX, as the worker)")
   .option('--any-task-queue', 'runs of orderSaga on every task queue (e.g. a test server full of variants)')

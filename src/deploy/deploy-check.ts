@@ -8,6 +8,7 @@ import path from 'node:path';
 
 import type { Client } from '@temporalio/client';
 import type { Logger as SdkLogger } from '@temporalio/worker';
+import { DefaultLogger } from '@temporalio/worker';
 
 import { repoRoot } from '../config/stack-config';
 import { GENERATED_FILE, generateEventModule, SCHEMAS_DIR } from '../events/codegen';
@@ -116,7 +117,10 @@ export async function runDeployCheck(options: DeployCheckOptions): Promise<Deplo
 
   if (!options.skip?.replay) {
     // Bundle first: a bundling error is the code's problem, and should not wait for downloads.
-    const bundle = await bundleSagaWorkflows({ workflowsPath: options.workflowsPath, logger: options.bundleLogger });
+    const bundle = await bundleSagaWorkflows({
+      workflowsPath: options.workflowsPath,
+      logger: options.bundleLogger ?? new DefaultLogger('WARN'),
+    });
     let gone = 0;
     const histories = liveHistories(options.client, options.selection, {
       onProgress: (p) => {

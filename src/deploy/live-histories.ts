@@ -105,3 +105,16 @@ export async function* liveHistories(
     if (done) yield done;
   }
 }
+
+/** `30m`, `24h`, `7d` before `now`, or an ISO date-time; undefined for anything else. */
+export function parseSince(v: string, now = Date.now()): Date | undefined {
+  const m = /^(\d+)([mhd])$/.exec(v.trim());
+  if (m) {
+    const unit = { m: 60_000, h: 3_600_000, d: 86_400_000 }[m[2] as 'm' | 'h' | 'd'];
+    return new Date(now - Number(m[1]) * unit);
+  }
+  // Only date-times: a bare number would parse as a year.
+  if (!/^\d{4}-\d{2}-\d{2}/.test(v.trim())) return undefined;
+  const at = new Date(v);
+  return Number.isNaN(at.getTime()) ? undefined : at;
+}

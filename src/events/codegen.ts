@@ -10,9 +10,6 @@
 import { readdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 
-// A dev-time tool (never imported at run time), so the dev dependency is fine here.
-import prettier from 'prettier';
-
 import { repoRoot } from '../config/stack-config';
 
 export const SCHEMAS_DIR = path.join(repoRoot(), 'schemas');
@@ -148,6 +145,9 @@ export async function generateEventModule(dir = SCHEMAS_DIR): Promise<string> {
     '/** Every event type and version, in file order. */\n' +
       `export const EVENT_CATALOG = [${catalog.join(', ')}] as const;`,
   );
+  // A dev dependency, loaded only here: the schema readers above also serve the deploy check, and
+  // prettier's module cannot load inside Jest's sandbox (it imports an ES module at load time).
+  const { default: prettier } = await import('prettier');
   const options = (await prettier.resolveConfig(GENERATED_FILE)) ?? {};
   return prettier.format(parts.join('\n\n'), { ...options, parser: 'typescript' });
 }

@@ -1,8 +1,10 @@
 /**
  * Deploy safety for orderSaga: every history in histories/ was recorded from the real server by the
- * workflow tests (`RECORD_HISTORIES=1 npm run test:workflows`, files named <scenario>-<version>) and
- * must keep replaying against the current code. Never re-record an old version's files: they stand
- * for runs that may still be open when the new code deploys.
+ * project's recorder (src/deploy/history-recorder.ts), files named <scenario>-<version>: the workflow
+ * tests call it with `RECORD_HISTORIES=1 npm run test:workflows`, and `npm run histories:record` saves
+ * any run of any server. Each must keep replaying against the current code. Never re-record an old
+ * version's files: they stand for runs that may still be open when the new code deploys. The same
+ * proof against the histories a server holds now is `npm run deploy:check`.
  */
 import { readFile, readdir } from 'node:fs/promises';
 import path from 'node:path';
