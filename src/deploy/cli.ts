@@ -241,7 +241,12 @@ program
     const temporal = await connectTemporal();
     try {
       const before = await currentBuildId(temporal.client, version.deploymentName).catch(() => undefined);
-      await promoteVersion(temporal.client, version);
+      await promoteVersion(temporal.client, version).catch((err: Error) => {
+        throw new Error(
+          `cannot promote ${version.deploymentName}.${version.buildId}: ${err.message} (the server knows a build only ` +
+            `once its saga workers poll: start them first, KTS_WORKER_VERSIONING=on KTS_WORKER_BUILD_ID=${version.buildId})`,
+        );
+      });
       process.stdout.write(
         `✔ ${version.deploymentName}: current build ${version.buildId} (was ${before ?? 'none: unversioned workers'})\n`,
       );
