@@ -4,7 +4,6 @@ import { z } from 'zod';
 import { createServiceActivities } from '../activities';
 import { formatEnvIssues, loadStackConfig, stackEndpoints } from '../src/config/stack-config';
 import { loadDbConfig } from '../src/db/db-config';
-import { migrateAll } from '../src/db/migrate';
 import { closeServicePools, createServicePools } from '../src/db/pools';
 import { outboxWriterFromEnv } from '../src/outbox/outbox-config';
 import { SimulatedCardGateway, loadGatewayBehaviour } from '../src/services/card-gateway';
@@ -13,6 +12,7 @@ import { initTracing } from '../src/observability/tracing';
 import { logChannel } from '../src/services/notification-channel';
 import { startMetrics } from '../src/observability/metrics';
 import { taskQueuesFor } from '../src/shared/saga-contract';
+import { verifyRoles } from '../src/provision/verify';
 import type { WorkerRole } from './saga-workers';
 import { createSagaWorkers } from './saga-workers';
 import { loadWorkerDeploymentSettings, sagaWorkerDeploymentOptions } from '../src/deploy/worker-deployment';
@@ -25,13 +25,13 @@ const workerEnvSchema = z.object({
     .regex(/^[A-Za-z0-9_.-]*$/)
     .default(''),
   KTS_TEMPORAL_NAMESPACE: z.string().min(1).default('default'),
-  KTS_MIGRATE_ON_START: z.enum(['true', 'false']).default('true'),
   LOG_LEVEL: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),
 });
 
 /**
- * Entry point shared by the files in workers/: parses settings once (failing fast), migrates the
- * schemas (idempotent), then runs the given workers until SIGINT/SIGTERM.
+ * Entry point shared by the files in workers/: parses settings once (failing fast), verifies as each
+ * service's own role what provisioning made (one line naming what to run when something is missing),
+ * then runs the given workers until SIGINT/SIGTERM.
  */
 export async function startWorkers(roles: readonly WorkerRole[], env: NodeJS.ProcessEnv = process.env): Promise<void> {
   const parsed = workerEnvSchema.safeParse(env);
@@ -44,13 +44,17 @@ export async function startWorkers(roles: readonly WorkerRole[], env: NodeJS.Pro
   const dbConfig = loadDbConfig(env);
   const gatewayBehaviour = loadGatewayBehaviour(env);
   const deployment = loadWorkerDeploymentSettings(env);
-  const { temporalAddress } = stackEndpoints(loadStackConfig(env));
+  const { temporalAddress, registryUrl } = stackEndpoints(loadStackConfig(env));
   // Before anything slow, so a taken port fails the start at once. A single-role process is that
   // service's worker and has its own default port, so the five can run side by side.
   const [only] = roles;
   const served = await startMetrics(roles.length === 1 && only ? `worker-${only}` : 'workers', env);
 
-  if (e.KTS_MIGRATE_ON_START === 'true') await migrateAll(dbConfig);
+  await verifyRoles(roles, {
+    schemaUrls: Object.fromEntries(Object.values(dbConfig.owners).map((o) => [o.schema, o.url])),
+    registryUrl,
+    temporal: { address: temporalAddress, namespace: e.KTS_TEMPORAL_NAMESPACE },
+  });
   const pools = createServicePools(dbConfig);
   const activities = createServiceActivities({
     pools,
@@ -89,7 +93,7 @@ export function main(roles: readonly WorkerRole[]): void {
     `npm run worker (roles: ${roles.join(', ')})`,
     'Temporal workers: the orchestrator runs orderSaga on its task queue; each service runs its activities on its own.',
     [
-      'KTS_TASK_QUEUE_PREFIX, KTS_TEMPORAL_NAMESPACE, KTS_MIGRATE_ON_START, LOG_LEVEL',
+      'KTS_TASK_QUEUE_PREFIX, KTS_TEMPORAL_NAMESPACE, LOG_LEVEL',
       'KTS_GATEWAY_DECLINE_RATE, KTS_GATEWAY_TRANSIENT_ERROR_RATE, KTS_GATEWAY_LATENCY_MIN_MS, KTS_GATEWAY_LATENCY_MAX_MS',
       'KTS_OUTBOX_TOPIC_PREFIX, KTS_METRICS_PORT, OTEL_EXPORTER_OTLP_TRACES_ENDPOINT',
       'KTS_WORKER_VERSIONING (on|off), KTS_WORKER_DEPLOYMENT_NAME, KTS_WORKER_BUILD_ID (see README: Deploying a new saga build)',
@@ -97,7 +101,10 @@ export function main(roles: readonly WorkerRole[]): void {
     ],
   );
   startWorkers(roles).catch((err: unknown) => {
-    process.stderr.write(`worker failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+    // A missing prerequisite is one line saying what to run; anything else keeps its stack.
+    const e = err as { type?: string; stack?: string; message?: string };
+    const text = e.type === 'NotProvisioned' ? e.message : (e.stack ?? e.message ?? String(err));
+    process.stderr.write(`worker failed: ${text}\n`);
     process.exit(1);
   });
 }

@@ -8,10 +8,10 @@ import pg from 'pg';
 
 import type { DbConfig } from '../db/db-config';
 import { loadDbConfig } from '../db/db-config';
-import { migrateAll } from '../db/migrate';
 import { EventCodec } from '../events/codec';
 import { RegistryClient } from '../kafka/registry-client';
 import { OutboxWriter } from '../outbox/outbox-writer';
+import { verifyRoles } from '../provision/verify';
 import type { ApiConfig } from './api-config';
 import { createAuthenticator } from './auth';
 import { OrdersStore } from './orders-store';
@@ -27,9 +27,12 @@ export interface OrdersApi {
   stop(): Promise<void>;
 }
 
-/** Migrates (idempotent), builds and starts listening; port 0 picks a free port. */
+/**
+ * Verifies as the orders role what provisioning made (its schema, the subjects it writes with), then
+ * builds and starts listening; port 0 picks a free port.
+ */
 export async function startOrdersApi(cfg: ApiConfig, db: DbConfig = loadDbConfig()): Promise<OrdersApi> {
-  await migrateAll(db);
+  await verifyRoles(['api'], { schemaUrls: { orders: db.owners.orders.url }, registryUrl: cfg.registryUrl });
   const pool = new pg.Pool({ connectionString: db.owners.orders.url, max: db.poolSize, application_name: 'kts-api' });
   pool.on('error', () => undefined);
   const connection = await Connection.connect({ address: cfg.temporalAddress });

@@ -1,12 +1,11 @@
 /**
- * Everything of ours that runs against the stack, in one process for local use: the migrations, the
- * outbox connector and cleaner, the orchestrator and the four service workers, the Kafka ingress,
+ * Everything of ours that runs against the stack, in one process for local use: provisioning (the
+ * one step that holds admin credentials), then the outbox cleaner, the orchestrator and the four service workers, the Kafka ingress,
  * the event store and the Orders HTTP API. Production runs each piece as its own process
  * (workers/*.ts, src/ingress/main.ts, src/api/main.ts, src/event-store/main.ts); the wiring is the same.
  */
 import { DefaultLogger, NativeConnection, Runtime } from '@temporalio/worker';
 import type { Worker } from '@temporalio/worker';
-import { Kafka, logLevel } from 'kafkajs';
 import type { Logger } from 'pino';
 
 import { createServiceActivities } from '../../activities';
@@ -14,14 +13,13 @@ import { createSagaWorkers } from '../../workers/saga-workers';
 import type { WorkerRole } from '../../workers/saga-workers';
 import { loadStackConfig, stackEndpoints } from '../config/stack-config';
 import { loadDbConfig } from '../db/db-config';
-import { migrateAll } from '../db/migrate';
 import { outboxWriterFromEnv } from '../outbox/outbox-config';
 import { closeServicePools, createServicePools } from '../db/pools';
 import type { ServicePools } from '../db/pools';
 import { startOrdersApi } from '../api/app';
 import type { OrdersApi } from '../api/app';
 import { loadApiConfig } from '../api/api-config';
-import { OUTBOX_SLOT_NAME, ensureOutboxConnector } from '../cdc/outbox-connector';
+import { OUTBOX_SLOT_NAME } from '../cdc/outbox-connector';
 import { startEventStoreConsumer, loadEventStoreConfig } from '../event-store/event-store-consumer';
 import type { EventStoreConsumer } from '../event-store/event-store-consumer';
 import { startIngress } from '../ingress/app';
@@ -30,14 +28,12 @@ import { createMetrics } from '../observability/metrics';
 import type { Metrics } from '../observability/metrics';
 import type { Ingress } from '../ingress/app';
 import { loadIngressConfig } from '../ingress/config';
-import { TOPICS } from '../events/topics';
-import { ensureTopics } from '../kafka/ensure-topics';
 import { SimulatedCardGateway, loadGatewayBehaviour } from '../services/card-gateway';
 import { logChannel } from '../services/notification-channel';
 import { TASK_QUEUES } from '../shared/saga-contract';
-
-/** Partitions of the order topics: how many orders the ingress handles side by side. */
-const ORDER_TOPIC_PARTITIONS = 6;
+import { buildPlan } from '../provision/plan';
+import { formatStepLine, runProvision } from '../provision/run';
+import { loadProvisionSettings } from '../provision/settings';
 
 const ALL_ROLES: readonly WorkerRole[] = ['saga', 'orders', 'inventory', 'payments', 'notifications'];
 
@@ -62,12 +58,18 @@ export async function startApp(
   env: NodeJS.ProcessEnv = process.env,
 ): Promise<RunningApp> {
   const metrics = createMetrics('main');
-  onStep('migrating service schemas');
+  onStep('provisioning: migrations, topics, registry subjects, search attributes, publication, connector');
+  // The newcomer's all-in-one job provisions like `npm run provision` (reordering subjects an older
+  // build registered out of file order: ids are kept); every piece below then only verifies.
+  const provision = loadProvisionSettings(env);
+  await runProvision(buildPlan(provision.plan), provision.targets, {
+    reorderSubjects: true,
+    onProgress: ({ index, total, report }) => {
+      if (report?.outcome === 'changed') onStep(formatStepLine(index, total, report));
+    },
+  });
   const dbConfig = loadDbConfig(env);
-  await migrateAll(dbConfig);
   const pools = createServicePools(dbConfig);
-  onStep('registering the Debezium outbox connector (publication, connector, task running)');
-  await ensureOutboxConnector(loadStackConfig(env));
   // Rows are deleted only once the connector's slot has confirmed them, so cleaning never loses one.
   const cleaner = startOutboxCleaner({
     slotName: OUTBOX_SLOT_NAME,
@@ -104,12 +106,6 @@ export async function startApp(
     });
     running = Promise.all(workers.map((w) => w.run()));
     onStep('starting the Kafka ingress');
-    const { kafkaBrokers } = stackEndpoints(loadStackConfig(env));
-    const kafka = new Kafka({ clientId: 'app-setup', brokers: kafkaBrokers, logLevel: logLevel.NOTHING });
-    await ensureTopics(kafka, [
-      { topic: TOPICS.orderPlaced, numPartitions: ORDER_TOPIC_PARTITIONS },
-      { topic: TOPICS.orderCancelled, numPartitions: ORDER_TOPIC_PARTITIONS },
-    ]);
     const ingress = await startIngress(loadIngressConfig(env), logger.child({ component: 'ingress' }), metrics);
     onStep('starting the event store and the Orders HTTP API');
     const eventStore = await startEventStoreConsumer(loadEventStoreConfig(env));

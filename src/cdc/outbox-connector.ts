@@ -177,40 +177,28 @@ export function outboxConnectorConfig(cfg: StackConfig, o: OutboxConnectorOption
   };
 }
 
+/** `schema.table` → quoted identifier pair; refuses anything else. */
+function qualified(client: pg.ClientBase, t: string): string {
+  const [schema, table] = t.split('.');
+  if (!schema || !table) throw new Error(`table must be schema.table: ${t}`);
+  return `${client.escapeIdentifier(schema)}.${client.escapeIdentifier(table)}`;
+}
+
 /**
- * Creates the heartbeat table and the publication of the outbox tables and the heartbeat (inserts
- * only: the cleaner's deletes never even reach Debezium), or resets its table list. Idempotent. Needs a
- * superuser or the owner of every table, hence the admin connection.
+ * Creates the publication of the outbox tables and the heartbeat table (inserts only: the cleaner's
+ * deletes never even reach Debezium), or resets its table list. Idempotent. The tables come from
+ * the migrations (the heartbeat's is `src/cdc/migrations`); a publication needs a superuser or the
+ * owner of every table, hence the admin connection, which only provisioning holds.
  */
 export async function ensurePublication(adminUrl: string, name: string, tables: readonly string[]): Promise<void> {
   const client = new pg.Client({ connectionString: adminUrl, application_name: 'kts-cdc' });
   await client.connect();
   try {
-    const list = [...tables, HEARTBEAT_TABLE]
-      .map((t) => {
-        const [schema, table] = t.split('.');
-        if (!schema || !table) throw new Error(`table must be schema.table: ${t}`);
-        return `${client.escapeIdentifier(schema)}.${client.escapeIdentifier(table)}`;
-      })
-      .join(', ');
+    const list = [...tables, HEARTBEAT_TABLE].map((t) => qualified(client, t)).join(', ');
     const pub = client.escapeIdentifier(name);
     // Two processes ensuring at once (parallel suites) must not both try CREATE.
     await client.query('BEGIN');
     await client.query("SELECT pg_advisory_xact_lock(hashtext('kts-cdc-publications'))");
-    await client.query(`CREATE SCHEMA IF NOT EXISTS ${HEARTBEAT_SCHEMA}`);
-    // Shaped like an outbox table (the router reads the same columns), with an empty payload.
-    await client.query(
-      `CREATE TABLE IF NOT EXISTS ${HEARTBEAT_TABLE} (
-         id uuid PRIMARY KEY DEFAULT gen_random_uuid(),
-         aggregateid text NOT NULL,
-         type text NOT NULL,
-         topic text NOT NULL,
-         payload bytea NOT NULL DEFAULT ''::bytea,
-         traceparent text,
-         tracestate text,
-         created_at timestamptz NOT NULL DEFAULT now()
-       )`,
-    );
     const exists = await client.query('SELECT 1 FROM pg_publication WHERE pubname = $1', [name]);
     if (exists.rowCount) {
       await client.query(`ALTER PUBLICATION ${pub} SET TABLE ${list}`);
@@ -225,6 +213,48 @@ export async function ensurePublication(adminUrl: string, name: string, tables: 
   } finally {
     await client.end();
   }
+}
+
+/**
+ * What a publication lacks compared with the declared tables (outbox tables plus the heartbeat,
+ * inserts only), as readable lines; empty when it matches. Read-only.
+ */
+export async function publicationDrift(
+  client: pg.ClientBase,
+  name: string,
+  tables: readonly string[],
+): Promise<string[]> {
+  const pub = await client.query<{ pubinsert: boolean; pubupdate: boolean; pubdelete: boolean }>(
+    'SELECT pubinsert, pubupdate, pubdelete FROM pg_publication WHERE pubname = $1',
+    [name],
+  );
+  const row = pub.rows[0];
+  if (!row) return [`publication ${name} does not exist`];
+  const have = await client.query<{ t: string }>(
+    "SELECT schemaname || '.' || tablename AS t FROM pg_publication_tables WHERE pubname = $1",
+    [name],
+  );
+  const present = new Set(have.rows.map((r) => r.t));
+  const wanted = [...tables, HEARTBEAT_TABLE];
+  const drift = wanted.filter((t) => !present.has(t)).map((t) => `publication ${name} lacks ${t}`);
+  for (const t of present) if (!wanted.includes(t)) drift.push(`publication ${name} also holds ${t}`);
+  if (!row.pubinsert || row.pubupdate || row.pubdelete) drift.push(`publication ${name} must publish inserts only`);
+  return drift;
+}
+
+/** Whether Connect holds exactly this configuration for the connector (null: not registered). */
+export async function connectorConfigMatches(
+  connectUrl: string,
+  name: string,
+  config: Record<string, string>,
+): Promise<boolean | null> {
+  const res = await connectCall(`${connectUrl}/connectors/${encodeURIComponent(name)}/config`);
+  if (res.status === 404) return null;
+  const { name: _ignored, ...stored } = (await res.json()) as Record<string, string>;
+  return (
+    Object.keys(config).length === Object.keys(stored).length &&
+    Object.entries(config).every(([k, v]) => stored[k] === v)
+  );
 }
 
 export interface ConnectorStatus {

@@ -9,7 +9,8 @@ import { Kafka, logLevel } from 'kafkajs';
 import PgLib from 'pg';
 
 import { loadStackConfig, stackEndpoints } from '../config/stack-config';
-import { EventStore, loadEventStoreDbConfig, migrateEventStore } from '../event-store/event-store';
+import { EventStore, loadEventStoreDbConfig } from '../event-store/event-store';
+import { verifySchema } from '../provision/verify';
 import { rebuildOrderState } from '../event-store/order-state';
 import { replayToTopic } from '../event-store/replay';
 
@@ -22,7 +23,7 @@ function instant(v: string): Date {
 
 async function withStore<T>(fn: (store: EventStore) => Promise<T>): Promise<T> {
   const db = loadEventStoreDbConfig();
-  await migrateEventStore(db);
+  await verifySchema('event_store', db.url);
   const pool = new PgLib.Pool({ connectionString: db.url, max: 2 });
   try {
     return await fn(new EventStore(pool));

@@ -1,19 +1,29 @@
-import { migrateAll } from './migrate';
 import { printHelpIfAsked } from '../cli/help';
+import { buildPlan } from '../provision/plan';
+import { formatStepLine, runProvision } from '../provision/run';
+import { loadProvisionSettings } from '../provision/settings';
 
-/** `npm run migrate`: applies pending migrations of every service and says what it did. */
+/**
+ * `npm run migrate`: only the migration steps of the provisioning plan (every owner's schema: the
+ * services, the ingress ledger, the event store, the CDC heartbeat). `npm run provision` does these
+ * and everything else; this stays for an operator who wants just the database.
+ */
 async function main(): Promise<void> {
-  printHelpIfAsked('npm run migrate', "Creates or updates each service's role, schema and tables (idempotent).", [
-    'KTS_PG_PORT, KTS_PG_PASSWORD, KTS_DB_PASSWORD_<SERVICE>, KTS_DB_POOL_SIZE',
-  ]);
-
-  for (const r of await migrateAll()) {
-    const what = r.applied.length ? `applied ${r.applied.join(', ')}` : 'up to date';
-    process.stdout.write(`${r.schema}: ${what} (${r.alreadyApplied} already applied)\n`);
-  }
+  printHelpIfAsked(
+    'npm run migrate',
+    "The migration steps of `npm run provision`: each owner's role, schema and tables.",
+    ['KTS_PG_PORT, KTS_PG_PASSWORD, KTS_DB_PASSWORD_<OWNER>'],
+  );
+  const settings = loadProvisionSettings();
+  const plan = buildPlan({ ...settings.plan, include: ['migrations'] });
+  await runProvision(plan, settings.targets, {
+    onProgress: ({ index, total, report }) => {
+      if (report) process.stdout.write(`${formatStepLine(index, total, report)}\n`);
+    },
+  });
 }
 
 main().catch((err: unknown) => {
-  process.stderr.write(`migration failed: ${err instanceof Error ? err.message : String(err)}\n`);
+  process.stderr.write(`✖ migration failed: ${err instanceof Error ? err.message : String(err)}\n`);
   process.exit(1);
 });

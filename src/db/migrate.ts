@@ -65,7 +65,7 @@ export interface SchemaOwner {
  * creates. Runs in one transaction: a failing migration leaves nothing half-applied. An applied
  * migration whose file changed since is refused rather than silently skipped.
  */
-async function migrateOwner(
+export async function migrateOwner(
   client: pg.Client,
   owner: SchemaOwner,
 ): Promise<{ applied: string[]; alreadyApplied: number }> {
@@ -160,4 +160,49 @@ export async function migrateAll(cfg: DbConfig = loadDbConfig()): Promise<Migrat
   } finally {
     await client.end();
   }
+}
+
+/** `3` → `003`, as migration files and messages name versions. */
+export function formatVersion(version: number): string {
+  return String(version).padStart(3, '0');
+}
+
+/** What a schema holds compared with its migration files; read-only (provisioning's `--check`). */
+export interface SchemaState {
+  roleExists: boolean;
+  /** Versions recorded in `<schema>.schema_migrations` (empty when the table does not exist). */
+  applied: number[];
+  /** Files not yet applied, as `NNN_name`. */
+  pending: string[];
+  /** Applied files whose content changed since, as `NNN_name`. */
+  changed: string[];
+  /** The newest version among the files. */
+  expected: number;
+}
+
+/** Compares one schema owner with its migration files through an admin connection, changing nothing. */
+export async function inspectSchema(
+  client: pg.ClientBase,
+  owner: Pick<SchemaOwner, 'schema' | 'role' | 'migrationsDir'>,
+): Promise<SchemaState> {
+  const migrations = await readMigrationsFrom(owner.migrationsDir);
+  const role = await client.query('SELECT 1 FROM pg_roles WHERE rolname = $1', [owner.role]);
+  const table = await client.query<{ t: string | null }>('SELECT to_regclass($1) AS t', [
+    `${client.escapeIdentifier(owner.schema)}.schema_migrations`,
+  ]);
+  const recorded = new Map<number, string>();
+  if (table.rows[0]?.t) {
+    const rows = await client.query<{ version: number; checksum: string }>(
+      `SELECT version, checksum FROM ${client.escapeIdentifier(owner.schema)}.schema_migrations`,
+    );
+    for (const r of rows.rows) recorded.set(r.version, r.checksum);
+  }
+  const label = (m: Migration) => `${formatVersion(m.version)}_${m.name}`;
+  return {
+    roleExists: (role.rowCount ?? 0) > 0,
+    applied: [...recorded.keys()].sort((a, b) => a - b),
+    pending: migrations.filter((m) => !recorded.has(m.version)).map(label),
+    changed: migrations.filter((m) => recorded.has(m.version) && recorded.get(m.version) !== m.checksum).map(label),
+    expected: migrations.at(-1)?.version ?? 0,
+  };
 }

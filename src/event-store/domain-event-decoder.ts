@@ -1,14 +1,11 @@
 /**
- * Reads any domain event off a topic for the event store. The ingress codec (src/events/codec.ts)
- * decodes only the events the ingress consumes and upcasts them; the store must keep every type
- * exactly as written, so it decodes with the writer's schema by id (same registry client and wire
- * format) and checks the result against the generated validator of that type and version.
+ * Reads any domain event off a topic for the event store, through the same decode → validate →
+ * upcast function as the ingress ({@link EventCodec.decodeEvent}), so the two consumers can never
+ * disagree about the same bytes. The store keeps each event in the version it declares.
  */
-import avro from 'avsc';
-
-import { catalogEntry } from '../events/codec';
+import type { DecodeFailure } from '../events/codec';
+import { EventCodec } from '../events/codec';
 import type { RegistryClient } from '../kafka/registry-client';
-import { decodeFrame } from '../kafka/wire-format';
 
 export interface DecodedDomainEvent {
   eventId: string;
@@ -17,24 +14,15 @@ export interface DecodedDomainEvent {
   occurredAt: number;
   orderId: string;
   schemaId: number;
-  /** The whole event as written (JSON-safe: longs are safe integers). */
+  /** The whole event in its declared version (JSON-safe: longs are safe integers). */
   payload: Record<string, unknown>;
 }
 
-/** Failure type strings of {@link DomainEventDecoder.decode}. */
-export const DomainDecodeFailure = {
-  NotFramed: 'NotFramed',
-  UnknownSchema: 'UnknownSchema',
-  Undecodable: 'Undecodable',
-  UnknownEvent: 'UnknownEvent',
-  Invalid: 'Invalid',
-} as const;
-export type DomainDecodeFailure = (typeof DomainDecodeFailure)[keyof typeof DomainDecodeFailure];
-
+/** A record that can never decode; `type` is the shared codec's failure string (e.g. `InvalidContent`). */
 export class DomainDecodeError extends Error {
   override name = 'DomainDecodeError';
   constructor(
-    readonly type: DomainDecodeFailure,
+    readonly type: DecodeFailure,
     message: string,
   ) {
     super(message);
@@ -42,69 +30,28 @@ export class DomainDecodeError extends Error {
 }
 
 export class DomainEventDecoder {
-  private readonly writers = new Map<number, Promise<avro.Type>>();
+  private readonly codec: EventCodec;
 
-  constructor(private readonly registry: RegistryClient) {}
+  constructor(registry: RegistryClient) {
+    this.codec = new EventCodec(registry);
+  }
 
   /**
    * Decodes one Confluent-framed value. Throws DomainDecodeError for a record that can never decode;
-   * a registry outage surfaces as the registry client's error (transient: retry the record).
+   * a registry outage surfaces as the codec's RegistryUnavailableError (transient: retry the record).
    */
   async decode(value: Buffer | null): Promise<DecodedDomainEvent> {
-    let frame: { schemaId: number; body: Buffer };
-    try {
-      frame = decodeFrame(value);
-    } catch (err) {
-      throw new DomainDecodeError(DomainDecodeFailure.NotFramed, (err as Error).message);
-    }
-    const writer = await this.writer(frame.schemaId);
-    let raw: Record<string, unknown>;
-    try {
-      raw = writer.fromBuffer(frame.body) as Record<string, unknown>;
-    } catch (err) {
-      throw new DomainDecodeError(DomainDecodeFailure.Undecodable, (err as Error).message);
-    }
-    const { eventType, eventVersion } = raw;
-    const entry =
-      typeof eventType === 'string' && typeof eventVersion === 'number'
-        ? catalogEntry(eventType, eventVersion)
-        : undefined;
-    if (!entry) {
-      throw new DomainDecodeError(
-        DomainDecodeFailure.UnknownEvent,
-        `no schema file for ${String(eventType)} v${String(eventVersion)}`,
-      );
-    }
-    const parsed = entry.schema.safeParse(raw);
-    if (!parsed.success) throw new DomainDecodeError(DomainDecodeFailure.Invalid, parsed.error.message);
-    const e = parsed.data as unknown as Omit<DecodedDomainEvent, 'schemaId' | 'payload'>;
+    const r = await this.codec.decodeEvent(value);
+    if (!r.ok) throw new DomainDecodeError(r.reason, r.message);
+    const e = r.event as { eventId: string; occurredAt: number; orderId: string };
     return {
       eventId: e.eventId,
-      eventType: e.eventType,
-      eventVersion: e.eventVersion,
+      eventType: r.eventType,
+      eventVersion: r.eventVersion,
       occurredAt: e.occurredAt,
       orderId: e.orderId,
-      schemaId: frame.schemaId,
-      payload: parsed.data,
+      schemaId: r.schemaId,
+      payload: r.event,
     };
-  }
-
-  private writer(id: number): Promise<avro.Type> {
-    let w = this.writers.get(id);
-    if (!w) {
-      w = this.registry.schemaById(id).then(
-        (text) => avro.Type.forSchema(JSON.parse(text) as avro.Schema),
-        (err: unknown) => {
-          if ((err as { status?: number }).status === 404) {
-            throw new DomainDecodeError(DomainDecodeFailure.UnknownSchema, `schema id ${id} is not in the registry`);
-          }
-          throw err;
-        },
-      );
-      // Only successes are cached: an outage (or a schema registered later) must not stick.
-      w.catch(() => this.writers.delete(id));
-      this.writers.set(id, w);
-    }
-    return w;
   }
 }

@@ -11,9 +11,10 @@ import { formatEnvIssues, loadStackConfig, stackEndpoints } from '../config/stac
 import { TOPICS } from '../events/topics';
 import { RegistryClient } from '../kafka/registry-client';
 import { OUTBOX_HEADERS, prefixedTopic } from '../outbox/outbox-constants';
-import { DomainEventDecoder } from './domain-event-decoder';
+import { DomainDecodeError, DomainEventDecoder } from './domain-event-decoder';
 import type { EventStoreDbConfig } from './event-store';
-import { EventStore, loadEventStoreDbConfig, migrateEventStore } from './event-store';
+import { EventStore, loadEventStoreDbConfig } from './event-store';
+import { verifyRoles } from '../provision/verify';
 
 const envSchema = z.object({
   KTS_EVENT_STORE_GROUP_ID: z.string().min(1).default('event-store'),
@@ -59,25 +60,21 @@ export interface EventStoreConsumer {
 }
 
 /**
- * Starts consuming (migrating the store first; idempotent). Topics are created when missing so a
- * fresh cluster works before any service has published. A registry outage throws from the handler,
+ * Starts consuming, after verifying as its own role that provisioning migrated the store and created
+ * every domain topic (fails fast with one line saying what to run). A registry outage throws from the handler,
  * so kafkajs retries the same record with backoff instead of skipping it.
  */
 export async function startEventStoreConsumer(cfg: EventStoreConfig): Promise<EventStoreConsumer> {
-  await migrateEventStore(cfg.db);
+  await verifyRoles(['eventStore'], {
+    schemaUrls: { event_store: cfg.db.url },
+    topics: cfg.topics,
+    kafkaBrokers: cfg.kafkaBrokers,
+  });
   const pool = new PgLib.Pool({ connectionString: cfg.db.url, max: 4, application_name: 'kts-event-store' });
   pool.on('error', () => undefined);
   const store = new EventStore(pool);
   const decoder = new DomainEventDecoder(new RegistryClient(cfg.registryUrl));
   const kafka = new Kafka({ clientId: cfg.groupId, brokers: cfg.kafkaBrokers, logLevel: logLevel.NOTHING });
-  const admin = kafka.admin();
-  await admin.connect();
-  const existing = new Set(await admin.listTopics());
-  const missing = cfg.topics.filter((t) => !existing.has(t));
-  if (missing.length) {
-    await admin.createTopics({ topics: missing.map((topic) => ({ topic, numPartitions: 3 })), waitForLeaders: true });
-  }
-  await admin.disconnect();
   const consumer = kafka.consumer({ groupId: cfg.groupId, retry: { retries: Number.MAX_SAFE_INTEGER } });
   await consumer.connect();
   await consumer.subscribe({ topics: cfg.topics, fromBeginning: true });
@@ -90,9 +87,10 @@ export async function startEventStoreConsumer(cfg: EventStoreConfig): Promise<Ev
         const event = await decoder.decode(message.value);
         await store.append(event, message.value!, source, header(message, OUTBOX_HEADERS.traceparent));
       } catch (err) {
-        const type = (err as { type?: string }).type;
-        if (!type) throw err;
-        await store.reject(source, type, (err as Error).message, message.value);
+        // Only a record that can never decode is set aside; anything else (a registry or database
+        // outage) throws, so kafkajs retries the same record instead of skipping it.
+        if (!(err instanceof DomainDecodeError)) throw err;
+        await store.reject(source, err.type, err.message, message.value);
       }
     },
   });

@@ -1,15 +1,16 @@
 /**
  * Avro events in the Confluent wire format, with schemas from the registry. Producers encode with
- * the schema file of the event's version (registered under `<topic>-value`); the ingress decodes
- * with the writer's schema fetched by id, resolves it to the reader schema of the event's version,
- * validates, and upcasts to the latest version.
+ * the schema file of the event's version, looked up under `<topic>-value` (provisioning registers
+ * it); every consumer decodes through {@link EventCodec.decodeEvent}: the writer's schema fetched by
+ * id, resolved to the reader schema of the event's declared version, validated, upcast.
  */
 import avro from 'avsc';
+import type { z } from 'zod';
 
 import type { RegistryClient } from '../kafka/registry-client';
 import { decodeFrame, encodeFrame } from '../kafka/wire-format';
 import { EVENT_CATALOG } from './generated/event-schemas';
-import type { IngressEvent, IngressEventType } from './rules';
+import type { IngressEvent, IngressEventType, OrderCancelled, OrderPlaced } from './rules';
 import { INGRESS_VALIDATORS, describeIssues, upcastOrderPlaced } from './rules';
 import { valueSubject } from './topics';
 
@@ -39,9 +40,13 @@ export const DecodeErrorType = {
 } as const;
 export type DecodeErrorType = (typeof DecodeErrorType)[keyof typeof DecodeErrorType];
 
-export type DecodeOutcome =
-  | { ok: true; schemaId: number; value: IngressEvent }
-  | { ok: false; reason: DecodeFailure; errorType: DecodeErrorType; message: string };
+export type DecodeOutcome = { ok: true; schemaId: number; value: IngressEvent } | DecodeRefusal;
+
+/** The subject lacks the schema a producer needs: provisioning has not run (or is older than this build). */
+export class SchemaNotProvisionedError extends Error {
+  override name = 'SchemaNotProvisionedError';
+  readonly type = 'SchemaNotProvisioned';
+}
 
 /** The registry could not answer now. Not the record's fault: the caller must retry, never skip. */
 export class RegistryUnavailableError extends Error {
@@ -66,8 +71,38 @@ export function catalogEntry(eventType: string, version: number): CatalogEntry |
   return EVENT_CATALOG.find((e) => e.eventType === eventType && e.version === version);
 }
 
-function fail(reason: DecodeFailure, errorType: DecodeErrorType, message: string): DecodeOutcome {
+type DecodeRefusal = { ok: false; reason: DecodeFailure; errorType: DecodeErrorType; message: string };
+
+function fail(reason: DecodeFailure, errorType: DecodeErrorType, message: string): DecodeRefusal {
   return { ok: false, reason, errorType, message };
+}
+
+/** What {@link EventCodec.decodeEvent} makes of any record: the event as declared, and upcast. */
+export type EventDecodeOutcome =
+  | {
+      ok: true;
+      schemaId: number;
+      eventType: string;
+      eventVersion: number;
+      /** The event in the version it declares, validated (JSON-safe: longs are safe integers). */
+      event: Record<string, unknown>;
+      /** The same event upcast to the newest version of its type. */
+      latest: Record<string, unknown>;
+    }
+  | DecodeRefusal;
+
+/** The validator of one type and version: the business rules where there are any, else the structure. */
+function eventValidator(entry: CatalogEntry): z.ZodType {
+  const rules = (INGRESS_VALIDATORS as Partial<Record<string, Record<number, z.ZodType>>>)[entry.eventType];
+  return rules?.[entry.version] ?? (entry.schema as z.ZodType);
+}
+
+/** Maps an older version onto the newest of its type; types with one version are returned as they are. */
+function upcastEvent(eventType: string, event: Record<string, unknown>): Record<string, unknown> {
+  if (eventType === 'order.placed') {
+    return upcastOrderPlaced(event as unknown as Parameters<typeof upcastOrderPlaced>[0]);
+  }
+  return event;
 }
 
 export interface EventCodecOptions {
@@ -86,8 +121,10 @@ export class EventCodec {
   ) {}
 
   /**
-   * Registers the schema of `event`'s type and version under the topic's value subject (once per
-   * codec; the registry answers an identical schema with its existing id) and frames the Avro body.
+   * Frames the Avro body of `event` with the registry id of its schema file under `<topic>-value`.
+   * The schema is looked up, never registered: provisioning registers every version in file order
+   * with BACKWARD set first (src/provision), so a subject's order never depends on which producer
+   * happened to encode first.
    */
   async encode<E extends { eventType: string; eventVersion: number }>(topic: string, event: E): Promise<Buffer> {
     const entry = catalogEntry(event.eventType, event.eventVersion);
@@ -97,16 +134,23 @@ export class EventCodec {
   }
 
   /**
-   * The registry id of one schema file under `<topic>-value`, registering it on first use. The
-   * subject gets BACKWARD compatibility first: the registry's global default may be NONE (it is in
-   * Apicurio), and a subject without the rule would accept a change that breaks the ingress.
+   * The registry id of one schema file under `<topic>-value`, looked up once per codec. Throws
+   * {@link SchemaNotProvisionedError} when the subject does not hold it.
    */
   schemaId(topic: string, entry: CatalogEntry): Promise<number> {
     const subject = valueSubject(topic);
     const key = `${subject}\u0000${entry.file}`;
     let id = this.subjectIds.get(key);
     if (!id) {
-      id = this.registry.setCompatibility(subject, 'BACKWARD').then(() => this.registry.register(subject, entry.avsc));
+      id = this.registry.lookup(subject, entry.avsc).then((found) => {
+        if (!found) {
+          throw new SchemaNotProvisionedError(
+            `subject ${subject} does not hold ${entry.file}: run \`npm run provision\``,
+          );
+        }
+        return found.id;
+      });
+      // Only successes are cached: provisioning may run while this process waits.
       id.catch(() => this.subjectIds.delete(key));
       this.subjectIds.set(key, id);
     }
@@ -114,12 +158,29 @@ export class EventCodec {
   }
 
   /**
-   * Decodes one record value expected to hold `expected` events. Returns a poison verdict for
-   * anything the record itself gets wrong; throws {@link RegistryUnavailableError} when the
-   * registry cannot be asked, so the caller retries the same record later. Pure apart from the
-   * cached registry lookups, so calling it twice on the same bytes gives the same answer.
+   * The ingress's view of one record value expected to hold `expected` events: {@link decodeEvent}
+   * (the one decoding path of every consumer), upcast to the latest version.
    */
   async decode(payload: Buffer | null, expected: IngressEventType): Promise<DecodeOutcome> {
+    const r = await this.decodeEvent(payload, expected);
+    if (!r.ok) return r;
+    const value: IngressEvent =
+      expected === 'order.placed'
+        ? { eventType: 'order.placed', sourceVersion: r.eventVersion, event: r.latest as OrderPlaced }
+        : { eventType: 'order.cancelled', sourceVersion: r.eventVersion, event: r.latest as OrderCancelled };
+    return { ok: true, schemaId: r.schemaId, value };
+  }
+
+  /**
+   * Decodes, validates and upcasts one record value: the single path every consumer (ingress, event
+   * store) takes, so two consumers can never disagree about the same bytes. The body is read with
+   * the writer's schema (by id) resolved to the schema file of the version the record declares, then
+   * checked by that version's validator (business rules where there are any); `latest` is the event
+   * upcast to the newest version of its type. Returns a poison verdict for anything the record itself
+   * gets wrong; throws {@link RegistryUnavailableError} when the registry cannot be asked, so the
+   * caller retries the same record later. Pure apart from cached registry lookups.
+   */
+  async decodeEvent(payload: Buffer | null, expected?: string): Promise<EventDecodeOutcome> {
     if (payload && payload.length > this.options.maxPayloadBytes) {
       return fail(
         DecodeFailure.PayloadTooLarge,
@@ -150,25 +211,24 @@ export class EventCodec {
     } catch (err) {
       return fail(DecodeFailure.UndecodableBody, DecodeErrorType.Avro, (err as Error).message);
     }
-    if (raw.eventType !== expected) {
+    const { eventType, eventVersion: version } = raw;
+    if (expected !== undefined && eventType !== expected) {
       return fail(
         DecodeFailure.WrongEventType,
         DecodeErrorType.Validation,
-        `expected ${expected}, got ${JSON.stringify(raw.eventType)}`,
+        `expected ${expected}, got ${JSON.stringify(eventType)}`,
       );
     }
-    const version = raw.eventVersion;
-    const entry = typeof version === 'number' ? catalogEntry(expected, version) : undefined;
-    const validators = INGRESS_VALIDATORS[expected] as Record<number, (typeof INGRESS_VALIDATORS)[typeof expected][1]>;
-    const validator = typeof version === 'number' ? validators[version] : undefined;
-    if (!entry || !validator) {
+    const entry =
+      typeof eventType === 'string' && typeof version === 'number' ? catalogEntry(eventType, version) : undefined;
+    if (!entry || typeof version !== 'number') {
       return fail(
         DecodeFailure.UnknownEventVersion,
         DecodeErrorType.Validation,
-        `${expected} version ${JSON.stringify(version)} is not one this ingress knows`,
+        `${JSON.stringify(eventType)} version ${JSON.stringify(version)} is not one this build knows`,
       );
     }
-    // Same schema as ours (the usual case): the writer's decoding is already the reader's view.
+    // Same schema as the file of the declared version (the usual case): the writer's view is the reader's.
     let decoded: unknown = raw;
     const reader = readerType(entry);
     if (!writer.equals(reader)) {
@@ -182,23 +242,19 @@ export class EventCodec {
         return fail(DecodeFailure.UndecodableBody, DecodeErrorType.Avro, (err as Error).message);
       }
     }
-    const parsed = validator.safeParse(decoded);
+    const parsed = eventValidator(entry).safeParse(decoded);
     if (!parsed.success) {
       return fail(DecodeFailure.InvalidContent, DecodeErrorType.Validation, describeIssues(parsed.error));
     }
-    const value: IngressEvent =
-      expected === 'order.placed'
-        ? {
-            eventType: 'order.placed',
-            sourceVersion: version as number,
-            event: upcastOrderPlaced(parsed.data as Parameters<typeof upcastOrderPlaced>[0]),
-          }
-        : {
-            eventType: 'order.cancelled',
-            sourceVersion: version as number,
-            event: parsed.data as Extract<IngressEvent, { eventType: 'order.cancelled' }>['event'],
-          };
-    return { ok: true, schemaId: frame.schemaId, value };
+    const event = parsed.data as Record<string, unknown>;
+    return {
+      ok: true,
+      schemaId: frame.schemaId,
+      eventType: entry.eventType,
+      eventVersion: version,
+      event,
+      latest: upcastEvent(entry.eventType, event),
+    };
   }
 
   /** The writer's schema by id; an Error value for ids that can never decode (cached, ids are immutable). */

@@ -17,10 +17,11 @@ import type { Metrics } from '../observability/metrics';
 import { initTracing, temporalTracingPlugin } from '../observability/tracing';
 import { ORDER_SAGA_WORKFLOW_TYPE, taskQueuesFor } from '../shared/saga-contract';
 import type { IngressConfig } from './config';
-import { IngressConsumer, ensureDeadLetterTopics } from './consumer';
+import { IngressConsumer } from './consumer';
 import { sendDeadLetter } from './dead-letter';
 import { IngressHandler } from './handler';
-import { IngressLedger, migrateLedger } from './ledger';
+import { IngressLedger } from './ledger';
+import { verifyRoles } from '../provision/verify';
 import { TemporalSagaGateway } from './saga-gateway';
 
 export interface Ingress {
@@ -30,7 +31,8 @@ export interface Ingress {
 }
 
 /**
- * Builds and starts an ingress. Migrates the ledger first (idempotent), so a fresh database works.
+ * Builds and starts an ingress. Verifies first, as its own role, that provisioning migrated the
+ * ledger and created its topics and dead-letter topics; fails fast with one line saying what to run.
  * With `metrics`, records what it handles and keeps consumer lag, dead-letter queue size and sagas
  * in flight current every `cfg.lagIntervalMs`.
  */
@@ -39,7 +41,12 @@ export async function startIngress(
   log: Logger = createLogger('kts-ingress', undefined, cfg.logLevel),
   metrics?: Metrics,
 ): Promise<Ingress> {
-  await migrateLedger(cfg.db);
+  const topics = [cfg.topics.placed, cfg.topics.cancelled];
+  await verifyRoles(['ingress'], {
+    schemaUrls: { ingress: cfg.db.url },
+    topics: [...topics, ...topics.map(deadLetterTopic)],
+    kafkaBrokers: cfg.kafkaBrokers,
+  });
   const kafka = new Kafka({
     clientId: cfg.clientId,
     brokers: cfg.kafkaBrokers,
@@ -47,8 +54,6 @@ export async function startIngress(
     // The client's own retries cover short broker blips; longer outages surface as handler errors.
     retry: { retries: 5, initialRetryTime: 200 },
   });
-  const topics = [cfg.topics.placed, cfg.topics.cancelled];
-  await ensureDeadLetterTopics(kafka, topics, deadLetterTopic);
   const producer = kafka.producer({ allowAutoTopicCreation: false });
   await producer.connect();
   const pool = new pg.Pool({ connectionString: cfg.db.url, max: cfg.partitionConcurrency + 2 });

@@ -55,7 +55,10 @@ export class RegistryClient {
     return json as T;
   }
 
-  /** Registers (or finds) an Avro schema under a subject; idempotent for an identical schema. */
+  /**
+   * Registers (or finds) an Avro schema under a subject; idempotent for an identical schema. Only
+   * provisioning calls this (src/provision): a producer looks its schema up with {@link lookup}.
+   */
   async register(subject: string, schema: object | string): Promise<number> {
     const schemaText = typeof schema === 'string' ? schema : JSON.stringify(schema);
     const { id } = await this.call<{ id: number }>('POST', `/subjects/${encodeURIComponent(subject)}/versions`, {
@@ -76,6 +79,61 @@ export class RegistryClient {
       this.byId.set(id, cached);
     }
     return cached;
+  }
+
+  /**
+   * The registered version and id of exactly this schema under a subject, or null when the subject
+   * does not hold it (or does not exist). Never registers anything.
+   */
+  async lookup(subject: string, schema: object | string): Promise<{ id: number; version: number } | null> {
+    const schemaText = typeof schema === 'string' ? schema : JSON.stringify(schema);
+    try {
+      const r = await this.call<{ id: number; version: number }>('POST', `/subjects/${encodeURIComponent(subject)}`, {
+        schemaType: 'AVRO',
+        schema: schemaText,
+      });
+      this.byId.set(r.id, Promise.resolve(schemaText));
+      return { id: r.id, version: r.version };
+    } catch (err) {
+      if (err instanceof RegistryError && err.status === 404) return null;
+      throw err;
+    }
+  }
+
+  /** The subject's version numbers, oldest first; empty when the subject does not exist. */
+  async versions(subject: string): Promise<number[]> {
+    try {
+      return await this.call<number[]>('GET', `/subjects/${encodeURIComponent(subject)}/versions`);
+    } catch (err) {
+      if (err instanceof RegistryError && err.status === 404) return [];
+      throw err;
+    }
+  }
+
+  /** One version of a subject (`latest` is what Confluent's use.latest.version producers take). */
+  version(subject: string, version: number | 'latest'): Promise<{ id: number; version: number; schema: string }> {
+    return this.call('GET', `/subjects/${encodeURIComponent(subject)}/versions/${version}`);
+  }
+
+  /** The compatibility level set on the subject itself, or null when it only inherits the global one. */
+  async subjectCompatibility(subject: string): Promise<Compatibility | null> {
+    try {
+      const r = await this.call<{ compatibilityLevel?: Compatibility; compatibility?: Compatibility }>(
+        'GET',
+        `/config/${encodeURIComponent(subject)}`,
+      );
+      return r.compatibilityLevel ?? r.compatibility ?? null;
+    } catch (err) {
+      if (err instanceof RegistryError && err.status === 404) return null;
+      throw err;
+    }
+  }
+
+  /** Deletes a subject for good (soft, then permanent); the schemas' ids stay, they are content-addressed. */
+  async deleteSubject(subject: string): Promise<void> {
+    const s = encodeURIComponent(subject);
+    await this.call('DELETE', `/subjects/${s}`);
+    await this.call('DELETE', `/subjects/${s}?permanent=true`);
   }
 
   async setCompatibility(subject: string, level: Compatibility): Promise<void> {

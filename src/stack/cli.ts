@@ -3,11 +3,11 @@ import fs from 'node:fs';
 
 import { Command } from 'commander';
 
-import type { EnsureResult } from '../cdc/outbox-connector';
-import { ensureOutboxConnector } from '../cdc/outbox-connector';
 import { loadStackConfig } from '../config/stack-config';
-import { loadDbConfig } from '../db/db-config';
-import { migrateAll } from '../db/migrate';
+import { buildPlan } from '../provision/plan';
+import type { ProvisionReport } from '../provision/run';
+import { formatStepLine, runProvision } from '../provision/run';
+import { loadProvisionSettings } from '../provision/settings';
 import type { ComponentName } from './component';
 import { logFile } from './component';
 import { run } from './downloads';
@@ -35,27 +35,47 @@ export function buildStackCli(): Command {
     .description('download (first run only) and start components, reusing healthy ones')
     .argument('[components...]', 'only these (and what they depend on)')
     .option('--json', 'print the result as JSON')
-    .option('--no-cdc', 'skip registering the outbox connector (and the migrations it needs)')
-    .action(async (names: string[], opts: { json?: boolean; cdc: boolean }) => {
+    .option('--no-provision', 'skip provisioning (npm run provision) after the servers are up')
+    .option('--no-cdc', 'provision without the publication and the outbox connector')
+    .action(async (names: string[], opts: { json?: boolean; cdc: boolean; provision: boolean }) => {
       const cfg = loadStackConfig();
       const t0 = Date.now();
       const results = await stackUp(cfg, names);
-      // The outbox connector is part of the stack: once Connect runs, register it (idempotent). It
-      // needs the services' outbox tables, so the migrations (idempotent too) run first.
-      let cdc: EnsureResult | undefined;
-      if (opts.cdc && results.some((r) => r.name === 'connect')) {
-        await migrateAll(loadDbConfig());
-        cdc = await ensureOutboxConnector(cfg);
+      // Once the whole stack runs, provision it like `npm run provision` (idempotent): the dev stack
+      // is this tool's own, so subjects an older build registered out of file order are re-registered
+      // in order (their ids are kept). Provisioning needs every server, so a partial `up` skips it.
+      let provisioned: ProvisionReport | undefined;
+      const all = COMPONENTS.every((c) => results.some((r) => r.name === c.name));
+      if (opts.provision && all) {
+        const settings = loadProvisionSettings();
+        const plan = buildPlan({ ...settings.plan, cdc: opts.cdc ? settings.plan.cdc : null });
+        provisioned = await runProvision(plan, settings.targets, {
+          reorderSubjects: true,
+          onProgress: ({ index, total, report }) => {
+            if (report && !opts.json) console.log(formatStepLine(index, total, report));
+          },
+        });
       }
+      const cdcStep = provisioned?.steps.find((s) => s.step.kind === 'connector');
+      const cdc = cdcStep && { name: cdcStep.step.id.replace(/^connector:/, ''), action: cdcStep.detail.split(',')[0] };
       if (opts.json) {
         console.log(
-          JSON.stringify({ ms: Date.now() - t0, results, cdc: cdc && { name: cdc.name, action: cdc.action } }),
+          JSON.stringify({
+            ms: Date.now() - t0,
+            results,
+            cdc,
+            provisioned: provisioned && { changed: provisioned.pending },
+          }),
         );
         return;
       }
       console.log(`\nstack ready in ${((Date.now() - t0) / 1000).toFixed(1)}s`);
       for (const r of results) console.log(`  ${r.name.padEnd(9)} ${r.outcome.padEnd(9)} ${r.address}`);
       if (cdc) console.log(`  outbox connector '${cdc.name}': ${cdc.action}, running`);
+      if (provisioned)
+        console.log(
+          `  provisioned: ${provisioned.pending} step(s) changed, ${provisioned.steps.length - provisioned.pending} in place`,
+        );
       console.log(`\nlogs: ${cfg.dataDir}/logs   stop: npm run stack -- down`);
     });
 

@@ -11,6 +11,7 @@ import { EventCodec } from '../../src/events/codec';
 import { RegistryClient } from '../../src/kafka/registry-client';
 import { OUTBOX_TABLES } from '../../src/outbox/outbox-constants';
 import { OutboxWriter } from '../../src/outbox/outbox-writer';
+import { provisionScope } from './provision-scope';
 import { endpoints, stackConfig, uniqueName } from './stack';
 
 /** A test's own connector, slot, publication and topic prefix over the shared outbox tables. */
@@ -47,6 +48,8 @@ export async function startCdcScope(
   { register = true, prefix = uniqueName(name) }: { register?: boolean; prefix?: string } = {},
 ): Promise<CdcScope> {
   const options = cdcOptions(prefix);
+  // The scope's domain topics exist before anything consumes them (the event store only verifies).
+  await provisionScope(prefix, { include: ['topic'] });
   if (register) await ensureOutboxConnector(stackConfig, options);
   const codec = new EventCodec(new RegistryClient(endpoints.registryUrl));
   const admin = new pg.Pool({ connectionString: endpoints.postgresUrl, max: 4 });

@@ -13,6 +13,8 @@ import { startIngress } from '../../src/ingress/app';
 import type { IngressConfig } from '../../src/ingress/config';
 import { loadIngressConfig } from '../../src/ingress/config';
 import { taskQueuesFor } from '../../src/shared/saga-contract';
+import { TOPICS } from '../../src/events/topics';
+import { provisionScope } from './provision-scope';
 import { endpoints, kafkaClient, uniqueName } from './stack';
 import { STUB_TABLE, createStubSagaActivities, ensureStubTable } from './stub-saga-activities';
 
@@ -34,13 +36,8 @@ export async function newScope(name: string, partitions = 1): Promise<IngressSco
     groupId: `${prefix}.ingress`,
     taskQueuePrefix: prefix,
   };
-  const admin = kafkaClient().admin();
-  await admin.connect();
-  await admin.createTopics({
-    topics: [scope.placed, scope.cancelled].map((topic) => ({ topic, numPartitions: partitions })),
-    waitForLeaders: true,
-  });
-  await admin.disconnect();
+  // Topics, dead-letter topics and subjects, as provisioning makes them: the ingress only verifies.
+  await provisionScope(prefix, { topics: [TOPICS.orderPlaced, TOPICS.orderCancelled], partitions });
   return scope;
 }
 

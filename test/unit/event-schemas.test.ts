@@ -31,6 +31,10 @@ function fakeRegistry(opts: { down?: boolean } = {}) {
       schemas.push(text);
       return Promise.resolve(schemas.length);
     },
+    // Every schema counts as provisioned: a lookup answers with the schema's id.
+    lookup(subject: string, schema: object | string) {
+      return this.register(subject, schema).then((id) => ({ id, version: id }));
+    },
     schemaById: (id: number) => {
       if (opts.down) return Promise.reject(Object.assign(new Error('ECONNREFUSED'), { status: undefined }));
       const text = schemas[id - 1];

@@ -122,6 +122,13 @@ describe('ingress handling of one record', () => {
         if (!schemas.includes(text)) schemas.push(text);
         return Promise.resolve(schemas.indexOf(text) + 1);
       },
+      // Every schema counts as provisioned: a lookup answers with the schema's id.
+      lookup: (_s: string, schema: object) => {
+        const text = JSON.stringify(schema);
+        if (!schemas.includes(text)) schemas.push(text);
+        const id = schemas.indexOf(text) + 1;
+        return Promise.resolve({ id, version: id });
+      },
       schemaById: (id: number) => Promise.resolve(schemas[id - 1]!),
     } as unknown as RegistryClient;
   }

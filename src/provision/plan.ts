@@ -1,0 +1,251 @@
+/**
+ * The provisioning plan: everything the system needs from its infrastructure, as data. One list of
+ * steps, in the order they must be applied, built from settings by a pure function, so `npm run
+ * provision -- --dry-run` can print it, `--check` can compare it with what exists, and the apply run
+ * and the per-role verifications read the same declarations. No I/O here; steps.ts does the work.
+ */
+import path from 'node:path';
+
+import { EVENT_CATALOG } from '../events/generated/event-schemas';
+import { TOPICS, deadLetterTopic, valueSubject } from '../events/topics';
+import { OUTBOX_TABLES, prefixedTopic } from '../outbox/outbox-constants';
+import { ORDER_SEARCH_ATTRIBUTES } from '../shared/search-attributes';
+
+/** Partitions of `order.placed` and `order.cancelled` (and their dead letters): orders handled side by side. */
+export const ORDER_TOPIC_PARTITIONS = 6;
+/** Partitions of every other domain topic (what Connect would otherwise create them with). */
+export const DOMAIN_TOPIC_PARTITIONS = 3;
+
+/** A schema, its login role and its migration files (`NNN_name.sql`). Passwords are not part of the plan. */
+export interface MigrationsStep {
+  kind: 'migrations';
+  id: string;
+  /** Key of the owner's credentials in the provisioning settings. */
+  owner: string;
+  schema: string;
+  role: string;
+  migrationsDir: string;
+}
+
+export interface TopicStep {
+  kind: 'topic';
+  id: string;
+  topic: string;
+  partitions: number;
+  replicationFactor: number;
+  /** Set on a dead-letter topic: the topic whose poison it holds. */
+  deadLetterOf?: string;
+}
+
+export interface SubjectStep {
+  kind: 'subject';
+  id: string;
+  subject: string;
+  compatibility: 'BACKWARD';
+  /** Schema files (see EVENT_CATALOG) in the order their versions must be registered: file order. */
+  files: string[];
+}
+
+export interface SearchAttributesStep {
+  kind: 'search-attributes';
+  id: string;
+  namespace: string;
+  attributes: { name: string; type: string }[];
+}
+
+export interface PublicationStep {
+  kind: 'publication';
+  id: string;
+  name: string;
+  tables: string[];
+}
+
+export interface ConnectorStep {
+  kind: 'connector';
+  id: string;
+  name: string;
+}
+
+export type PlanStep =
+  MigrationsStep | TopicStep | SubjectStep | SearchAttributesStep | PublicationStep | ConnectorStep;
+
+/** What the plan is built from; `settings.ts` derives it from the environment. */
+export interface PlanSettings {
+  /** Prefix of every topic and subject (`<prefix>.order.placed`); empty in production. */
+  topicPrefix: string;
+  replicationFactor: number;
+  orderPartitions: number;
+  domainPartitions: number;
+  temporalNamespace: string;
+  /** The outbox connector of this scope, or null to leave CDC out (a scope without Debezium). */
+  cdc: { connectorName: string; publicationName: string; heartbeatTopic: string } | null;
+  /** Which steps to include: all by default; tests of a scope may take only topics and subjects. */
+  include?: readonly PlanStep['kind'][];
+  /** Only these canonical topics (and their dead letters and subjects): all by default. */
+  topics?: readonly string[];
+}
+
+/** The schema owners whose migrations provisioning applies, in order (the CDC table last: the publication needs it). */
+export const MIGRATION_OWNERS = [
+  {
+    owner: 'orders',
+    schema: 'orders',
+    role: 'kts_orders',
+    dir: path.join(__dirname, '..', 'db', 'migrations', 'orders'),
+  },
+  {
+    owner: 'inventory',
+    schema: 'inventory',
+    role: 'kts_inventory',
+    dir: path.join(__dirname, '..', 'db', 'migrations', 'inventory'),
+  },
+  {
+    owner: 'payments',
+    schema: 'payments',
+    role: 'kts_payments',
+    dir: path.join(__dirname, '..', 'db', 'migrations', 'payments'),
+  },
+  {
+    owner: 'notifications',
+    schema: 'notifications',
+    role: 'kts_notifications',
+    dir: path.join(__dirname, '..', 'db', 'migrations', 'notifications'),
+  },
+  {
+    owner: 'card_gateway',
+    schema: 'card_gateway',
+    role: 'kts_card_gateway',
+    dir: path.join(__dirname, '..', 'db', 'migrations', 'card_gateway'),
+  },
+  {
+    owner: 'ingress',
+    schema: 'ingress',
+    role: 'kts_ingress',
+    dir: path.join(__dirname, '..', 'ingress', 'migrations'),
+  },
+  {
+    owner: 'event_store',
+    schema: 'event_store',
+    role: 'kts_event_store',
+    dir: path.join(__dirname, '..', 'event-store', 'migrations'),
+  },
+  { owner: 'cdc', schema: 'kts_cdc', role: 'kts_cdc', dir: path.join(__dirname, '..', 'cdc', 'migrations') },
+] as const;
+export type MigrationOwner = (typeof MIGRATION_OWNERS)[number]['owner'];
+
+/** Topics that carry events, in a fixed order, with the schema files of each (file order). */
+export function eventTopics(): { topic: string; files: string[] }[] {
+  return Object.values(TOPICS).map((topic) => ({
+    topic,
+    files: EVENT_CATALOG.filter((e) => e.eventType === topic).map((e) => e.file),
+  }));
+}
+
+const ORDER_INPUT_TOPICS: readonly string[] = [TOPICS.orderPlaced, TOPICS.orderCancelled];
+
+/**
+ * Builds the plan. Pure: the same settings give the same list, which is what lets `--check` and a
+ * second run find nothing to do.
+ */
+export function buildPlan(s: PlanSettings): PlanStep[] {
+  const steps: PlanStep[] = [];
+  const wanted = (kind: PlanStep['kind']) => !s.include || s.include.includes(kind);
+  const eventTopicsWanted = eventTopics().filter((t) => !s.topics || s.topics.includes(t.topic));
+  if (wanted('migrations')) {
+    for (const o of MIGRATION_OWNERS) {
+      if (o.owner === 'cdc' && !s.cdc) continue;
+      steps.push({
+        kind: 'migrations',
+        id: `migrations:${o.schema}`,
+        owner: o.owner,
+        schema: o.schema,
+        role: o.role,
+        migrationsDir: o.dir,
+      });
+    }
+  }
+  if (wanted('topic')) {
+    for (const { topic } of eventTopicsWanted) {
+      const name = prefixedTopic(s.topicPrefix, topic);
+      const partitions = ORDER_INPUT_TOPICS.includes(topic) ? s.orderPartitions : s.domainPartitions;
+      steps.push({
+        kind: 'topic',
+        id: `topic:${name}`,
+        topic: name,
+        partitions,
+        replicationFactor: s.replicationFactor,
+      });
+      if (ORDER_INPUT_TOPICS.includes(topic)) {
+        const dlq = deadLetterTopic(name);
+        // As many partitions as the source, so a dead letter can keep its record's partition.
+        steps.push({
+          kind: 'topic',
+          id: `topic:${dlq}`,
+          topic: dlq,
+          partitions,
+          replicationFactor: s.replicationFactor,
+          deadLetterOf: name,
+        });
+      }
+    }
+    if (s.cdc) {
+      const t = s.cdc.heartbeatTopic;
+      // As many partitions as Connect gives the topics it creates itself.
+      steps.push({
+        kind: 'topic',
+        id: `topic:${t}`,
+        topic: t,
+        partitions: s.domainPartitions,
+        replicationFactor: s.replicationFactor,
+      });
+    }
+  }
+  if (wanted('subject')) {
+    for (const { topic, files } of eventTopicsWanted) {
+      if (files.length === 0) continue;
+      const subject = valueSubject(prefixedTopic(s.topicPrefix, topic));
+      steps.push({ kind: 'subject', id: `subject:${subject}`, subject, compatibility: 'BACKWARD', files });
+    }
+  }
+  if (wanted('search-attributes')) {
+    steps.push({
+      kind: 'search-attributes',
+      id: `search-attributes:${s.temporalNamespace}`,
+      namespace: s.temporalNamespace,
+      attributes: ORDER_SEARCH_ATTRIBUTES.map((k) => ({ name: k.name, type: k.type })),
+    });
+  }
+  if (s.cdc && wanted('publication')) {
+    steps.push({
+      kind: 'publication',
+      id: `publication:${s.cdc.publicationName}`,
+      name: s.cdc.publicationName,
+      tables: [...OUTBOX_TABLES],
+    });
+  }
+  if (s.cdc && wanted('connector')) {
+    steps.push({ kind: 'connector', id: `connector:${s.cdc.connectorName}`, name: s.cdc.connectorName });
+  }
+  return steps;
+}
+
+/** One line naming what a step declares, for progress and `--dry-run`. Never shows a secret. */
+export function describeStep(step: PlanStep): string {
+  switch (step.kind) {
+    case 'migrations':
+      return `migrations of schema ${step.schema} (role ${step.role})`;
+    case 'topic':
+      return (
+        `topic ${step.topic} (${step.partitions} partition${step.partitions === 1 ? '' : 's'}, ` +
+        `replication ${step.replicationFactor}${step.deadLetterOf ? `, dead letters of ${step.deadLetterOf}` : ''})`
+      );
+    case 'subject':
+      return `subject ${step.subject} (${step.compatibility}; ${step.files.join(', ')})`;
+    case 'search-attributes':
+      return `search attributes in namespace ${step.namespace} (${step.attributes.map((a) => `${a.name}:${a.type}`).join(', ')})`;
+    case 'publication':
+      return `publication ${step.name} (${step.tables.join(', ')} + heartbeat, inserts only)`;
+    case 'connector':
+      return `Debezium outbox connector ${step.name}`;
+  }
+}

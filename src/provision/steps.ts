@@ -1,0 +1,423 @@
+/**
+ * The work behind each kind of plan step: `inspect` compares what exists with the declaration and
+ * changes nothing; `apply` makes it so, idempotently (a step that already holds reports `unchanged`).
+ */
+import { Connection } from '@temporalio/client';
+import type { Admin } from 'kafkajs';
+import { Kafka, logLevel } from 'kafkajs';
+import pg from 'pg';
+
+import {
+  connectorConfigMatches,
+  connectorStatus,
+  describeFailures,
+  ensureConnector,
+  ensurePublication,
+  outboxConnectorConfig,
+  publicationDrift,
+} from '../cdc/outbox-connector';
+import { formatVersion, inspectSchema, migrateSchema } from '../db/migrate';
+import { EVENT_CATALOG } from '../events/generated/event-schemas';
+import { RegistryClient } from '../kafka/registry-client';
+import type {
+  ConnectorStep,
+  MigrationsStep,
+  PlanStep,
+  PublicationStep,
+  SearchAttributesStep,
+  SubjectStep,
+  TopicStep,
+} from './plan';
+import type { ProvisionTargets } from './settings';
+
+/** Failure type strings of provisioning (match on these, not on classes). */
+export const ProvisionFailure = {
+  /** Something exists in a shape provisioning will not change on its own (the message says what to do). */
+  Drift: 'ProvisionDrift',
+  /** A step could not be applied. */
+  StepFailed: 'ProvisionStepFailed',
+} as const;
+
+export class ProvisionError extends Error {
+  override name = 'ProvisionError';
+  constructor(
+    readonly type: (typeof ProvisionFailure)[keyof typeof ProvisionFailure],
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+/** What `inspect` found: `ok` when nothing needs doing, else what apply would do. */
+export interface Inspection {
+  ok: boolean;
+  detail: string;
+}
+
+/** What `apply` did. */
+export interface Applied {
+  changed: boolean;
+  detail: string;
+}
+
+export interface ApplyOptions {
+  /**
+   * Re-register a subject whose versions are out of file order (delete it, then register every file
+   * in order). Safe for existing records because schema ids are content-addressed: the same schema
+   * text gets its old id back. Off by default: it is an operator's decision.
+   */
+  reorderSubjects?: boolean;
+}
+
+/** Clients of one provisioning run, opened on first use and closed once at the end. */
+export class ProvisionClients {
+  private pgClient?: Promise<pg.Client>;
+  private kafkaAdmin?: Promise<Admin>;
+  private temporal?: Promise<Connection>;
+  readonly registry: RegistryClient;
+
+  constructor(readonly targets: ProvisionTargets) {
+    this.registry = new RegistryClient(targets.registryUrl);
+  }
+
+  pg(): Promise<pg.Client> {
+    this.pgClient ??= (async () => {
+      const c = new pg.Client({ connectionString: this.targets.adminUrl, application_name: 'kts-provision' });
+      await c.connect();
+      return c;
+    })();
+    return this.pgClient;
+  }
+
+  admin(): Promise<Admin> {
+    this.kafkaAdmin ??= (async () => {
+      const kafka = new Kafka({
+        clientId: 'kts-provision',
+        brokers: this.targets.kafkaBrokers,
+        logLevel: logLevel.NOTHING,
+      });
+      const a = kafka.admin();
+      await a.connect();
+      return a;
+    })();
+    return this.kafkaAdmin;
+  }
+
+  connection(): Promise<Connection> {
+    this.temporal ??= Connection.connect({ address: this.targets.temporalAddress });
+    return this.temporal;
+  }
+
+  async close(): Promise<void> {
+    const settle = async <T>(p: Promise<T> | undefined, close: (v: T) => Promise<unknown>) => {
+      if (!p) return;
+      const v = await p.catch(() => undefined);
+      if (v !== undefined) await close(v).catch(() => undefined);
+    };
+    await settle(this.pgClient, (c) => c.end());
+    await settle(this.kafkaAdmin, (a) => a.disconnect());
+    await settle(this.temporal, (c) => c.close());
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// migrations
+
+async function inspectMigrations(step: MigrationsStep, c: ProvisionClients): Promise<Inspection> {
+  const s = await inspectSchema(await c.pg(), step);
+  if (s.changed.length) {
+    throw new ProvisionError(
+      ProvisionFailure.Drift,
+      `${step.schema}: applied migration ${s.changed.join(', ')} changed since; add a new migration instead`,
+    );
+  }
+  if (!s.roleExists) return { ok: false, detail: `would create role ${step.role} and apply ${s.pending.join(', ')}` };
+  if (s.pending.length) {
+    const at = s.applied.length ? formatVersion(Math.max(...s.applied)) : 'nothing';
+    return { ok: false, detail: `at ${at}, would apply ${s.pending.join(', ')}` };
+  }
+  return { ok: true, detail: `at ${formatVersion(s.expected)}` };
+}
+
+async function applyMigrations(step: MigrationsStep, c: ProvisionClients): Promise<Applied> {
+  const password = c.targets.passwords[step.owner as keyof ProvisionTargets['passwords']];
+  const applied = await migrateSchema(c.targets.adminUrl, { ...step, password });
+  const s = await inspectSchema(await c.pg(), step);
+  return applied.length
+    ? { changed: true, detail: `applied ${applied.join(', ')}, now at ${formatVersion(s.expected)}` }
+    : { changed: false, detail: `at ${formatVersion(s.expected)}` };
+}
+
+// ---------------------------------------------------------------------------------------------
+// topics
+
+async function topicState(step: TopicStep, c: ProvisionClients): Promise<{ partitions: number; rf: number } | null> {
+  const admin = await c.admin();
+  const existing = new Set(await admin.listTopics());
+  if (!existing.has(step.topic)) return null;
+  const meta = await admin.fetchTopicMetadata({ topics: [step.topic] });
+  const parts = meta.topics[0]?.partitions ?? [];
+  return { partitions: parts.length, rf: Math.min(...parts.map((p) => p.replicas.length)) };
+}
+
+/** A topic's partition count is never changed by provisioning: more partitions would move keys. */
+function topicDrift(step: TopicStep, s: { partitions: number; rf: number }): string | undefined {
+  const parts: string[] = [];
+  if (s.partitions !== step.partitions) parts.push(`${s.partitions} partitions, declared ${step.partitions}`);
+  if (s.rf < step.replicationFactor) parts.push(`replication ${s.rf}, declared ${step.replicationFactor}`);
+  return parts.length ? `exists with ${parts.join(' and ')} (left as it is)` : undefined;
+}
+
+async function inspectTopic(step: TopicStep, c: ProvisionClients): Promise<Inspection> {
+  const s = await topicState(step, c);
+  if (!s) return { ok: false, detail: 'would create' };
+  const drift = topicDrift(step, s);
+  return { ok: true, detail: drift ?? 'exists' };
+}
+
+async function applyTopic(step: TopicStep, c: ProvisionClients): Promise<Applied> {
+  const s = await topicState(step, c);
+  if (s) return { changed: false, detail: topicDrift(step, s) ?? 'exists' };
+  const admin = await c.admin();
+  // false when another provisioning run created it a moment ago: the same end state.
+  const created = await admin.createTopics({
+    topics: [{ topic: step.topic, numPartitions: step.partitions, replicationFactor: step.replicationFactor }],
+    waitForLeaders: true,
+  });
+  return { changed: created, detail: created ? 'created' : 'exists' };
+}
+
+// ---------------------------------------------------------------------------------------------
+// registry subjects
+
+function schemaOfFile(file: string): object {
+  const entry = EVENT_CATALOG.find((e) => e.file === file);
+  if (!entry) throw new Error(`no schema file ${file} in this build`);
+  return entry.avsc;
+}
+
+interface SubjectState {
+  compatibility: string | null;
+  /** The version each file holds under the subject, or null when it is not registered there. */
+  versions: (number | null)[];
+}
+
+async function subjectState(step: SubjectStep, c: ProvisionClients): Promise<SubjectState> {
+  const compatibility = await c.registry.subjectCompatibility(step.subject);
+  const versions: (number | null)[] = [];
+  for (const file of step.files)
+    versions.push((await c.registry.lookup(step.subject, schemaOfFile(file)))?.version ?? null);
+  return { compatibility, versions };
+}
+
+/**
+ * Files registered out of file order: a later file holding an earlier version than an earlier file,
+ * or a file missing while a later one is registered (registering it now would put it after).
+ */
+function outOfOrder(step: SubjectStep, versions: (number | null)[]): string | undefined {
+  let laterSeen = false;
+  for (let i = versions.length - 1; i >= 0; i--) {
+    if (versions[i] === null && laterSeen) return `${step.files[i]} is missing while a later file is registered`;
+    if (versions[i] !== null) laterSeen = true;
+  }
+  const present = versions.filter((v): v is number => v !== null);
+  for (let i = 1; i < present.length; i++) {
+    if (present[i]! <= present[i - 1]!) return `versions ${present.join(', ')} are not in file order`;
+  }
+  return undefined;
+}
+
+const REORDER_HINT = 'run `npm run provision -- --reorder-subjects` (schema ids are kept)';
+
+async function inspectSubject(step: SubjectStep, c: ProvisionClients): Promise<Inspection> {
+  const s = await subjectState(step, c);
+  const order = outOfOrder(step, s.versions);
+  if (order) return { ok: false, detail: `out of order: ${order}; would re-register (${REORDER_HINT})` };
+  const todo: string[] = [];
+  if (s.compatibility !== step.compatibility)
+    todo.push(`set ${step.compatibility} (now ${s.compatibility ?? 'unset'})`);
+  const missing = step.files.filter((_f, i) => s.versions[i] === null);
+  if (missing.length) todo.push(`register ${missing.join(', ')}`);
+  return todo.length
+    ? { ok: false, detail: `would ${todo.join(', then ')}` }
+    : { ok: true, detail: `${step.compatibility}, versions ${s.versions.join(', ')}` };
+}
+
+async function applySubject(step: SubjectStep, c: ProvisionClients, opts: ApplyOptions): Promise<Applied> {
+  let s = await subjectState(step, c);
+  const done: string[] = [];
+  const order = outOfOrder(step, s.versions);
+  if (order) {
+    if (!opts.reorderSubjects) {
+      throw new ProvisionError(
+        ProvisionFailure.Drift,
+        `subject ${step.subject} is out of order (${order}): ${REORDER_HINT}`,
+      );
+    }
+    await c.registry.deleteSubject(step.subject);
+    done.push('deleted (out of order)');
+    s = { compatibility: null, versions: step.files.map(() => null) };
+  }
+  // BACKWARD first, so even the first version is registered under the rule.
+  if (s.compatibility !== step.compatibility) {
+    await c.registry.setCompatibility(step.subject, step.compatibility);
+    done.push(`set ${step.compatibility}`);
+  }
+  const versions = [...s.versions];
+  for (const [i, file] of step.files.entries()) {
+    if (versions[i] !== null) continue;
+    await c.registry.register(step.subject, schemaOfFile(file));
+    const found = await c.registry.lookup(step.subject, schemaOfFile(file));
+    if (!found)
+      throw new ProvisionError(ProvisionFailure.StepFailed, `${step.subject}: ${file} not found after registering it`);
+    versions[i] = found.version;
+    done.push(`registered ${file} as version ${found.version}`);
+  }
+  const order2 = outOfOrder(step, versions);
+  if (order2) throw new ProvisionError(ProvisionFailure.StepFailed, `${step.subject}: ${order2} after registering`);
+  return done.length
+    ? { changed: true, detail: done.join(', ') }
+    : { changed: false, detail: `${step.compatibility}, versions ${versions.join(', ')}` };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Temporal search attributes
+
+/** Temporal's IndexedValueType numbers (temporal.api.enums.v1), by the SDK's SearchAttributeType names. */
+const INDEXED_VALUE_TYPES: Readonly<Record<string, number>> = {
+  TEXT: 1,
+  KEYWORD: 2,
+  INT: 3,
+  DOUBLE: 4,
+  BOOL: 5,
+  DATETIME: 6,
+  KEYWORD_LIST: 7,
+};
+const typeName = (n: number | undefined) =>
+  Object.entries(INDEXED_VALUE_TYPES).find(([, v]) => v === n)?.[0] ?? `type ${String(n)}`;
+
+async function searchAttributeState(step: SearchAttributesStep, c: ProvisionClients) {
+  const conn = await c.connection();
+  const r = await conn.operatorService.listSearchAttributes({ namespace: step.namespace });
+  const custom = r.customAttributes ?? {};
+  const missing = step.attributes.filter((a) => custom[a.name] === undefined);
+  const clashing = step.attributes
+    .filter((a) => custom[a.name] !== undefined && typeName(custom[a.name]) !== a.type)
+    .map((a) => `${a.name} is ${typeName(custom[a.name])}, declared ${a.type}`);
+  if (clashing.length) {
+    throw new ProvisionError(
+      ProvisionFailure.Drift,
+      `namespace ${step.namespace}: ${clashing.join('; ')} (a search attribute's type cannot change: remove it first)`,
+    );
+  }
+  return missing;
+}
+
+async function inspectSearchAttributes(step: SearchAttributesStep, c: ProvisionClients): Promise<Inspection> {
+  const missing = await searchAttributeState(step, c);
+  return missing.length
+    ? { ok: false, detail: `would add ${missing.map((a) => a.name).join(', ')}` }
+    : { ok: true, detail: 'all registered' };
+}
+
+async function applySearchAttributes(step: SearchAttributesStep, c: ProvisionClients): Promise<Applied> {
+  const missing = await searchAttributeState(step, c);
+  if (!missing.length) return { changed: false, detail: 'all registered' };
+  const conn = await c.connection();
+  const added = conn.operatorService.addSearchAttributes({
+    namespace: step.namespace,
+    searchAttributes: Object.fromEntries(
+      missing.map((a) => {
+        const n = INDEXED_VALUE_TYPES[a.type];
+        if (n === undefined) throw new Error(`unknown search attribute type ${a.type} of ${a.name}`);
+        return [a.name, n];
+      }),
+    ),
+  });
+  try {
+    await added;
+  } catch (err) {
+    // Another provisioning run may have added them a moment ago: the same end state is fine.
+    if ((await searchAttributeState(step, c)).length) throw err;
+    return { changed: false, detail: 'all registered' };
+  }
+  return { changed: true, detail: `added ${missing.map((a) => a.name).join(', ')}` };
+}
+
+// ---------------------------------------------------------------------------------------------
+// publication and connector
+
+async function inspectPublication(step: PublicationStep, c: ProvisionClients): Promise<Inspection> {
+  const drift = await publicationDrift(await c.pg(), step.name, step.tables);
+  return drift.length ? { ok: false, detail: `would fix: ${drift.join('; ')}` } : { ok: true, detail: 'matches' };
+}
+
+async function applyPublication(step: PublicationStep, c: ProvisionClients): Promise<Applied> {
+  const before = await publicationDrift(await c.pg(), step.name, step.tables);
+  if (!before.length) return { changed: false, detail: 'matches' };
+  await ensurePublication(c.targets.adminUrl, step.name, step.tables);
+  return {
+    changed: true,
+    detail: before.length === 1 && before[0]!.endsWith('does not exist') ? 'created' : 'updated',
+  };
+}
+
+function connectorConfig(step: ConnectorStep, c: ProvisionClients): Record<string, string> {
+  const o = c.targets.connector;
+  if (!o || o.name !== step.name) throw new Error(`no connector options for ${step.name}`);
+  return outboxConnectorConfig(c.targets.stack, o);
+}
+
+async function inspectConnector(step: ConnectorStep, c: ProvisionClients): Promise<Inspection> {
+  const same = await connectorConfigMatches(c.targets.connectUrl, step.name, connectorConfig(step, c));
+  if (same === null) return { ok: false, detail: 'would register' };
+  if (!same) return { ok: false, detail: 'would update its configuration' };
+  const status = await connectorStatus(c.targets.connectUrl, step.name);
+  const failures = status ? describeFailures(status) : [];
+  return failures.length
+    ? { ok: false, detail: `would restart: ${failures.join('; ')}` }
+    : { ok: true, detail: `registered, ${status?.connector.state ?? 'unknown'}` };
+}
+
+async function applyConnector(step: ConnectorStep, c: ProvisionClients): Promise<Applied> {
+  const r = await ensureConnector(c.targets.connectUrl, step.name, connectorConfig(step, c));
+  return { changed: r.action !== 'unchanged', detail: `${r.action}, ${r.status.connector.state}` };
+}
+
+// ---------------------------------------------------------------------------------------------
+
+/** Compares one step with what exists; changes nothing. */
+export function inspectStep(step: PlanStep, c: ProvisionClients): Promise<Inspection> {
+  switch (step.kind) {
+    case 'migrations':
+      return inspectMigrations(step, c);
+    case 'topic':
+      return inspectTopic(step, c);
+    case 'subject':
+      return inspectSubject(step, c);
+    case 'search-attributes':
+      return inspectSearchAttributes(step, c);
+    case 'publication':
+      return inspectPublication(step, c);
+    case 'connector':
+      return inspectConnector(step, c);
+  }
+}
+
+/** Makes one step hold; idempotent. */
+export function applyStep(step: PlanStep, c: ProvisionClients, opts: ApplyOptions = {}): Promise<Applied> {
+  switch (step.kind) {
+    case 'migrations':
+      return applyMigrations(step, c);
+    case 'topic':
+      return applyTopic(step, c);
+    case 'subject':
+      return applySubject(step, c, opts);
+    case 'search-attributes':
+      return applySearchAttributes(step, c);
+    case 'publication':
+      return applyPublication(step, c);
+    case 'connector':
+      return applyConnector(step, c);
+  }
+}

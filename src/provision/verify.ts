@@ -1,0 +1,197 @@
+/**
+ * What each long-running role needs from provisioning, and the check it runs at start-up. A role
+ * never migrates, creates or registers anything: it verifies with its own credentials and fails
+ * fast with one line that says what to run, e.g.
+ *   orders schema at 003, expected 004: run `npm run provision`
+ */
+import { Connection } from '@temporalio/client';
+import { Kafka, logLevel } from 'kafkajs';
+import pg from 'pg';
+
+import { formatVersion, readMigrationsFrom } from '../db/migrate';
+import { EVENT_CATALOG } from '../events/generated/event-schemas';
+import { TOPICS, deadLetterTopic, valueSubject } from '../events/topics';
+import { RegistryClient } from '../kafka/registry-client';
+import { prefixedTopic } from '../outbox/outbox-constants';
+import { ORDER_SEARCH_ATTRIBUTES } from '../shared/search-attributes';
+import type { MigrationOwner } from './plan';
+import { MIGRATION_OWNERS } from './plan';
+
+/** The long-running roles that verify before they start. */
+export type VerifiedRole =
+  'saga' | 'orders' | 'inventory' | 'payments' | 'notifications' | 'ingress' | 'api' | 'eventStore' | 'outboxCleaner';
+
+type Topic = (typeof TOPICS)[keyof typeof TOPICS];
+
+/** Declared needs of a role: schemas it logs into, topics it reads, subjects whose schemas it writes with. */
+export interface RoleNeeds {
+  schemas: MigrationOwner[];
+  /** Canonical names of the topics it consumes (their dead-letter topics too, for the ingress). */
+  consumes: Topic[];
+  deadLetters: boolean;
+  /** Canonical topics whose subjects must hold every schema file of their event type. */
+  writes: Topic[];
+  searchAttributes: boolean;
+}
+
+const none: RoleNeeds = { schemas: [], consumes: [], deadLetters: false, writes: [], searchAttributes: false };
+
+/** The needs of every role, as data (what `settings`'s start function checks before starting one). */
+export const ROLE_NEEDS: Readonly<Record<VerifiedRole, RoleNeeds>> = {
+  // The orchestrator keeps the order's search attributes current.
+  saga: { ...none, searchAttributes: true },
+  orders: { ...none, schemas: ['orders'], writes: [TOPICS.orderConfirmed, TOPICS.orderFailed] },
+  inventory: { ...none, schemas: ['inventory'], writes: [TOPICS.stockReserved, TOPICS.stockReleased] },
+  // The simulated card gateway is the payments worker's outside party and keeps its own ledger.
+  payments: {
+    ...none,
+    schemas: ['payments', 'card_gateway'],
+    writes: [TOPICS.paymentCaptured, TOPICS.paymentRefunded],
+  },
+  notifications: { ...none, schemas: ['notifications'], writes: [TOPICS.notificationSent] },
+  ingress: { ...none, schemas: ['ingress'], consumes: [TOPICS.orderPlaced, TOPICS.orderCancelled], deadLetters: true },
+  api: { ...none, schemas: ['orders'], writes: [TOPICS.orderPlaced, TOPICS.orderCancelled] },
+  eventStore: { ...none, schemas: ['event_store'], consumes: Object.values(TOPICS) },
+  outboxCleaner: { ...none, schemas: ['orders', 'inventory', 'payments', 'notifications'] },
+};
+
+/** A prerequisite is missing: the message is the one line to show, naming what to run. */
+export class NotProvisionedError extends Error {
+  override name = 'NotProvisionedError';
+  readonly type = 'NotProvisioned';
+}
+
+const RUN = 'run `npm run provision`';
+
+/** Where and as whom a role checks. Only the role's own PostgreSQL URLs, never the admin's. */
+export interface VerifyTargets {
+  /** Login URL of each schema the role needs, as that schema's own role. */
+  schemaUrls: Partial<Record<MigrationOwner, string>>;
+  /** The topics the role consumes, as it names them (scoped names included), when it consumes any. */
+  topics?: readonly string[];
+  /** Prefix of the role's topics (empty in production); used for the topics it consumes when `topics` is unset. */
+  topicPrefix?: string;
+  kafkaBrokers?: string[];
+  registryUrl?: string;
+  temporal?: { address: string; namespace: string };
+}
+
+/** Checks that one schema is migrated to this build's newest file, logged in as its own role. */
+export async function verifySchema(owner: MigrationOwner, url: string): Promise<void> {
+  const o = MIGRATION_OWNERS.find((m) => m.owner === owner);
+  if (!o) throw new Error(`unknown schema owner ${owner}`);
+  const files = await readMigrationsFrom(o.dir);
+  const expected = files.at(-1)?.version ?? 0;
+  const client = new pg.Client({ connectionString: url, application_name: `kts-verify-${owner}` });
+  try {
+    await client.connect();
+  } catch (err) {
+    const code = (err as { code?: string }).code;
+    // 28P01 wrong password, 28000 no such role: provisioning creates the role with its password.
+    if (code === '28P01' || code === '28000') {
+      throw new NotProvisionedError(`${o.schema} role ${o.role} cannot log in: ${RUN}`);
+    }
+    throw err;
+  }
+  try {
+    const r = await client.query<{ v: number | null }>(
+      `SELECT max(version) AS v FROM ${client.escapeIdentifier(o.schema)}.schema_migrations`,
+    );
+    const at = r.rows[0]?.v ?? 0;
+    if (at < expected) {
+      throw new NotProvisionedError(
+        `${o.schema} schema at ${at ? formatVersion(at) : 'nothing'}, expected ${formatVersion(expected)}: ${RUN}`,
+      );
+    }
+  } catch (err) {
+    const code = (err as { code?: string }).code;
+    // 42P01 no table, 3F000 no schema, 42501 not the role's schema: nothing provisioned for this role.
+    if (code === '42P01' || code === '3F000' || code === '42501') {
+      throw new NotProvisionedError(`${o.schema} schema is not migrated, expected ${formatVersion(expected)}: ${RUN}`);
+    }
+    throw err;
+  } finally {
+    await client.end();
+  }
+}
+
+/** Checks that every topic exists. */
+export async function verifyTopics(brokers: string[], topics: readonly string[]): Promise<void> {
+  const admin = new Kafka({ clientId: 'kts-verify', brokers, logLevel: logLevel.NOTHING }).admin();
+  await admin.connect();
+  try {
+    const existing = new Set(await admin.listTopics());
+    const missing = topics.filter((t) => !existing.has(t));
+    if (missing.length) {
+      const more = missing.length > 1 ? ` (and ${missing.length - 1} more)` : '';
+      throw new NotProvisionedError(`topic ${missing[0]} is missing${more}: ${RUN}`);
+    }
+  } finally {
+    await admin.disconnect();
+  }
+}
+
+/** Checks that each topic's subject holds every schema file of its event type (looked up, never registered). */
+export async function verifySubjects(registryUrl: string, topics: readonly Topic[]): Promise<void> {
+  const registry = new RegistryClient(registryUrl);
+  for (const topic of topics) {
+    const subject = valueSubject(topic);
+    for (const entry of EVENT_CATALOG.filter((e) => e.eventType === topic)) {
+      if (!(await registry.lookup(subject, entry.avsc))) {
+        throw new NotProvisionedError(`subject ${subject} lacks ${entry.file}: ${RUN}`);
+      }
+    }
+  }
+}
+
+/** Checks that the order saga's search attributes are registered in the namespace. */
+export async function verifySearchAttributes(address: string, namespace: string): Promise<void> {
+  const connection = await Connection.connect({ address });
+  try {
+    const r = await connection.operatorService.listSearchAttributes({ namespace });
+    const custom = r.customAttributes ?? {};
+    const missing = ORDER_SEARCH_ATTRIBUTES.filter((k) => custom[k.name] === undefined);
+    if (missing.length) {
+      throw new NotProvisionedError(
+        `search attribute ${missing.map((k) => k.name).join(', ')} not registered in namespace ${namespace}: ${RUN}`,
+      );
+    }
+  } finally {
+    await connection.close();
+  }
+}
+
+/**
+ * Verifies everything the roles need, in a fixed order (schemas, topics, subjects, search
+ * attributes), throwing {@link NotProvisionedError} at the first gap. Outbox writers encode under
+ * the canonical topic's subject, so subjects are checked unprefixed.
+ */
+export async function verifyRoles(roles: readonly VerifiedRole[], t: VerifyTargets): Promise<void> {
+  const needs = roles.map((r) => ROLE_NEEDS[r]);
+  const schemas = [...new Set(needs.flatMap((n) => n.schemas))];
+  for (const owner of schemas) {
+    const url = t.schemaUrls[owner];
+    if (!url) throw new Error(`verify: no login URL for schema ${owner}`);
+    await verifySchema(owner, url);
+  }
+  const consumed = needs.flatMap((n) =>
+    n.consumes.flatMap((topic) => {
+      const name = prefixedTopic(t.topicPrefix ?? '', topic);
+      return n.deadLetters ? [name, deadLetterTopic(name)] : [name];
+    }),
+  );
+  const topics = t.topics ?? consumed;
+  if (topics.length) {
+    if (!t.kafkaBrokers) throw new Error('verify: no Kafka brokers');
+    await verifyTopics(t.kafkaBrokers, [...new Set(topics)]);
+  }
+  const writes = [...new Set(needs.flatMap((n) => n.writes))];
+  if (writes.length) {
+    if (!t.registryUrl) throw new Error('verify: no registry URL');
+    await verifySubjects(t.registryUrl, writes);
+  }
+  if (needs.some((n) => n.searchAttributes)) {
+    if (!t.temporal) throw new Error('verify: no Temporal address');
+    await verifySearchAttributes(t.temporal.address, t.temporal.namespace);
+  }
+}

@@ -1,0 +1,28 @@
+import { buildPlan } from '../../src/provision/plan';
+import type { PlanStep } from '../../src/provision/plan';
+import { runProvision } from '../../src/provision/run';
+import { loadProvisionSettings } from '../../src/provision/settings';
+
+/**
+ * Provisions a test scope's topics (with dead letters) and subjects through the real plan, as
+ * `npm run provision` would for `KTS_PROVISION_TOPIC_PREFIX=<prefix>`: processes only verify, so a
+ * scope must be provisioned before its ingress or event store starts.
+ */
+export async function provisionScope(
+  prefix: string,
+  {
+    topics,
+    partitions,
+    include = ['topic', 'subject'],
+  }: { topics?: readonly string[]; partitions?: number; include?: readonly PlanStep['kind'][] } = {},
+): Promise<void> {
+  const settings = loadProvisionSettings({ ...process.env, KTS_PROVISION_TOPIC_PREFIX: prefix });
+  const plan = buildPlan({
+    ...settings.plan,
+    cdc: null,
+    include,
+    topics,
+    ...(partitions ? { orderPartitions: partitions, domainPartitions: partitions } : {}),
+  });
+  await runProvision(plan, settings.targets);
+}
