@@ -214,7 +214,7 @@ async function subjectState(step: SubjectStep, c: ProvisionClients): Promise<Sub
  * Files registered out of file order: a later file holding an earlier version than an earlier file,
  * or a file missing while a later one is registered (registering it now would put it after).
  */
-function outOfOrder(step: SubjectStep, versions: (number | null)[]): string | undefined {
+export function outOfOrder(step: Pick<SubjectStep, 'files'>, versions: (number | null)[]): string | undefined {
   let laterSeen = false;
   for (let i = versions.length - 1; i >= 0; i--) {
     if (versions[i] === null && laterSeen) return `${step.files[i]} is missing while a later file is registered`;

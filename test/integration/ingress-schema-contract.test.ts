@@ -7,6 +7,7 @@ import { EventCodec, catalogEntry } from '../../src/events/codec';
 import { EVENT_CATALOG, orderPlacedV1Avsc, orderPlacedV2Avsc } from '../../src/events/generated/event-schemas';
 import { RegistryClient } from '../../src/kafka/registry-client';
 import { decodeFrame, encodeFrame } from '../../src/kafka/wire-format';
+import { provisionScope } from '../support/provision-scope';
 import { endpoints, uniqueName } from '../support/stack';
 
 jest.setTimeout(120_000);
@@ -69,7 +70,7 @@ describe('event schemas in the registry (BACKWARD compatibility)', () => {
     );
     expect(refused).toBe(409);
     // Control: the same schema is accepted where no rule applies, so the refusal above is the rule's.
-    // (Apicurio's global default is NONE, which is why the codec sets BACKWARD on every subject it uses.)
+    // (Apicurio's global default is NONE, which is why provisioning sets BACKWARD on every subject first.)
     const unguarded = `${uniqueName('contract_unguarded')}-value`;
     await registry.register(unguarded, orderPlacedV2Avsc);
     await expect(registry.register(unguarded, breaking)).resolves.toEqual(expect.any(Number));
@@ -82,7 +83,10 @@ describe('event schemas in the registry (BACKWARD compatibility)', () => {
   });
 
   it.each(EVENT_CATALOG.map((e) => [e.file, e] as const))('%s round-trips its example events', async (file, entry) => {
-    const topic = uniqueName('contract');
+    // The codec only looks schemas up: provision this scope's subject the way `npm run provision` does.
+    const prefix = uniqueName('contract');
+    await provisionScope(prefix, { include: ['subject'], topics: [entry.eventType] });
+    const topic = `${prefix}.${entry.eventType}`;
     const codec = new EventCodec(registry);
     const cases = examples(file);
     expect(cases.length).toBeGreaterThan(0);
@@ -99,12 +103,28 @@ describe('event schemas in the registry (BACKWARD compatibility)', () => {
   });
 });
 
-describe('EventCodec registration', () => {
-  it('puts every subject it registers under BACKWARD compatibility', async () => {
+describe('EventCodec lookup', () => {
+  it('never registers: encoding for an unprovisioned subject fails with one line and leaves no subject', async () => {
     const topic = uniqueName('contract_codec');
     const codec = new EventCodec(registry);
-    await codec.encode(topic, examples('order-placed-v1.avsc')[0] as { eventType: string; eventVersion: number });
-    const res = await fetch(`${endpoints.registryUrl}/config/${topic}-value`);
-    expect(((await res.json()) as { compatibilityLevel?: string }).compatibilityLevel).toBe('BACKWARD');
+    const event = examples('order-placed-v1.avsc')[0] as { eventType: string; eventVersion: number };
+    await expect(codec.encode(topic, event)).rejects.toMatchObject({
+      type: 'SchemaNotProvisioned',
+      message: `subject ${topic}-value does not hold order-placed-v1.avsc: run \`npm run provision\``,
+    });
+    expect(await registry.versions(`${topic}-value`)).toEqual([]);
+  });
+
+  it('encodes with the id provisioning registered, under BACKWARD compatibility', async () => {
+    const prefix = uniqueName('contract_codec');
+    await provisionScope(prefix, { include: ['subject'], topics: ['order.placed'] });
+    const topic = `${prefix}.order.placed`;
+    const codec = new EventCodec(registry);
+    const framed = await codec.encode(
+      topic,
+      examples('order-placed-v1.avsc')[0] as { eventType: string; eventVersion: number },
+    );
+    expect(decodeFrame(framed).schemaId).toBe((await registry.version(`${topic}-value`, 1)).id);
+    expect(await registry.subjectCompatibility(`${topic}-value`)).toBe('BACKWARD');
   });
 });

@@ -11,6 +11,7 @@ import { INGRESS_VALIDATORS, upcastOrderPlaced } from '../../src/events/rules';
 import type { OrderPlacedV1 } from '../../src/events/generated/event-schemas';
 import type { RegistryClient } from '../../src/kafka/registry-client';
 import { encodeFrame } from '../../src/kafka/wire-format';
+import { DomainEventDecoder } from '../../src/event-store/domain-event-decoder';
 
 const example = (name: string): OrderPlacedV1 =>
   (
@@ -171,6 +172,78 @@ describe('EventCodec.decode', () => {
     const down = fakeRegistry({ down: true });
     await expect(new EventCodec(down.registry).decode(framed, 'order.placed')).rejects.toMatchObject({
       type: 'RegistryUnavailable',
+    });
+  });
+});
+
+describe('one decoding path for every consumer', () => {
+  const v1Type = avro.Type.forSchema(orderPlacedV1Avsc as unknown as avro.Schema);
+  const good = example('order-placed-v1');
+
+  /** The ingress's verdict and the event store's verdict on the same bytes. */
+  async function verdicts(codec: EventCodec, store: DomainEventDecoder, bytes: Buffer) {
+    const ingress = await codec.decode(bytes, 'order.placed');
+    const stored = await store.decode(bytes).then(
+      (e) => ({ ok: true as const, payload: e.payload }),
+      (err: { type: string }) => ({ ok: false as const, reason: err.type }),
+    );
+    return { ingress, stored };
+  }
+
+  it('gives the ingress and the event store the same verdict on a v1-shaped record that claims version 2', async () => {
+    // The defect's bytes: a use.latest.version producer whose "latest" was the v1 schema writes a
+    // v2 event with it, so isLoyaltyMember never reaches the wire.
+    const { registry } = fakeRegistry();
+    const v1Id = await registry.register('order.placed-value', orderPlacedV1Avsc);
+    const bytes = encodeFrame(v1Id, v1Type.toBuffer({ ...good, eventVersion: 2 }));
+    const codec = new EventCodec(registry);
+    const { ingress, stored } = await verdicts(codec, new DomainEventDecoder(registry), bytes);
+    expect(ingress.ok).toBe(true);
+    expect(stored.ok).toBe(true);
+    // Both read it as v2 with the reader's default for the missing field: the same event.
+    expect(ingress.ok && ingress.value.event).toEqual({ ...good, eventVersion: 2, isLoyaltyMember: false });
+    expect(stored.ok && stored.payload).toEqual({ ...good, eventVersion: 2, isLoyaltyMember: false });
+  });
+
+  it('refuses the same poison for the same reason in both consumers (business rules included)', async () => {
+    const { registry } = fakeRegistry();
+    const v1Id = await registry.register('order.placed-value', orderPlacedV1Avsc);
+    const codec = new EventCodec(registry);
+    const store = new DomainEventDecoder(registry);
+    for (const bytes of [
+      encodeFrame(v1Id, v1Type.toBuffer({ ...good, totalMinor: 1 })),
+      encodeFrame(v1Id, v1Type.toBuffer({ ...good, eventVersion: 7 })),
+      Buffer.from('not avro'),
+    ]) {
+      const { ingress, stored } = await verdicts(codec, store, bytes);
+      expect(ingress.ok).toBe(false);
+      expect(stored).toEqual({ ok: false, reason: !ingress.ok && ingress.reason });
+    }
+  });
+
+  it('decodes every type for the event store, in the version it declares, upcast alongside', async () => {
+    const { registry } = fakeRegistry();
+    const codec = new EventCodec(registry);
+    const confirmed = JSON.parse(
+      readFileSync(path.join(__dirname, '..', '..', 'schemas', 'examples', 'order-confirmed-v1.json'), 'utf8'),
+    ) as { eventType: string; eventVersion: number }[];
+    const out = await codec.decodeEvent(await codec.encode('order.confirmed', confirmed[0]!));
+    expect(out).toMatchObject({ ok: true, eventType: 'order.confirmed', eventVersion: 1, event: confirmed[0] });
+    const placed = await codec.decodeEvent(await codec.encode('order.placed', good));
+    expect(placed).toMatchObject({ ok: true, eventVersion: 1, event: good });
+    expect(placed.ok && placed.latest).toEqual({ ...good, eventVersion: 2, isLoyaltyMember: false });
+  });
+});
+
+describe('EventCodec.encode', () => {
+  it('looks its schema up and never registers: a missing one fails with one line naming the command', async () => {
+    const registry = {
+      lookup: () => Promise.resolve(null),
+      register: () => Promise.reject(new Error('an encoder must not register')),
+    } as unknown as RegistryClient;
+    await expect(new EventCodec(registry).encode('order.placed', example('order-placed-v1'))).rejects.toMatchObject({
+      type: 'SchemaNotProvisioned',
+      message: 'subject order.placed-value does not hold order-placed-v1.avsc: run `npm run provision`',
     });
   });
 });

@@ -1,0 +1,132 @@
+import { EVENT_CATALOG } from '../../src/events/generated/event-schemas';
+import { TOPICS } from '../../src/events/topics';
+import type { PlanSettings, PlanStep, SubjectStep, TopicStep } from '../../src/provision/plan';
+import { MIGRATION_OWNERS, buildPlan, describeStep } from '../../src/provision/plan';
+import { outOfOrder } from '../../src/provision/steps';
+import { ROLE_NEEDS } from '../../src/provision/verify';
+import { ORDER_SEARCH_ATTRIBUTES } from '../../src/shared/search-attributes';
+
+const production: PlanSettings = {
+  topicPrefix: '',
+  replicationFactor: 1,
+  orderPartitions: 6,
+  domainPartitions: 3,
+  temporalNamespace: 'default',
+  cdc: { connectorName: 'kts-outbox', publicationName: 'kts_outbox', heartbeatTopic: '_kts-outbox-heartbeat' },
+};
+
+const ofKind = <K extends PlanStep['kind']>(plan: PlanStep[], kind: K) =>
+  plan.filter((s): s is Extract<PlanStep, { kind: K }> => s.kind === kind);
+
+describe('the provisioning plan', () => {
+  const plan = buildPlan(production);
+
+  it('is data: the same settings give the same steps, each with its own id, and no secret in it', () => {
+    expect(buildPlan(production)).toEqual(plan);
+    expect(new Set(plan.map((s) => s.id)).size).toBe(plan.length);
+    expect(JSON.stringify(plan)).not.toMatch(/password/i);
+    for (const step of plan) expect(describeStep(step)).not.toMatch(/password|postgres:\/\//i);
+  });
+
+  it('orders the kinds so each step finds what it needs: migrations, topics, subjects, attributes, publication, connector', () => {
+    const kinds = plan.map((s) => s.kind).filter((k, i, all) => all[i - 1] !== k);
+    expect(kinds).toEqual(['migrations', 'topic', 'subject', 'search-attributes', 'publication', 'connector']);
+  });
+
+  it("migrates every owner's schema: the services, the card gateway, the ingress ledger, the event store, the CDC heartbeat", () => {
+    expect(ofKind(plan, 'migrations').map((s) => [s.schema, s.role])).toEqual([
+      ['orders', 'kts_orders'],
+      ['inventory', 'kts_inventory'],
+      ['payments', 'kts_payments'],
+      ['notifications', 'kts_notifications'],
+      ['card_gateway', 'kts_card_gateway'],
+      ['ingress', 'kts_ingress'],
+      ['event_store', 'kts_event_store'],
+      ['kts_cdc', 'kts_cdc'],
+    ]);
+  });
+
+  it('declares every topic with its partitions and replication, the order topics with dead letters alike', () => {
+    const topics = Object.fromEntries(ofKind(plan, 'topic').map((t: TopicStep) => [t.topic, t]));
+    expect(Object.keys(topics).sort()).toEqual(
+      [...Object.values(TOPICS), 'order.placed.dlq', 'order.cancelled.dlq', '_kts-outbox-heartbeat'].sort(),
+    );
+    expect(topics['order.placed']).toMatchObject({ partitions: 6, replicationFactor: 1 });
+    expect(topics['order.placed.dlq']).toMatchObject({ partitions: 6, deadLetterOf: 'order.placed' });
+    expect(topics['order.cancelled.dlq']).toMatchObject({ partitions: 6, deadLetterOf: 'order.cancelled' });
+    expect(topics['inventory.stock-reserved']).toMatchObject({ partitions: 3, replicationFactor: 1 });
+    const rf3 = buildPlan({ ...production, replicationFactor: 3 });
+    expect(ofKind(rf3, 'topic').every((t) => t.replicationFactor === 3)).toBe(true);
+  });
+
+  it('declares a BACKWARD subject per event topic with every schema file in file order', () => {
+    const subjects = ofKind(plan, 'subject');
+    expect(subjects.map((s) => s.subject)).toEqual(Object.values(TOPICS).map((t) => `${t}-value`));
+    expect(subjects.every((s: SubjectStep) => s.compatibility === 'BACKWARD')).toBe(true);
+    expect(subjects.find((s) => s.subject === 'order.placed-value')?.files).toEqual([
+      'order-placed-v1.avsc',
+      'order-placed-v2.avsc',
+    ]);
+    // Every schema file is registered somewhere, exactly once.
+    expect(subjects.flatMap((s) => s.files).sort()).toEqual(EVENT_CATALOG.map((e) => e.file).sort());
+  });
+
+  it("registers the saga's search attributes in the configured namespace", () => {
+    const [sa] = ofKind(buildPlan({ ...production, temporalNamespace: 'shop' }), 'search-attributes');
+    expect(sa?.namespace).toBe('shop');
+    expect(sa?.attributes).toEqual(ORDER_SEARCH_ATTRIBUTES.map((k) => ({ name: k.name, type: k.type })));
+  });
+
+  it('prefixes every topic and subject of a scope, and leaves CDC out when asked', () => {
+    const scoped = buildPlan({ ...production, topicPrefix: 't1', cdc: null });
+    expect(ofKind(scoped, 'topic').every((t) => t.topic.startsWith('t1.'))).toBe(true);
+    expect(ofKind(scoped, 'subject').every((s) => s.subject.startsWith('t1.'))).toBe(true);
+    expect(scoped.some((s) => s.kind === 'publication' || s.kind === 'connector')).toBe(false);
+    expect(ofKind(scoped, 'migrations').some((m) => m.schema === 'kts_cdc')).toBe(false);
+  });
+
+  it('can be narrowed to some kinds and topics (a test scope)', () => {
+    const narrow = buildPlan({ ...production, include: ['topic', 'subject'], topics: [TOPICS.orderPlaced] });
+    expect(narrow.map((s) => s.id)).toEqual([
+      'topic:order.placed',
+      'topic:order.placed.dlq',
+      'topic:_kts-outbox-heartbeat',
+      'subject:order.placed-value',
+    ]);
+  });
+});
+
+describe('subject order', () => {
+  const files = ['order-placed-v1.avsc', 'order-placed-v2.avsc'];
+  it.each([
+    [[1, 2], undefined],
+    [[null, null], undefined],
+    [[1, null], undefined],
+    [[2, 1], 'versions 2, 1 are not in file order'],
+    [[null, 1], 'order-placed-v1.avsc is missing while a later file is registered'],
+  ] as [(number | null)[], string | undefined][])('versions %j → %s', (versions, problem) => {
+    expect(outOfOrder({ files }, versions)).toBe(problem);
+  });
+});
+
+describe('what each role verifies', () => {
+  const plan = buildPlan(production);
+  const schemas = new Set(ofKind(plan, 'migrations').map((m) => m.owner));
+  const topics = new Set(ofKind(plan, 'topic').map((t) => t.topic));
+  const subjects = new Set(ofKind(plan, 'subject').map((s) => s.subject));
+
+  it.each(Object.entries(ROLE_NEEDS))('%s needs only what the plan provides', (_role, needs) => {
+    for (const s of needs.schemas) expect(schemas).toContain(s);
+    for (const t of needs.consumes) expect(topics).toContain(t);
+    for (const t of needs.writes) expect(subjects).toContain(`${t}-value`);
+  });
+
+  it('gives every service worker its own schema only (payments also the card gateway it calls)', () => {
+    expect(ROLE_NEEDS.orders.schemas).toEqual(['orders']);
+    expect(ROLE_NEEDS.inventory.schemas).toEqual(['inventory']);
+    expect(ROLE_NEEDS.payments.schemas).toEqual(['payments', 'card_gateway']);
+    expect(ROLE_NEEDS.notifications.schemas).toEqual(['notifications']);
+    expect(ROLE_NEEDS.saga.schemas).toEqual([]);
+    expect(MIGRATION_OWNERS.map((o) => o.owner)).toEqual(expect.arrayContaining(['ingress', 'event_store', 'cdc']));
+  });
+});
