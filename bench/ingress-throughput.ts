@@ -21,7 +21,11 @@ import pino from 'pino';
 
 import { placedEvent } from '../src/cli/order-events';
 import { loadStackConfig, stackEndpoints } from '../src/config/stack-config';
+import { buildPlan } from '../src/provision/plan';
+import { runProvision } from '../src/provision/run';
+import { loadProvisionSettings } from '../src/provision/settings';
 import { EventCodec } from '../src/events/codec';
+import { TOPICS } from '../src/events/topics';
 import { startIngress } from '../src/ingress/app';
 import { loadIngressConfig } from '../src/ingress/config';
 import { sagaInputFor } from '../src/ingress/saga-gateway';
@@ -50,13 +54,18 @@ async function main(): Promise<void> {
     // 1. Through the ingress.
     const placed = `${tag}.order.placed`;
     const cancelled = `${tag}.order.cancelled`;
-    const admin = kafka.admin();
-    await admin.connect();
-    await admin.createTopics({
-      topics: [placed, cancelled].map((topic) => ({ topic, numPartitions: PARTITIONS })),
-      waitForLeaders: true,
-    });
-    await admin.disconnect();
+    // Topics, dead letters and subjects of the bench's scope, as `npm run provision` makes them.
+    const provision = loadProvisionSettings({ ...process.env, KTS_PROVISION_TOPIC_PREFIX: tag });
+    await runProvision(
+      buildPlan({
+        ...provision.plan,
+        cdc: null,
+        include: ['topic', 'subject'],
+        topics: [TOPICS.orderPlaced, TOPICS.orderCancelled],
+        orderPartitions: PARTITIONS,
+      }),
+      provision.targets,
+    );
     const producer = kafka.producer();
     await producer.connect();
     const encoded = [];

@@ -2,20 +2,15 @@
  * The append-only event store (schema `event_store`, role `kts_event_store`): appends deduped by
  * eventId, an order's history, and range reads for replay.
  */
-import path from 'node:path';
-
 import type pg from 'pg';
 import { z } from 'zod';
 
 import { formatEnvIssues, loadStackConfig, stackEndpoints } from '../config/stack-config';
-import { migrateSchema } from '../db/migrate';
 import { toSafeInteger } from '../db/pools';
 import type { DecodedDomainEvent } from './domain-event-decoder';
 import type { StoredEvent } from './order-state';
 
 export const EVENT_STORE_SCHEMA = 'event_store';
-const MIGRATIONS_DIR = path.join(__dirname, 'migrations');
-// Distinct from the services' and the ingress's locks: the tools never touch the same objects.
 
 const envSchema = z.object({
   KTS_DB_PASSWORD_EVENT_STORE: z.string().min(8, 'must be at least 8 characters').default('event-store-dev-password'),
@@ -38,15 +33,6 @@ export function loadEventStoreDbConfig(env: NodeJS.ProcessEnv = process.env): Ev
   url.username = role;
   url.password = parsed.data.KTS_DB_PASSWORD_EVENT_STORE;
   return { adminUrl, role, password: parsed.data.KTS_DB_PASSWORD_EVENT_STORE, url: url.toString() };
-}
-
-/**
- * Creates the role and schema and applies `src/event-store/migrations/NNN_name.sql` not yet
- * applied, as the role, in one transaction under an advisory lock. Idempotent; a changed applied
- * migration is refused.
- */
-export function migrateEventStore(db: EventStoreDbConfig): Promise<string[]> {
-  return migrateSchema(db.adminUrl, { ...db, schema: EVENT_STORE_SCHEMA, migrationsDir: MIGRATIONS_DIR });
 }
 
 export interface EventSource {

@@ -150,26 +150,3 @@ export class IngressConsumer {
     if (consumer) await consumer.disconnect();
   }
 }
-
-/** Makes sure each dead-letter topic exists with as many partitions as its source topic. */
-export async function ensureDeadLetterTopics(
-  kafka: Kafka,
-  topics: string[],
-  dlq: (t: string) => string,
-): Promise<void> {
-  const admin = kafka.admin();
-  await admin.connect();
-  try {
-    const existing = new Set(await admin.listTopics());
-    const meta = await admin.fetchTopicMetadata({ topics: topics.filter((t) => existing.has(t)) });
-    const wanted = topics
-      .filter((t) => !existing.has(dlq(t)))
-      .map((t) => ({
-        topic: dlq(t),
-        numPartitions: meta.topics.find((m) => m.name === t)?.partitions.length ?? 1,
-      }));
-    if (wanted.length > 0) await admin.createTopics({ topics: wanted, waitForLeaders: true });
-  } finally {
-    await admin.disconnect();
-  }
-}

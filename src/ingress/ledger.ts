@@ -3,15 +3,9 @@
  * rules stop a second saga only while the first one's history is retained; this ledger remembers
  * every handled event and every started order for as long as the table is kept.
  */
-import path from 'node:path';
-
 import type pg from 'pg';
 
-import { migrateSchema } from '../db/migrate';
-
 export const LEDGER_SCHEMA = 'ingress';
-const MIGRATIONS_DIR = path.join(__dirname, 'migrations');
-// Distinct from the services' migration lock: the two tools never touch the same objects.
 
 export type LedgerOutcome =
   'STARTED' | 'ALREADY_STARTED' | 'DUPLICATE_ORDER' | 'SIGNALLED' | 'CANCEL_PENDING' | 'CANCEL_TOO_LATE';
@@ -26,15 +20,6 @@ export interface LedgerEntry {
   eventId: string;
   eventType: string;
   orderId: string;
-}
-
-/**
- * Creates the `kts_ingress` role, the `ingress` schema (owned by it, closed to PUBLIC) and applies
- * `src/ingress/migrations/NNN_name.sql` not yet recorded, in one transaction under an advisory lock.
- * Idempotent and safe to run from several consumers at once. A changed applied migration is refused.
- */
-export function migrateLedger(db: { adminUrl: string; role: string; password: string }): Promise<string[]> {
-  return migrateSchema(db.adminUrl, { ...db, schema: LEDGER_SCHEMA, migrationsDir: MIGRATIONS_DIR });
 }
 
 export class IngressLedger {
