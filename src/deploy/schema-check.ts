@@ -65,7 +65,7 @@ export async function checkSchemas(
       push({ kind: 'weak-rule', level });
       continue;
     }
-    const version = await registry.lookup(subject, schema);
+    const version = (await registry.lookup(subject, schema))?.version;
     if (version !== undefined) {
       push({ kind: 'registered', version });
       continue;

@@ -95,7 +95,8 @@ export class RegistryClient {
       this.byId.set(r.id, Promise.resolve(schemaText));
       return { id: r.id, version: r.version };
     } catch (err) {
-      if (err instanceof RegistryError && err.status === 404) return null;
+      // 40401 no such subject, 40403 the subject does not hold this schema.
+      if (err instanceof RegistryError && (err.code === 40401 || err.code === 40403 || err.status === 404)) return null;
       throw err;
     }
   }
@@ -153,21 +154,6 @@ export class RegistryClient {
 
   subjects(): Promise<string[]> {
     return this.call<string[]>('GET', '/subjects');
-  }
-
-  /** The version under which `subject` holds exactly this schema; undefined when it holds no such version. */
-  async lookup(subject: string, schema: object | string): Promise<number | undefined> {
-    const schemaText = typeof schema === 'string' ? schema : JSON.stringify(schema);
-    try {
-      const r = await this.call<{ version: number }>('POST', `/subjects/${encodeURIComponent(subject)}`, {
-        schemaType: 'AVRO',
-        schema: schemaText,
-      });
-      return r.version;
-    } catch (err) {
-      if (err instanceof RegistryError && (err.code === 40401 || err.code === 40403)) return undefined;
-      throw err;
-    }
   }
 
   /** The newest version of a subject and its schema text; undefined when the subject does not exist. */

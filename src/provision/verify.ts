@@ -40,7 +40,11 @@ const none: RoleNeeds = { schemas: [], consumes: [], deadLetters: false, writes:
 export const ROLE_NEEDS: Readonly<Record<VerifiedRole, RoleNeeds>> = {
   // The orchestrator keeps the order's search attributes current.
   saga: { ...none, searchAttributes: true },
-  orders: { ...none, schemas: ['orders'], writes: [TOPICS.orderConfirmed, TOPICS.orderFailed] },
+  orders: {
+    ...none,
+    schemas: ['orders'],
+    writes: [TOPICS.orderConfirmed, TOPICS.orderFailed, TOPICS.orderParkedDecision],
+  },
   inventory: { ...none, schemas: ['inventory'], writes: [TOPICS.stockReserved, TOPICS.stockReleased] },
   // The simulated card gateway is the payments worker's outside party and keeps its own ledger.
   payments: {
