@@ -169,6 +169,25 @@ describe('saga builds under Worker Deployment Versioning (private dev server)', 
     }
   }
 
+  /**
+   * The run's result; throws as soon as one of its workflow tasks fails (as they would if it landed
+   * on a build that cannot replay it), rather than waiting out the test's timeout.
+   */
+  async function resultUnlessTaskFails(handle: WorkflowHandle): Promise<unknown> {
+    let settled = false;
+    const result = handle.result().finally(() => (settled = true));
+    while (!settled) {
+      const history = await handle.fetchHistory();
+      const failed = history.events?.find((e) => e.workflowTaskFailedEventAttributes);
+      if (failed) {
+        const a = failed.workflowTaskFailedEventAttributes;
+        throw new Error(`${handle.workflowId}: workflow task failed (${a?.cause}): ${a?.failure?.message}`);
+      }
+      await Promise.race([result.catch(() => undefined), new Promise((r) => setTimeout(r, 500))]);
+    }
+    return result;
+  }
+
   async function versioning(handle: WorkflowHandle) {
     const info = (await handle.describe()).raw.workflowExecutionInfo?.versioningInfo;
     return { buildId: info?.deploymentVersion?.buildId, behavior: info?.behavior };
@@ -233,7 +252,9 @@ describe('saga builds under Worker Deployment Versioning (private dev server)', 
 
     // Payments comes up: both runs finish, each on its own build.
     await startWorkers(await serviceWorkers(['payments']));
-    const [resultA, resultB] = (await Promise.all([onA.result(), onB.result()])) as { outcome: string }[];
+    const [resultA, resultB] = (await Promise.all([resultUnlessTaskFails(onA), resultUnlessTaskFails(onB)])) as {
+      outcome: string;
+    }[];
     expect([resultA?.outcome, resultB?.outcome]).toEqual(['CONFIRMED', 'CONFIRMED']);
     expect(await versioning(onA)).toEqual({ buildId: BUILD_A, behavior: PINNED });
     expect(await versioning(onB)).toEqual({ buildId: BUILD_B, behavior: PINNED });
