@@ -25,6 +25,7 @@ import type { EventStoreConsumer } from '../event-store/event-store-consumer';
 import { startIngress } from '../ingress/app';
 import { startOutboxCleaner } from '../outbox/outbox-cleaner';
 import { createMetrics } from '../observability/metrics';
+import { sampleReplicationSlots } from '../observability/replication-slots';
 import type { Metrics } from '../observability/metrics';
 import type { Ingress } from '../ingress/app';
 import { loadIngressConfig } from '../ingress/config';
@@ -81,6 +82,12 @@ export async function startApp(
     },
     intervalMs: 10_000,
     onError: (err) => logger.warn({ err }, 'outbox clean-up round failed; retrying next round'),
+    // Each round also samples the slot's lag and retained WAL for the replication-slot alerts.
+    onRound: () => {
+      sampleReplicationSlots(pools.orders, metrics).catch((err: unknown) =>
+        logger.warn({ err }, 'could not read the replication slots'),
+      );
+    },
   });
   const activities = createServiceActivities({
     pools,

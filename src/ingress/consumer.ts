@@ -36,6 +36,8 @@ export function backoffDelay(attempt: number, initialMs: number, maxMs: number, 
 export class IngressConsumer {
   private consumer: Consumer | undefined;
   private readonly attempts = new Map<string, number>();
+  /** The position each partition is blocked at, for the kts_ingress_blocked_record_attempts gauge. */
+  private readonly blocked = new Map<string, { topic: string; partition: string; offset: string }>();
   private readonly resumeTimers = new Set<NodeJS.Timeout>();
   readonly stats: IngressStats = {
     handled: {
@@ -113,6 +115,10 @@ export class IngressConsumer {
         m?.eventErrors.inc({ event_type: eventType, error_type: (err as Error).name || 'Error' });
         const attempt = this.attempts.get(tp) ?? 0;
         this.attempts.set(tp, attempt + 1);
+        // Visible while it lasts: which record blocks the partition and how often it failed.
+        const position = { topic: batch.topic, partition: String(batch.partition), offset: message.offset };
+        m?.blockedRecord.set(position, attempt + 1);
+        this.blocked.set(tp, position);
         const delay = backoffDelay(attempt, this.options.backoff.initialMs, this.options.backoff.maxMs);
         this.log.warn(
           { tp, offset: message.offset, attempt, delayMs: delay, errorType: (err as Error).name, err },
@@ -127,6 +133,11 @@ export class IngressConsumer {
         break; // unresolved: after resume the partition is fetched again from this record
       }
       this.attempts.delete(tp);
+      const wasBlocked = this.blocked.get(tp);
+      if (wasBlocked) {
+        m?.blockedRecord.remove(wasBlocked);
+        this.blocked.delete(tp);
+      }
       p.resolveOffset(message.offset);
       await p.heartbeat();
     }

@@ -80,6 +80,24 @@ export function createMetrics(service: string) {
       help: 'Compensations that exhausted their retries (each parks its saga for an operator): each one needs a human',
       registers: [registry],
     }),
+    blockedRecord: new Gauge({
+      name: 'kts_ingress_blocked_record_attempts',
+      help: 'A record the ingress handler keeps failing on (its partition is paused): failed attempts so far, by position',
+      labelNames: ['topic', 'partition', 'offset'] as const,
+      registers: [registry],
+    }),
+    replicationSlotLagBytes: new Gauge({
+      name: 'kts_replication_slot_lag_bytes',
+      help: "WAL bytes the logical replication slot's consumer (Debezium) has not confirmed yet",
+      labelNames: ['slot'] as const,
+      registers: [registry],
+    }),
+    replicationSlotRetainedWalBytes: new Gauge({
+      name: 'kts_replication_slot_retained_wal_bytes',
+      help: 'WAL bytes PostgreSQL keeps on disk for the replication slot (from its restart_lsn)',
+      labelNames: ['slot'] as const,
+      registers: [registry],
+    }),
     sagasParked: new Gauge({
       name: 'kts_sagas_parked',
       help: 'Open sagas PARKED on a compensation that exhausted its retries, waiting for an operator (Temporal visibility)',
