@@ -82,6 +82,9 @@ async function sleep(ms: number): Promise<void> {
  */
 export class SecureStack {
   private readonly records: { name: string; rec: PidRecord }[] = [];
+  /** Milliseconds from `start()` until each server answered, for the report of a run. */
+  readonly readyAfterMs: Record<string, number> = {};
+  private startedAt = 0;
   readonly secure: SecureListeners;
   /** The app's Kafka user. */
   readonly kafkaUser: ScramUser = { name: 'kts-app', password: secret() };
@@ -209,6 +212,64 @@ export class SecureStack {
     });
   }
 
+  /**
+   * The app's whole configuration for these servers, as a deployment would set it: environment
+   * variables only (the settings model's names), nothing inherited from this process. The dev
+   * stack's own ports are pointed at ports nobody listens on, so any address the app took from a
+   * default instead of these settings fails instead of silently reaching the shared stack.
+   */
+  async appEnv(scope: string, overrides: Record<string, string> = {}): Promise<Record<string, string>> {
+    const taken = new Set<number>();
+    const dead = async (): Promise<string> => {
+      const port = await freePortOn('127.0.0.1');
+      // The stack settings refuse two servers on one port.
+      if (taken.has(port)) return dead();
+      taken.add(port);
+      return String(port);
+    };
+    const ca = this.pki.caFile;
+    return {
+      PATH: process.env.PATH ?? '/usr/bin:/bin',
+      HOME: this.dir,
+      KTS_SCOPE: scope,
+      LOG_LEVEL: 'warn',
+      KTS_METRICS_PORT: '0',
+      // Temporal: a client profile of @temporalio/envconfig, nothing else.
+      TEMPORAL_CONFIG_FILE: this.temporalProfileFile,
+      TEMPORAL_PROFILE: 'secure',
+      // Kafka: SASL_SSL with SCRAM-SHA-512 and the test CA.
+      KTS_KAFKA_BROKERS: this.kafkaBrokers.join(','),
+      KTS_KAFKA_TLS_CA_FILE: ca,
+      KTS_KAFKA_SASL_MECHANISM: 'scram-sha-512',
+      KTS_KAFKA_SASL_USERNAME: this.kafkaUser.name,
+      KTS_KAFKA_SASL_PASSWORD: this.kafkaUser.password,
+      // Registry: https with basic auth.
+      KTS_REGISTRY_URL: this.registryProxy.url,
+      KTS_REGISTRY_USERNAME: this.registryUser.name,
+      KTS_REGISTRY_PASSWORD: this.registryUser.password,
+      KTS_REGISTRY_CA_FILE: ca,
+      // PostgreSQL: TLS with the host name checked against the test CA's certificate.
+      KTS_PG_SSLMODE: 'verify-full',
+      KTS_PG_SSLROOTCERT: ca,
+      PGHOST: SECURE_HOST,
+      PGPORT: String(this.cfg.ports.postgres),
+      KTS_PG_ADMIN_URL: this.pgAdminUrl,
+      KTS_CONNECT_URL: this.connectUrl,
+      // The Orders API listens on the second loopback address too.
+      KTS_API_HOST: SECURE_HOST,
+      KTS_API_PORT: '0',
+      // Defaults that must never be used.
+      KTS_PG_PORT: await dead(),
+      KTS_TEMPORAL_PORT: await dead(),
+      KTS_TEMPORAL_UI_PORT: await dead(),
+      KTS_KAFKA_PORT: await dead(),
+      KTS_KAFKA_CONTROLLER_PORT: await dead(),
+      KTS_REGISTRY_PORT: await dead(),
+      KTS_CONNECT_PORT: await dead(),
+      ...overrides,
+    };
+  }
+
   // ---- lifecycle -------------------------------------------------------------------------------
 
   private async launch(c: Component): Promise<PidRecord> {
@@ -225,6 +286,7 @@ export class SecureStack {
     for (;;) {
       try {
         await check();
+        this.readyAfterMs[c.name] = Date.now() - this.startedAt;
         return;
       } catch (err) {
         last = (err as Error).message;
@@ -239,6 +301,7 @@ export class SecureStack {
 
   /** Starts every server and proxy, in parallel where nothing depends on another, and waits until each answers. */
   async start(): Promise<void> {
+    this.startedAt = Date.now();
     const pgUp = (async () => {
       const rec = await this.launch(postgres);
       await this.ready(postgres, rec, async () => {
