@@ -18,6 +18,7 @@ import {
 } from '../cdc/outbox-connector';
 import { formatVersion, inspectSchema, migrateSchema } from '../db/migrate';
 import { EVENT_CATALOG } from '../events/generated/event-schemas';
+import { createTopicsAndWait } from '../kafka/create-topics';
 import { RegistryClient } from '../kafka/registry-client';
 import type {
   ConnectorStep,
@@ -180,10 +181,9 @@ async function applyTopic(step: TopicStep, c: ProvisionClients): Promise<Applied
   if (s) return { changed: false, detail: topicDrift(step, s) ?? 'exists' };
   const admin = await c.admin();
   // false when another provisioning run created it a moment ago: the same end state.
-  const created = await admin.createTopics({
-    topics: [{ topic: step.topic, numPartitions: step.partitions, replicationFactor: step.replicationFactor }],
-    waitForLeaders: true,
-  });
+  const created = await createTopicsAndWait(admin, [
+    { topic: step.topic, numPartitions: step.partitions, replicationFactor: step.replicationFactor },
+  ]);
   return { changed: created, detail: created ? 'created' : 'exists' };
 }
 
