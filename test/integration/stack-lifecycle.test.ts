@@ -5,6 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 
 import { repoRoot } from '../../src/config/stack-config';
+import { orderPlacedV2Avsc } from '../../src/events/generated/event-schemas';
 import type { StatusRow, UpResult } from '../../src/stack/stack';
 import { isPortOpen } from '../../src/stack/processes';
 
@@ -59,7 +60,7 @@ describe('stack lifecycle', () => {
     fs.rmSync(dataDir, { recursive: true, force: true });
   });
 
-  it('starts every component, reuses healthy ones, replaces a dead one, and down leaves nothing behind', () => {
+  it('starts every component, reuses healthy ones, replaces a dead one, and down leaves nothing behind', async () => {
     const first = stackCli(['up', '--json'], env);
     expect(first.stderr).not.toMatch(/✖/);
     expect(first.code).toBe(0);
@@ -76,6 +77,18 @@ describe('stack lifecycle', () => {
       name: 'kts-outbox',
       action: 'created',
     });
+    // …and provisions the fresh stack: order.placed's versions in file order, so "latest" is v2.
+    const firstJson = JSON.parse(first.stdout.trim().split('\n').pop() ?? '{}') as {
+      provisioned?: { changed: number };
+    };
+    expect(firstJson.provisioned?.changed).toBeGreaterThan(0);
+    const registryUrl = `http://127.0.0.1:${ports.KTS_REGISTRY_PORT}/apis/ccompat/v7`;
+    const subject = await fetch(`${registryUrl}/subjects/order.placed-value/versions/latest`);
+    const latest = (await subject.json()) as { version: number; schema: string };
+    expect(latest.version).toBe(2);
+    expect(JSON.parse(latest.schema)).toEqual(JSON.parse(JSON.stringify(orderPlacedV2Avsc)));
+    const config = await fetch(`${registryUrl}/config/order.placed-value`);
+    expect(((await config.json()) as { compatibilityLevel: string }).compatibilityLevel).toBe('BACKWARD');
     const names = started.map((r) => r.name);
     const pids = Object.fromEntries(names.map((n) => [n, pidOf(dataDir, n)]));
 
@@ -84,7 +97,10 @@ describe('stack lifecycle', () => {
     const againJson = JSON.parse(again.stdout.trim().split('\n').pop() ?? '{}') as {
       results: UpResult[];
       cdc?: { action: string };
+      provisioned?: { changed: number };
     };
+    // Provisioning again changes nothing.
+    expect(againJson.provisioned?.changed).toBe(0);
     const reused = againJson.results;
     expect(againJson.cdc?.action).toBe('unchanged');
     expect(reused.every((r) => r.outcome === 'reused')).toBe(true);
