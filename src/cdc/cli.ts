@@ -1,6 +1,6 @@
 /**
  * `npm run cdc -- <command>`: the outbox connector as code.
- *   ensure   create the publication and register/update the connector (idempotent), wait until RUNNING
+ *   ensure   the publication and connector steps of `npm run provision` (idempotent), waiting until RUNNING
  *   status   print the connector's state; exit 2 when it or a task is FAILED, 3 when it is missing
  *   clean    delete the outbox rows the slot has confirmed (one round)
  */
@@ -11,27 +11,26 @@ import { closeServicePools, createServicePools } from '../db/pools';
 import { loadDbConfig } from '../db/db-config';
 import { OUTBOX_SERVICES } from '../outbox/outbox-constants';
 import { cleanOutboxOnce } from '../outbox/outbox-cleaner';
-import {
-  OUTBOX_CONNECTOR_NAME,
-  OUTBOX_SLOT_NAME,
-  connectorStatus,
-  defaultOutboxConnectorOptions,
-  describeFailures,
-  ensureOutboxConnector,
-} from './outbox-connector';
+import { OUTBOX_CONNECTOR_NAME, OUTBOX_SLOT_NAME, connectorStatus, describeFailures } from './outbox-connector';
+import { buildPlan } from '../provision/plan';
+import { formatStepLine, runProvision } from '../provision/run';
+import { loadProvisionSettings } from '../provision/settings';
 
 const out = (line: string) => process.stdout.write(`${line}\n`);
 
 async function main(argv: string[]): Promise<void> {
   const program = new Command('cdc').description('Debezium outbox connector');
+  // The publication and connector steps of the provisioning plan (`npm run provision` runs them too).
   program.command('ensure').action(async () => {
-    const r = await ensureOutboxConnector(loadStackConfig(), defaultOutboxConnectorOptions());
-    out(`${r.name}: ${r.action}, ${r.status.connector.state} with ${r.status.tasks.length} task(s)`);
+    const settings = loadProvisionSettings();
+    const plan = buildPlan({ ...settings.plan, include: ['publication', 'connector'] });
+    const report = await runProvision(plan, settings.targets);
+    report.steps.forEach((r, i) => out(formatStepLine(i + 1, report.steps.length, r)));
   });
   program.command('status').action(async () => {
     const s = await connectorStatus(stackEndpoints(loadStackConfig()).connectUrl, OUTBOX_CONNECTOR_NAME);
     if (!s) {
-      out(`${OUTBOX_CONNECTOR_NAME}: not registered (run: npm run cdc -- ensure)`);
+      out(`${OUTBOX_CONNECTOR_NAME}: not registered (run: npm run provision)`);
       process.exitCode = 3;
       return;
     }
