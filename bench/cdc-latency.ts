@@ -9,21 +9,20 @@ import { randomUUID } from 'node:crypto';
 import { Kafka, logLevel } from 'kafkajs';
 import pg from 'pg';
 
-import {
-  ensureOutboxConnector,
-  prefixPattern,
-  removeOutboxConnector,
-  HEARTBEAT_TOPIC,
-} from '../src/cdc/outbox-connector';
+import { ensureOutboxConnector, removeOutboxConnector } from '../src/cdc/outbox-connector';
+import { connectorOptionsFor, scopeNames } from '../src/config/scope';
+import { loadSettings } from '../src/config/settings';
 import { loadStackConfig, stackEndpoints } from '../src/config/stack-config';
 import { EventCodec } from '../src/events/codec';
 import { TOPICS } from '../src/events/topics';
 import { RegistryClient } from '../src/kafka/registry-client';
-import { OUTBOX_HEADERS, OUTBOX_TABLES } from '../src/outbox/outbox-constants';
+import { OUTBOX_HEADERS } from '../src/outbox/outbox-constants';
 import { OutboxWriter } from '../src/outbox/outbox-writer';
 
 const cfg = loadStackConfig();
 const ep = stackEndpoints(cfg);
+const provision = loadSettings(['provision'], process.env).roles.provision;
+const target = { adminUrl: provision.adminUrl, connectUrl: provision.connectUrl };
 const SECONDS = 15;
 const rates = process.argv
   .slice(2)
@@ -37,16 +36,9 @@ const pct = (xs: number[], p: number) => {
 
 async function main(): Promise<void> {
   const prefix = `bench_cdc_${Date.now().toString(36)}`;
-  const options = {
-    name: prefix,
-    slotName: prefix,
-    publicationName: `${prefix}_pub`,
-    topicPattern: prefixPattern(prefix),
-    heartbeatTopic: `${prefix}.${HEARTBEAT_TOPIC}`,
-    dropSlotOnStop: false,
-    tables: OUTBOX_TABLES,
-  };
-  await ensureOutboxConnector(cfg, options);
+  // The connector of a deployment scoped to `prefix`: its own slot, publication and topics.
+  const options = connectorOptionsFor(scopeNames(prefix));
+  await ensureOutboxConnector(target, options);
   const writer = new OutboxWriter({ codec: new EventCodec(new RegistryClient(ep.registryUrl)), topicPrefix: prefix });
   const topic = writer.destination(TOPICS.orderConfirmed);
   const db = new pg.Pool({ connectionString: ep.postgresUrl, max: 16 });
@@ -131,7 +123,7 @@ async function main(): Promise<void> {
     }
   } finally {
     await consumer.disconnect();
-    await removeOutboxConnector(cfg, options);
+    await removeOutboxConnector(target, options);
     await db.end();
   }
 }

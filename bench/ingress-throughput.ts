@@ -27,7 +27,7 @@ import { loadProvisionSettings } from '../src/provision/settings';
 import { EventCodec } from '../src/events/codec';
 import { TOPICS } from '../src/events/topics';
 import { startIngress } from '../src/ingress/app';
-import { loadIngressConfig } from '../src/ingress/config';
+import { loadSettings } from '../src/config/settings';
 import { sagaInputFor } from '../src/ingress/saga-gateway';
 import { RegistryClient } from '../src/kafka/registry-client';
 import { ORDER_SAGA_WORKFLOW_TYPE, orderWorkflowId, taskQueuesFor } from '../src/shared/saga-contract';
@@ -53,9 +53,8 @@ async function main(): Promise<void> {
   try {
     // 1. Through the ingress.
     const placed = `${tag}.order.placed`;
-    const cancelled = `${tag}.order.cancelled`;
     // Topics, dead letters and subjects of the bench's scope, as `npm run provision` makes them.
-    const provision = loadProvisionSettings({ ...process.env, KTS_PROVISION_TOPIC_PREFIX: tag });
+    const provision = loadProvisionSettings({ ...process.env, KTS_SCOPE: tag });
     await runProvision(
       buildPlan({
         ...provision.plan,
@@ -78,16 +77,13 @@ async function main(): Promise<void> {
     }
     await producer.disconnect();
 
-    const cfg = loadIngressConfig({
+    // One scope names the bench's topics, consumer group and task queues.
+    const cfg = loadSettings(['ingress'], {
       ...process.env,
       ...temporalEnv,
-      KTS_INGRESS_GROUP_ID: `${tag}.ingress`,
-      KTS_INGRESS_CLIENT_ID: tag,
-      KTS_INGRESS_PLACED_TOPIC: placed,
-      KTS_INGRESS_CANCELLED_TOPIC: cancelled,
-      KTS_INGRESS_TASK_QUEUE_PREFIX: `${tag}.ingress`,
+      KTS_SCOPE: tag,
       KTS_INGRESS_PARTITION_CONCURRENCY: String(PARTITIONS),
-      KTS_INGRESS_LOG_LEVEL: 'silent',
+      LOG_LEVEL: 'silent',
     });
     const db = new pg.Pool({ connectionString: endpoints.postgresUrl, max: 2 });
     const ingress = await startIngress(cfg, pino({ level: 'silent' }));

@@ -12,11 +12,11 @@ import { DefaultLogger, NativeConnection, Runtime, Worker as TemporalWorker } fr
 import pino from 'pino';
 
 import { createServiceActivities } from '../activities';
-import { loadStackConfig, stackEndpoints } from '../src/config/stack-config';
-import { loadDbConfig } from '../src/db/db-config';
+import { ROLES, loadSettings } from '../src/config/settings';
+import { dbConfigFromSettings } from '../src/db/db-config';
 import { migrateAll } from '../src/db/migrate';
 import { closeServicePools, createServicePools } from '../src/db/pools';
-import { outboxWriterFromEnv } from '../src/outbox/outbox-config';
+import { outboxWriterFor } from '../src/outbox/outbox-config';
 import { SimulatedCardGateway } from '../src/services/card-gateway';
 import { initTracing, temporalTracingPlugin } from '../src/observability/tracing';
 import { logChannel } from '../src/services/notification-channel';
@@ -47,8 +47,11 @@ async function timeAll(label: string, count: number, runAll: () => Promise<unkno
 
 async function main(): Promise<void> {
   Runtime.install({ logger: new DefaultLogger('ERROR') });
-  const { temporalAddress } = stackEndpoints(loadStackConfig());
-  const dbConfig = loadDbConfig();
+  // Every step appends its event as in production; under a scope of its own, whose topics no
+  // connector publishes, so a run never floods the real domain topics.
+  const settings = loadSettings(ROLES, { ...process.env, KTS_SCOPE: `bench-saga-${Date.now()}` });
+  const temporalAddress = settings.temporal.connection.address;
+  const dbConfig = dbConfigFromSettings(settings.roles.provision, settings.postgres);
   await migrateAll(dbConfig);
   const pools = createServicePools(dbConfig, 10);
   const activities = createServiceActivities({
@@ -59,9 +62,7 @@ async function main(): Promise<void> {
       latencyMs: { min: 0, max: 0 },
     }),
     channel: logChannel(pino({ level: 'warn' })),
-    // Every step appends its event as in production; under a prefix of its own, which no connector
-    // publishes, so a run never floods the real domain topics.
-    outbox: outboxWriterFromEnv({ ...process.env, KTS_OUTBOX_TOPIC_PREFIX: `bench-saga-${Date.now()}` }),
+    outbox: outboxWriterFor(settings),
   });
   // Both sides traced like production (interceptors in the bundle, plugin on the workers), so the
   // comparison stays the saga's own cost over the engine's floor.

@@ -1,4 +1,4 @@
-import { main } from './start-workers';
+import { startWorkerProcess } from './start-workers';
 
 // Local use: the orchestrator and every service in one process, each on its own task queue.
-main(['saga', 'orders', 'inventory', 'payments', 'notifications']);
+startWorkerProcess(['saga', 'orders', 'inventory', 'payments', 'notifications']);

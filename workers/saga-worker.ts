@@ -1,3 +1,3 @@
-import { main } from './start-workers';
+import { startWorkerProcess } from './start-workers';
 
-main(['saga']);
+startWorkerProcess(['saga']);

@@ -32,8 +32,8 @@ export interface SagaWorkersOptions {
   taskQueues: SagaTaskQueues;
   /** Which workers to create; one process may host all of them for local use. */
   roles: readonly WorkerRole[];
-  /** Needed for every service role (built with createServiceActivities). */
-  activities?: ServiceActivities;
+  /** Needed for every service role in `roles` (each built from that service's own pool). */
+  activities?: Partial<ServiceActivities>;
   /** A prebuilt bundle (bundleSagaWorkflows), so tests and benchmarks bundle once. */
   workflowBundle?: WorkflowBundleOption;
   maxConcurrentActivityTaskExecutions?: number;
@@ -43,7 +43,7 @@ export interface SagaWorkersOptions {
   tracing?: Tracing;
   /**
    * Activity log lines (one per attempt, with the order's correlation fields). Entry points pass
-   * theirs; embedded use (tests, benchmarks) stays quiet unless LOG_LEVEL asks for lines.
+   * theirs; embedded use (tests, benchmarks) stays quiet without one.
    */
   logger?: Logger;
   /**
@@ -93,7 +93,8 @@ function traced(options: WorkerOptions, tracing: Tracing | undefined, logger: Lo
 export async function createSagaWorkers(opts: SagaWorkersOptions): Promise<Worker[]> {
   const common = { connection: opts.connection, namespace: opts.namespace ?? 'default' };
   const workers: Worker[] = [];
-  const logger = opts.logger ?? createLogger('kts-workers', undefined, process.env.LOG_LEVEL ?? 'silent');
+  // Embedded use (tests, benchmarks) stays quiet unless the caller passes a logger.
+  const logger = opts.logger ?? createLogger('kts-workers', undefined, 'silent');
   for (const role of opts.roles) {
     if (role === 'saga') {
       // The saga upserts its search attributes: without them in the namespace every saga would stall.
@@ -116,14 +117,15 @@ export async function createSagaWorkers(opts: SagaWorkersOptions): Promise<Worke
       );
       continue;
     }
-    if (!opts.activities) throw new Error(`the ${role} worker needs its activities`);
+    const activities = opts.activities?.[role];
+    if (!activities) throw new Error(`the ${role} worker needs its activities`);
     workers.push(
       await Worker.create(
         traced(
           {
             ...common,
             taskQueue: opts.taskQueues[role],
-            activities: opts.activities[role],
+            activities,
             maxConcurrentActivityTaskExecutions: opts.maxConcurrentActivityTaskExecutions ?? 50,
           },
           opts.tracing,

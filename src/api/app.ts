@@ -1,15 +1,13 @@
 /**
  * Wires the Orders API from its settings: the orders role's pool, the outbox writer (registry
- * codec), the Temporal client for saga status. Tests start several, each with its own prefix.
+ * codec), the Temporal client for saga status. Tests start several, each with its own scope.
  */
-import { Client, Connection } from '@temporalio/client';
+import { Client } from '@temporalio/client';
 import type { FastifyInstance } from 'fastify';
-import pg from 'pg';
 
-import type { DbConfig } from '../db/db-config';
-import { loadDbConfig } from '../db/db-config';
+import { connectTemporal, createPgPool, createRegistryClient } from '../config/clients';
 import { EventCodec } from '../events/codec';
-import { RegistryClient } from '../kafka/registry-client';
+import type { Logger } from '../observability/logger';
 import { OutboxWriter } from '../outbox/outbox-writer';
 import { verifyRoles } from '../provision/verify';
 import type { ApiConfig } from './api-config';
@@ -23,23 +21,27 @@ export interface OrdersApi {
   /** Base URL once listening, e.g. http://127.0.0.1:8090. */
   url: string;
   /** Which authentication guards the orders routes (off on the local stack). */
-  authMode: ApiConfig['auth']['mode'];
+  authMode: ApiConfig['roles']['api']['auth']['mode'];
   stop(): Promise<void>;
 }
 
 /**
- * Verifies as the orders role what provisioning made (its schema, the subjects it writes with), then
- * builds and starts listening; port 0 picks a free port.
+ * Verifies as its own role what provisioning made (the orders schema, the subjects it writes with),
+ * then builds and starts listening; port 0 picks a free port.
  */
-export async function startOrdersApi(cfg: ApiConfig, db: DbConfig = loadDbConfig()): Promise<OrdersApi> {
-  await verifyRoles(['api'], { schemaUrls: { orders: db.owners.orders.url }, registryUrl: cfg.registryUrl });
-  const pool = new pg.Pool({ connectionString: db.owners.orders.url, max: db.poolSize, application_name: 'kts-api' });
-  pool.on('error', () => undefined);
-  const connection = await Connection.connect({ address: cfg.temporalAddress });
-  const client = new Client({ connection, namespace: cfg.temporalNamespace });
+export async function startOrdersApi(settings: ApiConfig, log?: Logger): Promise<OrdersApi> {
+  const cfg = settings.roles.api;
+  await verifyRoles(['api'], {
+    schemaUrls: { orders: cfg.pgUrl },
+    registry: settings.registry,
+    pgSsl: settings.postgres.ssl,
+  });
+  const pool = createPgPool(cfg.pgUrl, settings.postgres, { applicationName: 'kts-api' });
+  const connection = await connectTemporal(settings.temporal);
+  const client = new Client({ connection, namespace: settings.temporal.namespace });
   const outbox = new OutboxWriter({
-    codec: new EventCodec(new RegistryClient(cfg.registryUrl)),
-    topicPrefix: cfg.topicPrefix,
+    codec: new EventCodec(createRegistryClient(settings.registry)),
+    topicPrefix: settings.common.names.topicPrefix,
   });
   const server = buildApiServer({
     store: new OrdersStore(pool, outbox),
@@ -47,7 +49,9 @@ export async function startOrdersApi(cfg: ApiConfig, db: DbConfig = loadDbConfig
     auth: createAuthenticator(cfg.auth),
     bodyLimitBytes: cfg.bodyLimitBytes,
     onInternalError: (err) =>
-      process.stderr.write(`orders API internal error: ${String((err as Error).stack ?? err)}\n`),
+      log
+        ? log.error({ err }, 'orders API internal error')
+        : process.stderr.write(`orders API internal error: ${String((err as Error).stack ?? err)}\n`),
   });
   const url = await server.listen({ port: cfg.port, host: cfg.host });
   return {

@@ -6,31 +6,34 @@
  */
 import { Command } from 'commander';
 
-import { loadStackConfig, stackEndpoints } from '../config/stack-config';
-import { closeServicePools, createServicePools } from '../db/pools';
-import { loadDbConfig } from '../db/db-config';
-import { OUTBOX_SERVICES } from '../outbox/outbox-constants';
+import { createPgPool } from '../config/clients';
+import { loadSettings } from '../config/settings';
+import type { OutboxService } from '../outbox/outbox-constants';
 import { cleanOutboxOnce } from '../outbox/outbox-cleaner';
-import { OUTBOX_CONNECTOR_NAME, OUTBOX_SLOT_NAME, connectorStatus, describeFailures } from './outbox-connector';
+import { connectorStatus, describeFailures } from './outbox-connector';
 import { buildPlan } from '../provision/plan';
 import { formatStepLine, runProvision } from '../provision/run';
-import { loadProvisionSettings } from '../provision/settings';
+import { provisionSettingsFrom } from '../provision/settings';
 
 const out = (line: string) => process.stdout.write(`${line}\n`);
 
 async function main(argv: string[]): Promise<void> {
   const program = new Command('cdc').description('Debezium outbox connector');
+  // Provisioning's settings (superuser, Connect URL); the scope picks the connector's names.
+  const provisionSettings = () => loadSettings(['provision'], process.env);
   // The publication and connector steps of the provisioning plan (`npm run provision` runs them too).
   program.command('ensure').action(async () => {
-    const settings = loadProvisionSettings();
+    const settings = provisionSettingsFrom(provisionSettings());
     const plan = buildPlan({ ...settings.plan, include: ['publication', 'connector'] });
     const report = await runProvision(plan, settings.targets);
     report.steps.forEach((r, i) => out(formatStepLine(i + 1, report.steps.length, r)));
   });
   program.command('status').action(async () => {
-    const s = await connectorStatus(stackEndpoints(loadStackConfig()).connectUrl, OUTBOX_CONNECTOR_NAME);
+    const settings = provisionSettings();
+    const name = settings.common.names.connector.name;
+    const s = await connectorStatus(settings.roles.provision.connectUrl, name);
     if (!s) {
-      out(`${OUTBOX_CONNECTOR_NAME}: not registered (run: npm run provision)`);
+      out(`${name}: not registered (run: npm run provision)`);
       process.exitCode = 3;
       return;
     }
@@ -40,15 +43,21 @@ async function main(argv: string[]): Promise<void> {
     if (failures.length) process.exitCode = 2;
   });
   program.command('clean').action(async () => {
-    const pools = createServicePools(loadDbConfig(), 2);
+    // The outbox cleaner's own role section: the four services' URLs and nothing else.
+    const settings = loadSettings(['outboxCleaner'], process.env);
+    const outboxes = Object.fromEntries(
+      Object.entries(settings.roles.outboxCleaner.pgUrls).map(([service, url]) => [
+        service,
+        createPgPool(url, settings.postgres, { max: 2, applicationName: 'kts-cdc-clean' }),
+      ]),
+    ) as Record<OutboxService, ReturnType<typeof createPgPool>>;
     try {
-      const outboxes = Object.fromEntries(OUTBOX_SERVICES.map((s) => [s, pools[s]]));
-      const r = await cleanOutboxOnce({ slotName: OUTBOX_SLOT_NAME, outboxes });
+      const r = await cleanOutboxOnce({ slotName: settings.common.names.connector.slotName, outboxes });
       out(
         r.confirmed ? `deleted ${JSON.stringify(r.deleted)}` : 'slot has not confirmed the watermark: nothing deleted',
       );
     } finally {
-      await closeServicePools(pools);
+      await Promise.all(Object.values(outboxes).map((p) => p.end()));
     }
   });
   await program.parseAsync(argv);

@@ -4,8 +4,8 @@
  */
 import pg from 'pg';
 
-import type { StackConfig } from '../config/stack-config';
-import { stackEndpoints } from '../config/stack-config';
+import type { ConnectionOptions } from 'node:tls';
+
 import { TOPICS } from '../events/topics';
 import { OUTBOX_HEADERS, OUTBOX_TABLE, OUTBOX_TABLES, prefixedTopic } from '../outbox/outbox-constants';
 
@@ -15,6 +15,16 @@ export const HEARTBEAT_SCHEMA = 'kts_cdc';
 export const HEARTBEAT_TABLE = `${HEARTBEAT_SCHEMA}.heartbeat`;
 /** The production connector's heartbeat topic: empty records nobody needs to read. */
 export const HEARTBEAT_TOPIC = '_kts-outbox-heartbeat';
+
+/**
+ * Where the connector runs and what it reads: the Connect REST URL, and the PostgreSQL superuser URL
+ * (publication, slot; Debezium logs in with it too). From the provision section of the settings.
+ */
+export interface CdcTarget {
+  connectUrl: string;
+  adminUrl: string;
+  ssl?: false | ConnectionOptions;
+}
 
 /** Production names; tests and benchmarks pass their own so they never share a slot. */
 export const OUTBOX_CONNECTOR_NAME = 'kts-outbox';
@@ -106,15 +116,16 @@ function heartbeatQuery(o: OutboxConnectorOptions): string {
  * The connector's Connect configuration. Pure: the same options give the same map, which is what
  * makes re-registering a no-op.
  */
-export function outboxConnectorConfig(cfg: StackConfig, o: OutboxConnectorOptions): Record<string, string> {
+export function outboxConnectorConfig(adminUrl: string, o: OutboxConnectorOptions): Record<string, string> {
+  const db = new URL(adminUrl);
   return {
     'connector.class': DEBEZIUM_POSTGRES_CONNECTOR,
     'tasks.max': '1',
-    'database.hostname': cfg.host,
-    'database.port': String(cfg.ports.postgres),
-    'database.user': cfg.postgres.user,
-    'database.password': cfg.postgres.password,
-    'database.dbname': cfg.postgres.database,
+    'database.hostname': db.hostname,
+    'database.port': db.port || '5432',
+    'database.user': decodeURIComponent(db.username),
+    'database.password': decodeURIComponent(db.password),
+    'database.dbname': decodeURIComponent(db.pathname.replace(/^\//, '')) || 'postgres',
     'topic.prefix': o.name,
     'plugin.name': 'pgoutput',
     'slot.name': o.slotName,
@@ -190,8 +201,13 @@ function qualified(client: pg.ClientBase, t: string): string {
  * the migrations (the heartbeat's is `src/cdc/migrations`); a publication needs a superuser or the
  * owner of every table, hence the admin connection, which only provisioning holds.
  */
-export async function ensurePublication(adminUrl: string, name: string, tables: readonly string[]): Promise<void> {
-  const client = new pg.Client({ connectionString: adminUrl, application_name: 'kts-cdc' });
+export async function ensurePublication(
+  adminUrl: string,
+  name: string,
+  tables: readonly string[],
+  ssl: false | ConnectionOptions = false,
+): Promise<void> {
+  const client = new pg.Client({ connectionString: adminUrl, ssl, application_name: 'kts-cdc' });
   await client.connect();
   try {
     const list = [...tables, HEARTBEAT_TABLE].map((t) => qualified(client, t)).join(', ');
@@ -393,12 +409,11 @@ export async function ensureConnector(
  * publication, then the connector registered or updated and running. Idempotent.
  */
 export async function ensureOutboxConnector(
-  cfg: StackConfig,
+  target: CdcTarget,
   options: OutboxConnectorOptions = defaultOutboxConnectorOptions(),
 ): Promise<EnsureResult> {
-  const endpoints = stackEndpoints(cfg);
-  await ensurePublication(endpoints.postgresUrl, options.publicationName, options.tables);
-  return ensureConnector(endpoints.connectUrl, options.name, outboxConnectorConfig(cfg, options));
+  await ensurePublication(target.adminUrl, options.publicationName, options.tables, target.ssl);
+  return ensureConnector(target.connectUrl, options.name, outboxConnectorConfig(target.adminUrl, options));
 }
 
 /**
@@ -406,12 +421,12 @@ export async function ensureOutboxConnector(
  * is dropped only once no connector holds it, after Connect has stopped the task.
  */
 export async function removeOutboxConnector(
-  cfg: StackConfig,
+  target: CdcTarget,
   options: Pick<OutboxConnectorOptions, 'name' | 'slotName' | 'publicationName'>,
-  { dropSlot = true, dropPublication = true, connectUrl = stackEndpoints(cfg).connectUrl } = {},
+  { dropSlot = true, dropPublication = true, connectUrl = target.connectUrl } = {},
 ): Promise<void> {
   await connectCall(`${connectUrl}/connectors/${encodeURIComponent(options.name)}`, { method: 'DELETE' });
-  const client = new pg.Client({ connectionString: stackEndpoints(cfg).postgresUrl, application_name: 'kts-cdc' });
+  const client = new pg.Client({ connectionString: target.adminUrl, ssl: target.ssl, application_name: 'kts-cdc' });
   await client.connect();
   try {
     if (dropSlot) {

@@ -5,11 +5,12 @@
  */
 import type { Command } from 'commander';
 import { InvalidArgumentError } from 'commander';
-import { Kafka, logLevel } from 'kafkajs';
-import PgLib from 'pg';
+import { logLevel } from 'kafkajs';
 
-import { loadStackConfig, stackEndpoints } from '../config/stack-config';
-import { EventStore, loadEventStoreDbConfig } from '../event-store/event-store';
+import { createKafka, createPgPool } from '../config/clients';
+import type { Settings } from '../config/settings';
+import { loadSettings } from '../config/settings';
+import { EventStore } from '../event-store/event-store';
 import { verifySchema } from '../provision/verify';
 import { rebuildOrderState } from '../event-store/order-state';
 import { replayToTopic } from '../event-store/replay';
@@ -21,10 +22,17 @@ function instant(v: string): Date {
   return d;
 }
 
-async function withStore<T>(fn: (store: EventStore) => Promise<T>): Promise<T> {
-  const db = loadEventStoreDbConfig();
-  await verifySchema('event_store', db.url);
-  const pool = new PgLib.Pool({ connectionString: db.url, max: 2 });
+/** The event store role's settings, parsed once per command (the store must be provisioned). */
+function storeSettings(): Settings<'eventStore'> {
+  return loadSettings(['eventStore'], process.env, { refuseForeignCredentials: false });
+}
+
+async function withStore<T>(settings: Settings<'eventStore'>, fn: (store: EventStore) => Promise<T>): Promise<T> {
+  await verifySchema('event_store', settings.roles.eventStore.pgUrl, settings.postgres.ssl);
+  const pool = createPgPool(settings.roles.eventStore.pgUrl, settings.postgres, {
+    max: 2,
+    applicationName: 'kts-orders-cli',
+  });
   try {
     return await fn(new EventStore(pool));
   } finally {
@@ -41,7 +49,7 @@ export function registerHistoryCommands(program: Command): void {
     .option('--at <timestamp>', 'rebuild the state as it was at this instant (ISO or epoch ms)', instant)
     .option('--json', 'print JSON')
     .action(async (orderId: string, o: { at?: Date; json?: boolean }) => {
-      await withStore(async (store) => {
+      await withStore(storeSettings(), async (store) => {
         const events = await store.history(orderId);
         const shown = o.at ? events.filter((e) => e.occurredAt.getTime() <= o.at!.getTime()) : events;
         const state = rebuildOrderState(orderId, events, o.at);
@@ -71,15 +79,12 @@ export function registerHistoryCommands(program: Command): void {
     .option('--until <timestamp>', 'occurred at or before (ISO or epoch ms)', instant)
     .option('--order <orderId>', 'only this order')
     .action(async (o: { toTopic: string; type?: string; since?: Date; until?: Date; order?: string }) => {
-      const kafka = new Kafka({
-        clientId: 'orders-cli',
-        brokers: stackEndpoints(loadStackConfig()).kafkaBrokers,
-        logLevel: logLevel.ERROR,
-      });
+      const settings = storeSettings();
+      const kafka = createKafka(settings.kafka, 'orders-cli', { logLevel: logLevel.ERROR });
       const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
       await producer.connect();
       try {
-        const sent = await withStore((store) =>
+        const sent = await withStore(settings, (store) =>
           replayToTopic(
             store,
             producer,

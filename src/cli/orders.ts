@@ -8,12 +8,11 @@
  */
 import { SingleBar, Presets } from 'cli-progress';
 import { Command, InvalidArgumentError, Option } from 'commander';
-import { Kafka, logLevel } from 'kafkajs';
+import { logLevel } from 'kafkajs';
 
-import { loadStackConfig, stackEndpoints } from '../config/stack-config';
+import { createKafka, createRegistryClient } from '../config/clients';
+import { loadSettings } from '../config/settings';
 import { EventCodec } from '../events/codec';
-import { TOPICS } from '../events/topics';
-import { RegistryClient } from '../kafka/registry-client';
 import { initTracing } from '../observability/tracing';
 import { listDeadLetters, replayDeadLetters } from './dead-letters';
 import { registerHistoryCommands } from './history';
@@ -22,8 +21,10 @@ import type { BadRecordKind } from './order-events';
 import { BAD_RECORD_KINDS } from './order-events';
 import { placeOrders } from './place-orders';
 
-const endpoints = stackEndpoints(loadStackConfig());
-const kafka = () => new Kafka({ clientId: 'orders-cli', brokers: endpoints.kafkaBrokers, logLevel: logLevel.ERROR });
+// Parsed once: a tool reads only the shared sections (brokers, registry, scope), never a role's credentials.
+const settings = loadSettings([], process.env, { refuseForeignCredentials: false });
+const names = settings.common.names;
+const kafka = () => createKafka(settings.kafka, 'orders-cli', { logLevel: logLevel.ERROR });
 
 function int(min: number) {
   return (v: string) => {
@@ -50,8 +51,8 @@ program
   .option('--bad <f>', 'fraction of orders followed by a bad record', fraction, 0)
   .option('--bad-kinds <kinds>', `comma-separated subset of: ${BAD_RECORD_KINDS.join(', ')}`)
   .option('--cancels <f>', 'fraction of orders followed by an order.cancelled', fraction, 0)
-  .option('--topic <t>', 'order.placed topic', TOPICS.orderPlaced)
-  .option('--cancel-topic <t>', 'order.cancelled topic', TOPICS.orderCancelled)
+  .option('--topic <t>', 'order.placed topic', names.topics.orderPlaced)
+  .option('--cancel-topic <t>', 'order.cancelled topic', names.topics.orderCancelled)
   .option('--max-payload-bytes <n>', "the ingress's payload limit, for oversized records", int(64), 256 * 1024)
   .option('--no-progress', 'no progress bar')
   .action(async (o: Record<string, unknown>) => {
@@ -64,8 +65,8 @@ program
       : undefined;
     bar?.start(count, 0);
     // Each order's producer span starts its trace; the traceparent header carries it to the ingress.
-    const tracing = initTracing('kts-orders-cli');
-    const report = await placeOrders(kafka(), new EventCodec(new RegistryClient(endpoints.registryUrl)), {
+    const tracing = initTracing('kts-orders-cli', undefined, settings.common.otlpTracesEndpoint);
+    const report = await placeOrders(kafka(), new EventCodec(createRegistryClient(settings.registry)), {
       count,
       rate: o.rate as number,
       version: o.eventVersion as '1' | '2' | 'mixed',
@@ -89,7 +90,7 @@ const dlq = program.command('dlq').description('dead letters of an ingress topic
 
 dlq
   .command('list')
-  .option('--topic <t>', 'source topic (its dead letters are on <t>.dlq)', TOPICS.orderPlaced)
+  .option('--topic <t>', 'source topic (its dead letters are on <t>.dlq)', names.topics.orderPlaced)
   .option('--json', 'one JSON object per line')
   .action(async (o: { topic: string; json?: boolean }) => {
     const letters = await listDeadLetters(kafka(), o.topic);
@@ -109,7 +110,7 @@ dlq
 dlq
   .command('replay')
   .description('put dead letters back on their original topic (the ingress dedupes them as usual)')
-  .option('--topic <t>', 'source topic', TOPICS.orderPlaced)
+  .option('--topic <t>', 'source topic', names.topics.orderPlaced)
   .option('--position <p:o...>', 'only these dead letters (partition:offset)')
   .option('--reason <r>', 'only dead letters with this reason')
   .option('--dry-run', 'list what would be replayed')

@@ -13,18 +13,20 @@
 import { Client, Connection } from '@temporalio/client';
 import type { Command } from 'commander';
 
-import { loadStackConfig, stackEndpoints } from '../config/stack-config';
+import { loadSettings } from '../config/settings';
 import type { ParkedDecisionKind, SagaStatus } from '../shared/saga-contract';
 import { formatMoney } from '../shared/saga-contract';
 import type { ParkedSagaRow } from './parked-sagas';
 import { decideParked, listParkedSagas, showSaga } from './parked-sagas';
 
 async function withClient<T>(fn: (client: Client) => Promise<T>): Promise<T> {
-  const { temporalAddress } = stackEndpoints(loadStackConfig());
-  const namespace = process.env.KTS_TEMPORAL_NAMESPACE ?? 'default';
+  // A tool: the shared sections only (Temporal address, TLS, namespace), parsed once per command.
+  const { temporal } = loadSettings([], process.env, { refuseForeignCredentials: false });
+  const temporalAddress = temporal.connection.address;
+  const namespace = temporal.namespace;
   let connection: Connection;
   try {
-    connection = await Connection.connect({ address: temporalAddress, connectTimeout: 5_000 });
+    connection = await Connection.connect({ ...temporal.connection, connectTimeout: 5_000 });
   } catch (err) {
     throw new Error(
       `cannot reach Temporal at ${temporalAddress} (${(err as Error).message}): start it with npm run stack -- up`,

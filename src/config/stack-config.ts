@@ -12,25 +12,39 @@ export const STACK_VERSIONS = {
 
 const port = z.coerce.number().int().min(1).max(65535);
 
-const stackEnvSchema = z.object({
-  KTS_DATA_DIR: z.string().min(1).optional(),
-  KTS_CACHE_DIR: z.string().min(1).optional(),
-  KTS_PG_PORT: port.default(5432),
-  KTS_TEMPORAL_PORT: port.default(7233),
-  KTS_TEMPORAL_UI_PORT: port.default(8233),
-  KTS_KAFKA_PORT: port.default(9092),
-  KTS_KAFKA_CONTROLLER_PORT: port.default(9093),
-  KTS_REGISTRY_PORT: port.default(8081),
-  KTS_CONNECT_PORT: port.default(8083),
-  KTS_PG_PASSWORD: z.string().min(1).default('postgres'),
-});
+/**
+ * The stack tool's own settings. The app reads them too, but only as the source of its default
+ * endpoints (see src/config/settings.ts): set the endpoint variables to point elsewhere.
+ */
+export const STACK_SHAPE = {
+  KTS_STACK_HOST: z
+    .string()
+    .regex(/^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/, 'must be a loopback address (127.0.0.0/8)')
+    .default('127.0.0.1')
+    .describe('Loopback address the local stack binds to, and so the host of every default endpoint.'),
+  KTS_DATA_DIR: z.string().min(1).optional().describe("The local stack's data, logs and pid files. Default: .stack/."),
+  KTS_CACHE_DIR: z
+    .string()
+    .min(1)
+    .optional()
+    .describe('Downloads of the local stack. Default: ~/.cache/kafka-temporal-saga.'),
+  KTS_PG_PORT: port.default(5432).describe('Local stack PostgreSQL port.'),
+  KTS_TEMPORAL_PORT: port.default(7233).describe('Local stack Temporal frontend port.'),
+  KTS_TEMPORAL_UI_PORT: port.default(8233).describe('Local stack Temporal Web UI port.'),
+  KTS_KAFKA_PORT: port.default(9092).describe('Local stack Kafka broker port.'),
+  KTS_KAFKA_CONTROLLER_PORT: port.default(9093).describe('Local stack Kafka controller port.'),
+  KTS_REGISTRY_PORT: port.default(8081).describe('Local stack Apicurio registry port.'),
+  KTS_CONNECT_PORT: port.default(8083).describe('Local stack Kafka Connect port.'),
+  KTS_PG_PASSWORD: z.string().min(1).default('postgres').describe('Local stack PostgreSQL superuser password.'),
+};
+const stackEnvSchema = z.object(STACK_SHAPE);
 
 export interface StackConfig {
   /** Data, logs and pid files of this checkout's stack (ignored by git). */
   dataDir: string;
   /** Downloads, shared by every checkout on the machine so a fresh clone starts warm. */
   cacheDir: string;
-  /** The loopback address every server binds to: 127.0.0.1 for the local stack; tests may use another. */
+  /** Loopback address every server of the local stack binds to (KTS_STACK_HOST). */
   host: string;
   ports: {
     postgres: number;
@@ -62,7 +76,8 @@ export function formatEnvIssues(error: z.ZodError): string {
 
 /**
  * Parses the stack's settings from the environment once, failing fast with a readable message.
- * Every port binds to 127.0.0.1; only ports and folders are configurable.
+ * Every server binds to one loopback address (KTS_STACK_HOST, default 127.0.0.1); the app's default
+ * endpoints are derived from these settings (see src/config/settings.ts), never typed as constants.
  */
 export function loadStackConfig(env: NodeJS.ProcessEnv = process.env): StackConfig {
   const parsed = stackEnvSchema.safeParse(env);
@@ -86,7 +101,7 @@ export function loadStackConfig(env: NodeJS.ProcessEnv = process.env): StackConf
   return {
     dataDir: path.resolve(e.KTS_DATA_DIR ?? path.join(repoRoot(), '.stack')),
     cacheDir: path.resolve(e.KTS_CACHE_DIR ?? path.join(os.homedir(), '.cache', 'kafka-temporal-saga')),
-    host: '127.0.0.1',
+    host: e.KTS_STACK_HOST,
     ports,
     postgres: { user: 'postgres', password: e.KTS_PG_PASSWORD, database: 'postgres' },
   };

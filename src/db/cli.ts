@@ -1,4 +1,4 @@
-import { printHelpIfAsked } from '../cli/help';
+import { formatHelp } from '../config/help';
 import { buildPlan } from '../provision/plan';
 import { formatStepLine, runProvision } from '../provision/run';
 import { loadProvisionSettings } from '../provision/settings';
@@ -9,11 +9,16 @@ import { loadProvisionSettings } from '../provision/settings';
  * and everything else; this stays for an operator who wants just the database.
  */
 async function main(): Promise<void> {
-  printHelpIfAsked(
-    'npm run migrate',
-    "The migration steps of `npm run provision`: each owner's role, schema and tables.",
-    ['KTS_PG_PORT, KTS_PG_PASSWORD, KTS_DB_PASSWORD_<OWNER>'],
-  );
+  if (process.argv.slice(2).some((a) => a === '--help' || a === '-h')) {
+    process.stdout.write(
+      formatHelp(
+        'npm run migrate',
+        "The migration steps of `npm run provision`: each owner's role, schema and tables.",
+        ['provision'],
+      ),
+    );
+    return;
+  }
   const settings = loadProvisionSettings();
   const plan = buildPlan({ ...settings.plan, include: ['migrations'] });
   await runProvision(plan, settings.targets, {

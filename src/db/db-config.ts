@@ -1,6 +1,7 @@
-import { z } from 'zod';
+import type { ConnectionOptions } from 'node:tls';
 
-import { formatEnvIssues, loadStackConfig, stackEndpoints } from '../config/stack-config';
+import type { PostgresSettings, RoleSettings } from '../config/settings';
+import { roleFromUrl } from '../config/settings';
 import type { ServiceName } from '../shared/saga-contract';
 
 /**
@@ -12,16 +13,6 @@ export type DbOwner = (typeof DB_OWNERS)[number];
 
 export type ServiceDbOwner = ServiceName & DbOwner;
 
-const secret = z.string().min(8, 'must be at least 8 characters');
-const dbEnvSchema = z.object({
-  KTS_DB_PASSWORD_ORDERS: secret.default('orders-dev-password'),
-  KTS_DB_PASSWORD_INVENTORY: secret.default('inventory-dev-password'),
-  KTS_DB_PASSWORD_PAYMENTS: secret.default('payments-dev-password'),
-  KTS_DB_PASSWORD_NOTIFICATIONS: secret.default('notifications-dev-password'),
-  KTS_DB_PASSWORD_CARD_GATEWAY: secret.default('card-gateway-dev-password'),
-  KTS_DB_POOL_SIZE: z.coerce.number().int().min(1).max(100).default(10),
-});
-
 export interface DbOwnerConfig {
   schema: DbOwner;
   /** Login role that owns the schema and can touch nothing else. */
@@ -31,34 +22,24 @@ export interface DbOwnerConfig {
 }
 
 export interface DbConfig {
-  /** Superuser connection, used only by the migration tool to create roles and schemas. */
+  /** Superuser connection, used only by provisioning to create roles and schemas. */
   adminUrl: string;
   owners: Record<DbOwner, DbOwnerConfig>;
   poolSize: number;
+  /** pg's `ssl` option (from KTS_PG_SSLMODE / KTS_PG_SSLROOTCERT). */
+  ssl: false | ConnectionOptions;
 }
 
-/** Parses database settings once from the environment, failing fast with a readable message. */
-export function loadDbConfig(env: NodeJS.ProcessEnv = process.env): DbConfig {
-  const parsed = dbEnvSchema.safeParse(env);
-  if (!parsed.success) throw new Error(`invalid database settings: ${formatEnvIssues(parsed.error)}`);
-  const e = parsed.data;
-  const stack = loadStackConfig(env);
-  const adminUrl = stackEndpoints(stack).postgresUrl;
-  const passwords: Record<DbOwner, string> = {
-    orders: e.KTS_DB_PASSWORD_ORDERS,
-    inventory: e.KTS_DB_PASSWORD_INVENTORY,
-    payments: e.KTS_DB_PASSWORD_PAYMENTS,
-    notifications: e.KTS_DB_PASSWORD_NOTIFICATIONS,
-    card_gateway: e.KTS_DB_PASSWORD_CARD_GATEWAY,
-  };
+/**
+ * The database view of provisioning: the admin URL and every schema owner's role, password and URL,
+ * all taken from the role URLs of the settings (one source for the role and the process using it).
+ */
+export function dbConfigFromSettings(provision: RoleSettings['provision'], postgres: PostgresSettings): DbConfig {
   const owners = Object.fromEntries(
     DB_OWNERS.map((schema) => {
-      const role = `kts_${schema}`;
-      const url = new URL(adminUrl);
-      url.username = role;
-      url.password = passwords[schema];
-      return [schema, { schema, role, password: passwords[schema], url: url.toString() }];
+      const url = provision.roleUrls[schema];
+      return [schema, { schema, ...roleFromUrl(url), url }];
     }),
   ) as Record<DbOwner, DbOwnerConfig>;
-  return { adminUrl, owners, poolSize: e.KTS_DB_POOL_SIZE };
+  return { adminUrl: provision.adminUrl, owners, poolSize: postgres.poolSize, ssl: postgres.ssl };
 }

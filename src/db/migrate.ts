@@ -2,10 +2,12 @@ import { createHash } from 'node:crypto';
 import { readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 
+import type { ConnectionOptions } from 'node:tls';
+
 import pg from 'pg';
 
 import type { DbConfig, DbOwner } from './db-config';
-import { DB_OWNERS, loadDbConfig } from './db-config';
+import { DB_OWNERS } from './db-config';
 
 /** Where each schema's migrations live: `src/db/migrations/<owner>/NNN_name.sql`. */
 export const MIGRATIONS_DIR = path.join(__dirname, 'migrations');
@@ -131,8 +133,12 @@ export async function migrateOwner(
  * Migrates one schema owner outside the services' set (the ingress ledger, the event store): the
  * same rules as {@link migrateAll}. Returns the migrations applied now.
  */
-export async function migrateSchema(adminUrl: string, owner: SchemaOwner): Promise<string[]> {
-  const client = new pg.Client({ connectionString: adminUrl, application_name: `kts-migrate-${owner.schema}` });
+export async function migrateSchema(
+  adminUrl: string,
+  owner: SchemaOwner,
+  ssl: false | ConnectionOptions = false,
+): Promise<string[]> {
+  const client = new pg.Client({ connectionString: adminUrl, ssl, application_name: `kts-migrate-${owner.schema}` });
   await client.connect();
   try {
     return (await migrateOwner(client, owner)).applied;
@@ -146,8 +152,8 @@ export async function migrateSchema(adminUrl: string, owner: SchemaOwner): Promi
  * several processes at once (an advisory lock serialises them), so test suites and workers call it
  * on start and a fresh machine needs no manual step.
  */
-export async function migrateAll(cfg: DbConfig = loadDbConfig()): Promise<MigrationReport[]> {
-  const client = new pg.Client({ connectionString: cfg.adminUrl, application_name: 'kts-migrate' });
+export async function migrateAll(cfg: DbConfig): Promise<MigrationReport[]> {
+  const client = new pg.Client({ connectionString: cfg.adminUrl, ssl: cfg.ssl, application_name: 'kts-migrate' });
   await client.connect();
   try {
     const reports: MigrationReport[] = [];

@@ -1,5 +1,6 @@
-import pg from 'pg';
+import type pg from 'pg';
 
+import { createPgPool } from '../config/clients';
 import type { DbConfig, DbOwner } from './db-config';
 import { DB_OWNERS } from './db-config';
 
@@ -7,22 +8,16 @@ export type ServicePools = Record<DbOwner, pg.Pool>;
 
 /**
  * One pool per schema owner, each logged in as that owner's role, so a bug in one service's SQL
- * cannot reach another service's tables: PostgreSQL refuses it.
+ * cannot reach another service's tables: PostgreSQL refuses it. For provisioning and tests, which
+ * hold every role; a deployed worker opens only its own role's pool.
  */
 export function createServicePools(cfg: DbConfig, poolSize = cfg.poolSize): ServicePools {
-  const pools = Object.fromEntries(
-    DB_OWNERS.map((owner) => {
-      const pool = new pg.Pool({
-        connectionString: cfg.owners[owner].url,
-        max: poolSize,
-        application_name: `kts-${owner}`,
-      });
-      // An idle client dying (server restart) must not crash the process; the next query reconnects.
-      pool.on('error', () => undefined);
-      return [owner, pool];
-    }),
+  return Object.fromEntries(
+    DB_OWNERS.map((owner) => [
+      owner,
+      createPgPool(cfg.owners[owner].url, { ssl: cfg.ssl, poolSize }, { applicationName: `kts-${owner}` }),
+    ]),
   ) as ServicePools;
-  return pools;
 }
 
 export async function closeServicePools(pools: ServicePools): Promise<void> {

@@ -73,7 +73,12 @@ export const DEFAULT_DEMO_PLAN: DemoPlan = {
  * Sends the demo batch. Kinds are interleaved so the Web UI shows a realistic mix; cancels go out
  * right after their order (the saga waits for the card gateway, so the cancel lands mid-saga).
  */
-export async function sendDemoBatch(kafka: Kafka, codec: EventCodec, plan: DemoPlan): Promise<DemoBatch> {
+export async function sendDemoBatch(
+  kafka: Kafka,
+  codec: EventCodec,
+  plan: DemoPlan,
+  topics: { placed: string; cancelled: string } = { placed: TOPICS.orderPlaced, cancelled: TOPICS.orderCancelled },
+): Promise<DemoBatch> {
   const kinds: DemoKind[] = [
     ...Array<DemoKind>(plan.happy).fill('happy'),
     ...Array<DemoKind>(plan.declined).fill('declined'),
@@ -102,12 +107,12 @@ export async function sendDemoBatch(kafka: Kafka, codec: EventCodec, plan: DemoP
       const span = producerSpan('produce order.placed', {
         orderId: event.orderId,
         eventId: event.eventId,
-        'messaging.destination.name': TOPICS.orderPlaced,
+        'messaging.destination.name': topics.placed,
       });
       spans.push(span);
       const message = {
         key: event.orderId,
-        value: await codec.encode(TOPICS.orderPlaced, event),
+        value: await codec.encode(topics.placed, event),
         headers: span.headers,
       };
       placed.push(message);
@@ -118,16 +123,16 @@ export async function sendDemoBatch(kafka: Kafka, codec: EventCodec, plan: DemoP
       }
       if (kind === 'cancelled') {
         const c = cancelledEvent(event.orderId, event.userId, 'changed my mind (demo)');
-        cancels.push({ key: c.orderId, value: await codec.encode(TOPICS.orderCancelled, c) });
+        cancels.push({ key: c.orderId, value: await codec.encode(topics.cancelled, c) });
       }
     }
     for (const kind of plan.malformed) {
-      const bad = await badRecord(kind, codec, TOPICS.orderPlaced, 256 * 1024);
+      const bad = await badRecord(kind, codec, topics.placed, 256 * 1024);
       placed.push({ key: bad.key, value: bad.value });
       batch.malformed.push(kind);
     }
-    await producer.send({ topic: TOPICS.orderPlaced, acks: -1, messages: placed });
-    if (cancels.length > 0) await producer.send({ topic: TOPICS.orderCancelled, acks: -1, messages: cancels });
+    await producer.send({ topic: topics.placed, acks: -1, messages: placed });
+    if (cancels.length > 0) await producer.send({ topic: topics.cancelled, acks: -1, messages: cancels });
     for (const s of spans) s.end();
   } finally {
     await producer.disconnect();

@@ -62,6 +62,7 @@ export async function watchDemo(
   dlqBefore: number,
   onTick: (s: DemoSummary) => void,
   timeoutMs = 180_000,
+  placedTopic: string = TOPICS.orderPlaced,
 ): Promise<DemoSummary> {
   const outcomes: OrderOutcome[] = batch.orders.map((o) => ({ orderId: o.orderId, kind: o.kind }));
   const occurredAt = new Map(batch.orders.map((o) => [o.orderId, o.occurredAt]));
@@ -96,7 +97,7 @@ export async function watchDemo(
       }),
     );
     summary.sagasStarted = started;
-    summary.deadLettered = (await topicRecordCount(kafka, deadLetterTopic(TOPICS.orderPlaced))) - dlqBefore;
+    summary.deadLettered = (await topicRecordCount(kafka, deadLetterTopic(placedTopic))) - dlqBefore;
     onTick(summary);
     const done = outcomes.every((o) => o.state) && summary.deadLettered >= summary.deadLetterExpected;
     if (done) {

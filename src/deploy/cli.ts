@@ -12,35 +12,31 @@ import type { ClientOptions } from '@temporalio/client';
 import { Client, Connection } from '@temporalio/client';
 import { DefaultLogger, Runtime } from '@temporalio/worker';
 import { Command, InvalidArgumentError } from 'commander';
-import { z } from 'zod';
 
-import { formatEnvIssues, loadStackConfig, stackEndpoints } from '../config/stack-config';
-import { RegistryClient } from '../kafka/registry-client';
-import { taskQueuesFor } from '../shared/saga-contract';
+import { createRegistryClient } from '../config/clients';
+import { loadSettings } from '../config/settings';
 import type { DeployProblem } from './deploy-check';
 import { runDeployCheck, summarize } from './deploy-check';
 import { recordRun, recordSelection } from './history-recorder';
 import type { DownloadProgress, HistorySelection } from './live-histories';
 import { parseSince } from './live-histories';
-import { currentBuildId, loadWorkerDeploymentSettings, promoteVersion } from './worker-deployment';
+import { currentBuildId, promoteVersion } from './worker-deployment';
 
-const cliEnvSchema = z.object({
-  KTS_TEMPORAL_NAMESPACE: z.string().min(1).default('default'),
-  /** As the workers read it: where the saga worker polls. */
-  KTS_TASK_QUEUE_PREFIX: z.string().default(''),
-});
+let parsedTargets: ReturnType<typeof parseTargets> | undefined;
 
-/** The servers this command talks to, from the app's settings. */
-function targets(env: NodeJS.ProcessEnv = process.env) {
-  const parsed = cliEnvSchema.safeParse(env);
-  if (!parsed.success) throw new Error(`invalid settings: ${formatEnvIssues(parsed.error)}`);
-  const endpoints = stackEndpoints(loadStackConfig(env));
+/** The servers this command talks to, from the app's settings (the saga role's: its deployment too), parsed once. */
+function parseTargets() {
+  const settings = loadSettings(['saga'], process.env, { refuseForeignCredentials: false });
   return {
-    temporalAddress: endpoints.temporalAddress,
-    namespace: parsed.data.KTS_TEMPORAL_NAMESPACE,
-    registryUrl: endpoints.registryUrl,
-    sagaTaskQueue: taskQueuesFor(parsed.data.KTS_TASK_QUEUE_PREFIX).saga,
+    settings,
+    temporalAddress: settings.temporal.connection.address,
+    namespace: settings.temporal.namespace,
+    sagaTaskQueue: settings.common.names.taskQueues.saga,
   };
+}
+
+function targets() {
+  return (parsedTargets ??= parseTargets());
 }
 
 /** A prerequisite the command cannot do without; printed as one line, exit status 2. */
@@ -50,7 +46,7 @@ async function connectTemporal(): Promise<{ client: Client; close: () => Promise
   const t = targets();
   let connection: Connection;
   try {
-    connection = await Connection.connect({ address: t.temporalAddress, connectTimeout: 5000 });
+    connection = await Connection.connect({ ...t.settings.temporal.connection, connectTimeout: 5000 });
   } catch (err) {
     throw new Unreachable(
       `Temporal at ${t.temporalAddress} is unreachable (${(err as Error).message}): start it (npm run stack -- up) or point the Temporal settings at your cluster`,
@@ -130,7 +126,7 @@ program
   .option('--limit <n>', 'at most this many runs, newest first', positiveInt, 1000)
   .option('--since <when>', 'only runs started since (30m, 24h, 7d or an ISO date-time)', (v) => sinceOption(v))
   .option('--query <visibility query>', 'extra visibility filter, e.g. "ExecutionStatus = \'Running\'"')
-  .option('--task-queue <name>', "the saga worker's task queue (default: from KTS_TASK_QUEUE_PREFIX, as the worker)")
+  .option('--task-queue <name>', "the saga worker's task queue (default: the saga queue of KTS_SCOPE, as the worker)")
   .option('--any-task-queue', 'runs of orderSaga on every task queue (e.g. a test server full of variants)')
   .option('--workflows <path>', 'check another workflow module than workflows/index.ts')
   .option('--schemas <dir>', 'check another schema folder than schemas/')
@@ -159,7 +155,7 @@ program
         telemetryOptions: { logging: { filter: { core: 'ERROR', other: 'ERROR' }, forward: {} } },
       });
       const temporal = o.replay ? await connectTemporal() : undefined;
-      const registry = new RegistryClient(targets().registryUrl);
+      const registry = createRegistryClient(targets().settings.registry);
       const progress = progressPrinter();
       try {
         const report = await runDeployCheck({
@@ -236,7 +232,7 @@ program
   .option('--build-id <id>', 'the build to promote (default: this checkout, as the worker computes it)')
   .option('--deployment <name>', 'the worker deployment (default: the worker settings)')
   .action(async (o: { buildId?: string; deployment?: string }) => {
-    const own = loadWorkerDeploymentSettings().version;
+    const own = targets().settings.roles.saga.deployment.version;
     const version = { deploymentName: o.deployment ?? own.deploymentName, buildId: o.buildId ?? own.buildId };
     const temporal = await connectTemporal();
     try {

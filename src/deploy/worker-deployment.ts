@@ -34,7 +34,7 @@ export const DEFAULT_DEPLOYMENT_NAME = 'kts-order-saga';
 const deploymentName = z.string().regex(/^[A-Za-z0-9_-]+$/, 'letters, digits, "_" and "-" only');
 const buildId = z.string().regex(/^[A-Za-z0-9_.+-]+$/, 'letters, digits and "_.+-" only');
 
-const deploymentEnvSchema = z.object({
+export const deploymentEnvSchema = z.object({
   /**
    * Off by default: an unversioned worker takes every task of its queue, which is what local runs and
    * tests want. Production turns it on, and then new sagas need a Current Version (deploy:promote).

@@ -3,48 +3,25 @@
  * eventId) before its offset is committed, so a crash redelivers rather than loses.
  */
 import type { Consumer, KafkaMessage } from 'kafkajs';
-import { Kafka, logLevel } from 'kafkajs';
-import PgLib from 'pg';
-import { z } from 'zod';
 
-import { formatEnvIssues, loadStackConfig, stackEndpoints } from '../config/stack-config';
+import { createKafka, createPgPool, createRegistryClient } from '../config/clients';
+import type { Settings } from '../config/settings';
 import { TOPICS } from '../events/topics';
-import { RegistryClient } from '../kafka/registry-client';
 import { OUTBOX_HEADERS, prefixedTopic } from '../outbox/outbox-constants';
-import { DomainDecodeError, DomainEventDecoder } from './domain-event-decoder';
-import type { EventStoreDbConfig } from './event-store';
-import { EventStore, loadEventStoreDbConfig } from './event-store';
 import { verifyRoles } from '../provision/verify';
+import { DomainDecodeError, DomainEventDecoder } from './domain-event-decoder';
+import { EventStore } from './event-store';
 
-const envSchema = z.object({
-  KTS_EVENT_STORE_GROUP_ID: z.string().min(1).default('event-store'),
-  /** Prefix of the domain topics (tests and benchmarks); empty in production. */
-  KTS_EVENT_STORE_TOPIC_PREFIX: z.string().default(''),
-});
-
-export interface EventStoreConfig {
-  groupId: string;
-  topics: string[];
-  kafkaBrokers: string[];
-  registryUrl: string;
-  db: EventStoreDbConfig;
-}
+/** The event store's settings: the shared sections plus its own role section. */
+export type EventStoreConfig = Settings<'eventStore'>;
 
 /** Every domain topic a service publishes through its outbox. */
 export const DOMAIN_TOPICS: readonly string[] = Object.values(TOPICS);
 
-/** Parses the consumer's settings once, failing fast with a readable message. */
-export function loadEventStoreConfig(env: NodeJS.ProcessEnv = process.env): EventStoreConfig {
-  const parsed = envSchema.safeParse(env);
-  if (!parsed.success) throw new Error(`invalid event store settings: ${formatEnvIssues(parsed.error)}`);
-  const endpoints = stackEndpoints(loadStackConfig(env));
-  return {
-    groupId: parsed.data.KTS_EVENT_STORE_GROUP_ID,
-    topics: DOMAIN_TOPICS.map((t) => prefixedTopic(parsed.data.KTS_EVENT_STORE_TOPIC_PREFIX, t)),
-    kafkaBrokers: endpoints.kafkaBrokers,
-    registryUrl: endpoints.registryUrl,
-    db: loadEventStoreDbConfig(env),
-  };
+/** The consumer group and topics of the store under the settings' scope. */
+export function eventStoreSubscription(settings: EventStoreConfig): { groupId: string; topics: string[] } {
+  const names = settings.common.names;
+  return { groupId: names.groups.eventStore, topics: DOMAIN_TOPICS.map((t) => prefixedTopic(names.topicPrefix, t)) };
 }
 
 function header(m: KafkaMessage, name: string): string | undefined {
@@ -61,20 +38,24 @@ export interface EventStoreConsumer {
 
 /**
  * Starts consuming, after verifying as its own role that provisioning migrated the store and created
- * every domain topic (fails fast with one line saying what to run). A registry outage throws from the handler,
- * so kafkajs retries the same record with backoff instead of skipping it.
+ * every domain topic (fails fast with one line saying what to run). A registry outage throws from
+ * the handler, so kafkajs retries the same record with backoff instead of skipping it.
  */
-export async function startEventStoreConsumer(cfg: EventStoreConfig): Promise<EventStoreConsumer> {
+export async function startEventStoreConsumer(settings: EventStoreConfig): Promise<EventStoreConsumer> {
+  const cfg = eventStoreSubscription(settings);
   await verifyRoles(['eventStore'], {
-    schemaUrls: { event_store: cfg.db.url },
+    schemaUrls: { event_store: settings.roles.eventStore.pgUrl },
     topics: cfg.topics,
-    kafkaBrokers: cfg.kafkaBrokers,
+    kafka: settings.kafka,
+    pgSsl: settings.postgres.ssl,
   });
-  const pool = new PgLib.Pool({ connectionString: cfg.db.url, max: 4, application_name: 'kts-event-store' });
-  pool.on('error', () => undefined);
+  const pool = createPgPool(settings.roles.eventStore.pgUrl, settings.postgres, {
+    max: 4,
+    applicationName: 'kts-event-store',
+  });
   const store = new EventStore(pool);
-  const decoder = new DomainEventDecoder(new RegistryClient(cfg.registryUrl));
-  const kafka = new Kafka({ clientId: cfg.groupId, brokers: cfg.kafkaBrokers, logLevel: logLevel.NOTHING });
+  const decoder = new DomainEventDecoder(createRegistryClient(settings.registry));
+  const kafka = createKafka(settings.kafka, cfg.groupId);
   const consumer = kafka.consumer({ groupId: cfg.groupId, retry: { retries: Number.MAX_SAFE_INTEGER } });
   await consumer.connect();
   await consumer.subscribe({ topics: cfg.topics, fromBeginning: true });

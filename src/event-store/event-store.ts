@@ -3,37 +3,12 @@
  * eventId, an order's history, and range reads for replay.
  */
 import type pg from 'pg';
-import { z } from 'zod';
 
-import { formatEnvIssues, loadStackConfig, stackEndpoints } from '../config/stack-config';
 import { toSafeInteger } from '../db/pools';
 import type { DecodedDomainEvent } from './domain-event-decoder';
 import type { StoredEvent } from './order-state';
 
 export const EVENT_STORE_SCHEMA = 'event_store';
-
-const envSchema = z.object({
-  KTS_DB_PASSWORD_EVENT_STORE: z.string().min(8, 'must be at least 8 characters').default('event-store-dev-password'),
-});
-
-export interface EventStoreDbConfig {
-  adminUrl: string;
-  role: string;
-  password: string;
-  url: string;
-}
-
-/** Parses the store's database settings once, failing fast with a readable message. */
-export function loadEventStoreDbConfig(env: NodeJS.ProcessEnv = process.env): EventStoreDbConfig {
-  const parsed = envSchema.safeParse(env);
-  if (!parsed.success) throw new Error(`invalid event store settings: ${formatEnvIssues(parsed.error)}`);
-  const adminUrl = stackEndpoints(loadStackConfig(env)).postgresUrl;
-  const role = 'kts_event_store';
-  const url = new URL(adminUrl);
-  url.username = role;
-  url.password = parsed.data.KTS_DB_PASSWORD_EVENT_STORE;
-  return { adminUrl, role, password: parsed.data.KTS_DB_PASSWORD_EVENT_STORE, url: url.toString() };
-}
 
 export interface EventSource {
   topic: string;

@@ -2,26 +2,25 @@
  * Wires the ingress from its settings: Kafka consumer and dead-letter producer, registry codec,
  * ledger pool, Temporal client. One process may run several (tests do); each owns its connections.
  */
-import { Client, Connection } from '@temporalio/client';
-import { Kafka, logLevel } from 'kafkajs';
-import pg from 'pg';
+import { Client } from '@temporalio/client';
+import { logLevel } from 'kafkajs';
 
+import { connectTemporal, createKafka, createPgPool, createRegistryClient } from '../config/clients';
 import { countParkedSagas } from '../cli/parked-sagas';
 import { EventCodec } from '../events/codec';
 import { deadLetterTopic } from '../events/topics';
-import { RegistryClient } from '../kafka/registry-client';
 import { LagMonitor } from '../observability/consumer-lag';
 import type { Logger } from '../observability/logger';
 import { createLogger } from '../observability/logger';
 import type { Metrics } from '../observability/metrics';
 import { initTracing, temporalTracingPlugin } from '../observability/tracing';
-import { ORDER_SAGA_WORKFLOW_TYPE, taskQueuesFor } from '../shared/saga-contract';
+import { ORDER_SAGA_WORKFLOW_TYPE } from '../shared/saga-contract';
 import type { IngressConfig } from './config';
+import { verifyRoles } from '../provision/verify';
 import { IngressConsumer } from './consumer';
 import { sendDeadLetter } from './dead-letter';
 import { IngressHandler } from './handler';
 import { IngressLedger } from './ledger';
-import { verifyRoles } from '../provision/verify';
 import { TemporalSagaGateway } from './saga-gateway';
 
 export interface Ingress {
@@ -32,53 +31,61 @@ export interface Ingress {
 
 /**
  * Builds and starts an ingress. Verifies first, as its own role, that provisioning migrated the
- * ledger and created its topics and dead-letter topics; fails fast with one line saying what to run.
- * With `metrics`, records what it handles and keeps consumer lag, dead-letter queue size and sagas
+ * ledger and created its topics and dead-letter topics. With `metrics`, records what it handles and
+ * keeps consumer lag, dead-letter queue size and sagas
  * in flight current every `cfg.lagIntervalMs`.
  */
 export async function startIngress(
-  cfg: IngressConfig,
-  log: Logger = createLogger('kts-ingress', undefined, cfg.logLevel),
+  settings: IngressConfig,
+  log: Logger = createLogger('kts-ingress', undefined, settings.common.logLevel),
   metrics?: Metrics,
 ): Promise<Ingress> {
-  const topics = [cfg.topics.placed, cfg.topics.cancelled];
-  await verifyRoles(['ingress'], {
-    schemaUrls: { ingress: cfg.db.url },
-    topics: [...topics, ...topics.map(deadLetterTopic)],
-    kafkaBrokers: cfg.kafkaBrokers,
-  });
-  const kafka = new Kafka({
-    clientId: cfg.clientId,
-    brokers: cfg.kafkaBrokers,
+  const cfg = settings.roles.ingress;
+  const names = settings.common.names;
+  const groupId = names.groups.ingress;
+  const kafka = createKafka(settings.kafka, names.ingressClientId, {
     logLevel: logLevel.ERROR,
     // The client's own retries cover short broker blips; longer outages surface as handler errors.
     retry: { retries: 5, initialRetryTime: 200 },
   });
+  const ingressTopics = { placed: names.topics.orderPlaced, cancelled: names.topics.orderCancelled };
+  const topics = [ingressTopics.placed, ingressTopics.cancelled];
+  // Verifies first, as its own role, that provisioning migrated the ledger and created its topics
+  // and dead-letter topics; fails fast with one line saying what to run.
+  await verifyRoles(['ingress'], {
+    schemaUrls: { ingress: cfg.pgUrl },
+    topics: [...topics, ...topics.map(deadLetterTopic)],
+    kafka: settings.kafka,
+    pgSsl: settings.postgres.ssl,
+  });
   const producer = kafka.producer({ allowAutoTopicCreation: false });
   await producer.connect();
-  const pool = new pg.Pool({ connectionString: cfg.db.url, max: cfg.partitionConcurrency + 2 });
-  pool.on('error', (err) => log.warn({ err }, 'idle ledger connection failed'));
-  const connection = await Connection.connect({ address: cfg.temporalAddress });
+  const pool = createPgPool(cfg.pgUrl, settings.postgres, {
+    max: cfg.partitionConcurrency + 2,
+    applicationName: 'kts-ingress',
+    onError: (err) => log.warn({ err }, 'idle ledger connection failed'),
+  });
+  const connection = await connectTemporal(settings.temporal);
   // The plugin's client interceptor puts the active span (the handler's) into the workflow's headers.
   const client = new Client({
     connection,
-    namespace: cfg.temporalNamespace,
+    namespace: settings.temporal.namespace,
     plugins: [temporalTracingPlugin(initTracing('kts-ingress'))],
   });
-  const taskQueues = taskQueuesFor(cfg.taskQueuePrefix);
+  const taskQueues = names.taskQueues;
   const handler = new IngressHandler({
-    codec: new EventCodec(new RegistryClient(cfg.registryUrl), { maxPayloadBytes: cfg.maxPayloadBytes }),
+    codec: new EventCodec(createRegistryClient(settings.registry), { maxPayloadBytes: cfg.maxPayloadBytes }),
     ledger: new IngressLedger(pool),
     gateway: new TemporalSagaGateway(client, connection, taskQueues, cfg.temporalTimeoutMs),
-    deadLetter: (source, cause) => sendDeadLetter(producer, source, cause, cfg.groupId),
-    topics: cfg.topics,
+    deadLetter: (source, cause) => sendDeadLetter(producer, source, cause, groupId),
+    topics: ingressTopics,
     log,
   });
   const consumer = new IngressConsumer(
     kafka,
     handler,
     {
-      groupId: cfg.groupId,
+      groupId,
       topics,
       partitionConcurrency: cfg.partitionConcurrency,
       backoff: cfg.backoff,
@@ -95,7 +102,7 @@ export async function startIngress(
     ? new LagMonitor(
         kafka,
         metrics,
-        { groupId: cfg.groupId, topics, deadLetterTopics: topics.map(deadLetterTopic), intervalMs: cfg.lagIntervalMs },
+        { groupId, topics, deadLetterTopics: topics.map(deadLetterTopic), intervalMs: cfg.lagIntervalMs },
         log,
         // The ingress starts the sagas and already talks to Temporal, so it counts the ones running.
         async () => {

@@ -2,6 +2,9 @@
  * A small client for the Confluent-compatible schema registry API (Apicurio's /apis/ccompat/v7).
  * Schemas are immutable per id, so lookups by id are cached forever.
  */
+import http from 'node:http';
+import https from 'node:https';
+
 export type Compatibility = 'BACKWARD' | 'BACKWARD_TRANSITIVE' | 'FORWARD' | 'FULL' | 'NONE';
 
 export class RegistryError extends Error {
@@ -22,22 +25,70 @@ export class RegistryError extends Error {
 
 const CONTENT_TYPE = 'application/vnd.schemaregistry.v1+json';
 
+/** Where the registry is and how to log in (see the registry section of the settings). */
+export interface RegistryOptions {
+  url: string;
+  username?: string;
+  password?: string;
+  /** PEM text of the CA of an https registry whose certificate is not in Node's default store. */
+  ca?: string;
+}
+
+interface RawResponse {
+  status: number;
+  text: string;
+}
+
+/** One HTTP exchange through node:http(s), so a private CA applies to this client only. */
+function send(
+  url: URL,
+  init: { method: string; headers: Record<string, string>; body?: string; ca?: string; timeoutMs: number },
+) {
+  const mod = url.protocol === 'https:' ? https : http;
+  return new Promise<RawResponse>((resolve, reject) => {
+    const req = mod.request(
+      url,
+      { method: init.method, headers: init.headers, ca: init.ca, timeout: init.timeoutMs },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8') }));
+        res.on('error', reject);
+      },
+    );
+    req.on('timeout', () => req.destroy(new Error(`no answer within ${init.timeoutMs} ms`)));
+    req.on('error', reject);
+    req.end(init.body);
+  });
+}
+
 export class RegistryClient {
   private readonly byId = new Map<number, Promise<string>>();
+  private readonly options: RegistryOptions;
+  private readonly baseUrl: string;
 
   constructor(
-    private readonly baseUrl: string,
+    options: RegistryOptions | string,
     private readonly timeoutMs = 5000,
-  ) {}
+  ) {
+    this.options = typeof options === 'string' ? { url: options } : options;
+    this.baseUrl = this.options.url.replace(/\/+$/, '');
+  }
 
   private async call<T>(method: string, path: string, body?: unknown): Promise<T> {
-    let res: Response;
+    const headers: Record<string, string> = { 'Content-Type': CONTENT_TYPE, Accept: CONTENT_TYPE };
+    const { username, password } = this.options;
+    if (username !== undefined) {
+      headers.Authorization = `Basic ${Buffer.from(`${username}:${password ?? ''}`).toString('base64')}`;
+    }
+    let res: RawResponse;
     try {
-      res = await fetch(`${this.baseUrl}${path}`, {
+      res = await send(new URL(`${this.baseUrl}${path}`), {
         method,
-        headers: { 'Content-Type': CONTENT_TYPE, Accept: CONTENT_TYPE },
+        headers,
         body: body === undefined ? undefined : JSON.stringify(body),
-        signal: AbortSignal.timeout(this.timeoutMs),
+        ca: this.options.ca,
+        timeoutMs: this.timeoutMs,
       });
     } catch (err) {
       throw new RegistryError(
@@ -46,11 +97,32 @@ export class RegistryClient {
         undefined,
       );
     }
-    const text = await res.text();
-    const json = text ? (JSON.parse(text) as unknown) : undefined;
-    if (!res.ok) {
+    if (res.status === 401 || res.status === 403) {
+      // One line that says what to fix; retrying the same credentials cannot help.
+      throw new RegistryError(
+        username === undefined
+          ? `schema registry at ${this.baseUrl} requires credentials (${res.status}): set KTS_REGISTRY_USERNAME/PASSWORD`
+          : `schema registry refused the credentials for user ${username} at ${this.baseUrl}: check KTS_REGISTRY_USERNAME/PASSWORD`,
+        res.status,
+        undefined,
+      );
+    }
+    let json: unknown;
+    try {
+      json = res.text ? (JSON.parse(res.text) as unknown) : undefined;
+    } catch {
+      json = undefined;
+    }
+    if (res.status < 200 || res.status >= 300) {
       const e = (json ?? {}) as { error_code?: number; message?: string };
-      throw new RegistryError(`${method} ${path}: ${res.status} ${e.message ?? text}`, res.status, e.error_code);
+      throw new RegistryError(`${method} ${path}: ${res.status} ${e.message ?? res.text}`, res.status, e.error_code);
+    }
+    if (json === undefined && res.text) {
+      throw new RegistryError(
+        `${method} ${path}: the answer is not JSON: ${res.text.slice(0, 200)}`,
+        res.status,
+        undefined,
+      );
     }
     return json as T;
   }

@@ -15,13 +15,9 @@ export interface Correlation {
 
 /**
  * The JSON logger of a process (or of one component, e.g. an ingress started by the main job):
- * ISO timestamps, level names, and `service` on every line. Level: `level`, else LOG_LEVEL, else info.
+ * ISO timestamps, level names, and `service` on every line, at `level` (the settings' LOG_LEVEL).
  */
-export function createLogger(
-  service: string,
-  destination?: pino.DestinationStream,
-  level: string = process.env.LOG_LEVEL ?? 'info',
-): Logger {
+export function createLogger(service: string, destination?: pino.DestinationStream, level = 'info'): Logger {
   return pino(
     {
       level,

@@ -1,9 +1,6 @@
 import http from 'node:http';
 
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
-import { z } from 'zod';
-
-import { formatEnvIssues } from '../config/stack-config';
 
 /**
  * Every Prometheus metric the project exposes, defined once so names and labels never drift between
@@ -131,6 +128,7 @@ export const METRICS_PORTS = {
   workers: 9466,
   api: 9467,
   eventStore: 9468,
+  outboxCleaner: 9469,
   'worker-saga': 9470,
   'worker-orders': 9471,
   'worker-inventory': 9472,
@@ -139,34 +137,28 @@ export const METRICS_PORTS = {
 } as const;
 export type MetricsProcess = keyof typeof METRICS_PORTS;
 
-const metricsEnvSchema = z.object({
-  /** Port of this process's /metrics server on 127.0.0.1; 0 picks a free one. */
-  KTS_METRICS_PORT: z.coerce.number().int().min(0).max(65_535).optional(),
-});
-
-/** The /metrics port of `process` from KTS_METRICS_PORT (parsed once, failing fast), else its default. */
-export function loadMetricsPort(process: MetricsProcess, env: NodeJS.ProcessEnv = globalThis.process.env): number {
-  const parsed = metricsEnvSchema.safeParse(env);
-  if (!parsed.success) {
-    throw new Error(`invalid metrics settings: ${formatEnvIssues(parsed.error)}`);
-  }
-  return parsed.data.KTS_METRICS_PORT ?? METRICS_PORTS[process];
+/** Where a process serves /metrics (the common section of the settings). */
+export interface MetricsListen {
+  host: string;
+  /** Unset: the process's default port (METRICS_PORTS); 0 picks a free one. */
+  port?: number;
 }
 
 /** Creates the registry of one process and serves it; what every entry point does first. */
 export async function startMetrics(
   process: MetricsProcess,
-  env: NodeJS.ProcessEnv = globalThis.process.env,
+  listen: MetricsListen,
 ): Promise<{ metrics: Metrics; port: number; url: string; close: () => Promise<void> }> {
   const metrics = createMetrics(process);
-  const server = await serveMetrics(metrics.registry, loadMetricsPort(process, env));
-  return { metrics, port: server.port, url: `http://127.0.0.1:${server.port}/metrics`, close: server.close };
+  const server = await serveMetrics(metrics.registry, listen.port ?? METRICS_PORTS[process], listen.host);
+  return { metrics, port: server.port, url: `http://${listen.host}:${server.port}/metrics`, close: server.close };
 }
 
-/** Serves GET /metrics on 127.0.0.1; port 0 picks a free one. Resolves with the bound port. */
+/** Serves GET /metrics on `host` (127.0.0.1 unless told); port 0 picks a free one. Resolves with the bound port. */
 export async function serveMetrics(
   registry: Registry,
   port: number,
+  host = '127.0.0.1',
 ): Promise<{ port: number; close: () => Promise<void> }> {
   const server = http.createServer((req, res) => {
     if (req.method !== 'GET' || req.url !== '/metrics') {
@@ -180,7 +172,7 @@ export async function serveMetrics(
   });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
-    server.listen(port, '127.0.0.1', resolve);
+    server.listen(port, host, resolve);
   });
   const address = server.address();
   return {

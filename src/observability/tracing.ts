@@ -7,18 +7,12 @@ import type { SpanExporter, SpanProcessor } from '@opentelemetry/sdk-trace-base'
 import { BatchSpanProcessor, SimpleSpanProcessor } from '@opentelemetry/sdk-trace-base';
 import { NodeTracerProvider } from '@opentelemetry/sdk-trace-node';
 import { OpenTelemetryPlugin } from '@temporalio/interceptors-opentelemetry';
-import { z } from 'zod';
 
 /** Instrumentation scope of the spans this project creates itself (Temporal's have their own). */
 export const TRACER_NAME = 'kafka-temporal-saga';
 
 /** The W3C header that carries trace context on Kafka records, in outbox rows and through Temporal. */
 export const TRACEPARENT_HEADER = 'traceparent';
-
-const tracingEnv = z.object({
-  /** OTLP/HTTP traces endpoint, e.g. http://127.0.0.1:4318/v1/traces; unset = spans stay in-process. */
-  OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: z.url().optional(),
-});
 
 export interface Tracing {
   /** Span processor that also feeds Temporal's workflow span sink (see temporalTracingPlugin). */
@@ -31,17 +25,17 @@ let installed: Tracing | undefined;
 
 /**
  * Installs the process-wide tracer provider once: W3C propagation, async-hooks context, and an OTLP
- * exporter when OTEL_EXPORTER_OTLP_TRACES_ENDPOINT is set. Tests pass an in-memory exporter instead.
+ * exporter when `otlpEndpoint` (the settings' OTEL_EXPORTER_OTLP_TRACES_ENDPOINT) is given. Tests
+ * pass an in-memory exporter instead.
  * Calling it again returns the first installation, since OpenTelemetry's globals can be set once.
  */
-export function initTracing(service: string, exporter?: SpanExporter): Tracing {
+export function initTracing(service: string, exporter?: SpanExporter, otlpEndpoint?: string): Tracing {
   if (installed) return installed;
-  const env = tracingEnv.parse(process.env);
   const resource = new Resource({ 'service.name': service });
   let spanProcessor: SpanProcessor;
   if (exporter) spanProcessor = new SimpleSpanProcessor(exporter);
-  else if (env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT) {
-    spanProcessor = new BatchSpanProcessor(new OTLPTraceExporter({ url: env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT }));
+  else if (otlpEndpoint) {
+    spanProcessor = new BatchSpanProcessor(new OTLPTraceExporter({ url: otlpEndpoint }));
   } else {
     // No backend configured: keep spans in-process (trace ids still flow into logs and headers).
     spanProcessor = { forceFlush: async () => {}, onStart: () => {}, onEnd: () => {}, shutdown: async () => {} };

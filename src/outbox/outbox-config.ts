@@ -1,29 +1,16 @@
 /**
- * The outbox writer of a worker process, from its environment: the registry to encode with and the
- * prefix of the destination topics.
+ * The outbox writer of a process, from its settings: the registry to encode with, and the scope,
+ * whose name prefixes the destination topics.
  */
-import { z } from 'zod';
-
-import { formatEnvIssues, loadStackConfig, stackEndpoints } from '../config/stack-config';
+import { createRegistryClient } from '../config/clients';
+import type { Settings } from '../config/settings';
 import { EventCodec } from '../events/codec';
-import { RegistryClient } from '../kafka/registry-client';
 import { OutboxWriter } from './outbox-writer';
 
-const outboxEnvSchema = z.object({
-  /** Prefix of the topics the services' outbox rows go to (tests and benchmarks); empty in production. */
-  KTS_OUTBOX_TOPIC_PREFIX: z
-    .string()
-    .regex(/^[A-Za-z0-9_.-]*$/)
-    .default(''),
-});
-
-/** Parses the outbox settings once (failing fast with a readable message) and builds the writer. */
-export function outboxWriterFromEnv(env: NodeJS.ProcessEnv = process.env): OutboxWriter {
-  const parsed = outboxEnvSchema.safeParse(env);
-  if (!parsed.success) throw new Error(`invalid outbox settings: ${formatEnvIssues(parsed.error)}`);
-  const { registryUrl } = stackEndpoints(loadStackConfig(env));
+/** The writer every service of the process appends its domain events with. */
+export function outboxWriterFor(settings: Pick<Settings, 'registry' | 'common'>): OutboxWriter {
   return new OutboxWriter({
-    codec: new EventCodec(new RegistryClient(registryUrl)),
-    topicPrefix: parsed.data.KTS_OUTBOX_TOPIC_PREFIX,
+    codec: new EventCodec(createRegistryClient(settings.registry)),
+    topicPrefix: settings.common.names.topicPrefix,
   });
 }

@@ -8,6 +8,7 @@
  */
 import { Command } from 'commander';
 
+import { formatHelp } from '../config/help';
 import { buildPlan, describeStep } from './plan';
 import { formatStepLine, runProvision } from './run';
 import { loadProvisionSettings } from './settings';
@@ -28,12 +29,7 @@ async function main(argv: string[]): Promise<void> {
     .option('--check', 'like --dry-run, but exit 1 when anything is not in place')
     .option('--reorder-subjects', 're-register subjects whose versions are out of file order (schema ids are kept)')
     .option('--no-cdc', 'leave out the CDC heartbeat migrations, the publication and the connector')
-    .addHelpText(
-      'after',
-      '\nSettings (env): KTS_PROVISION_TOPIC_PREFIX, KTS_TOPIC_REPLICATION_FACTOR, KTS_ORDER_TOPIC_PARTITIONS,\n' +
-        '  KTS_DOMAIN_TOPIC_PARTITIONS, KTS_TEMPORAL_NAMESPACE, KTS_PG_PASSWORD, KTS_DB_PASSWORD_<OWNER>,\n' +
-        '  KTS_PG_PORT, KTS_KAFKA_PORT, KTS_REGISTRY_PORT, KTS_TEMPORAL_PORT, KTS_CONNECT_PORT',
-    );
+    .addHelpText('after', `\n${formatHelp('npm run provision', 'The settings it reads:', ['provision'])}`);
   program.parse(argv);
   const opts = program.opts<CliOptions>();
   const settings = loadProvisionSettings();

@@ -1,44 +1,26 @@
 /**
- * Provisioning's settings, read once from the environment: the plan's declarations (scope prefix,
- * partitions, replication, namespace, connector names) and the targets with the admin credentials.
- * Provisioning is the only holder of the superuser URL and of every role's password.
+ * Provisioning's settings: the provision role's section of the one settings model (superuser URL,
+ * every role's URL and so its password, Connect URL, topic layout) plus the shared sections (Kafka,
+ * registry, Temporal with their TLS and credentials), turned into the plan's declarations and the
+ * targets it applies them to. Provisioning is the only holder of the superuser URL.
  */
-import { z } from 'zod';
-
 import type { OutboxConnectorOptions } from '../cdc/outbox-connector';
-import { defaultOutboxConnectorOptions, prefixPattern } from '../cdc/outbox-connector';
-import type { StackConfig } from '../config/stack-config';
-import { formatEnvIssues, loadStackConfig, stackEndpoints } from '../config/stack-config';
-import { loadDbConfig } from '../db/db-config';
-import { loadEventStoreDbConfig } from '../event-store/event-store';
-import { loadIngressConfig } from '../ingress/config';
+import { connectorOptionsFor } from '../config/scope';
+import type { KafkaSettings, PostgresSettings, RegistrySettings, Settings, TemporalSettings } from '../config/settings';
+import { loadSettings, roleFromUrl } from '../config/settings';
+import type { Env } from '../config/settings';
 import type { MigrationOwner, PlanSettings } from './plan';
-import { DOMAIN_TOPIC_PARTITIONS, ORDER_TOPIC_PARTITIONS } from './plan';
-
-const count = (max: number) => z.coerce.number().int().min(1).max(max);
-const envSchema = z.object({
-  /** Prefix of every topic, subject and of the connector's names (a test or benchmark scope); empty in production. */
-  KTS_PROVISION_TOPIC_PREFIX: z
-    .string()
-    .regex(/^[A-Za-z0-9_.-]*$/)
-    .default(''),
-  KTS_TOPIC_REPLICATION_FACTOR: count(16).default(1),
-  KTS_ORDER_TOPIC_PARTITIONS: count(1000).default(ORDER_TOPIC_PARTITIONS),
-  KTS_DOMAIN_TOPIC_PARTITIONS: count(1000).default(DOMAIN_TOPIC_PARTITIONS),
-  KTS_TEMPORAL_NAMESPACE: z.string().min(1).default('default'),
-  KTS_DB_PASSWORD_CDC: z.string().min(8, 'must be at least 8 characters').default('cdc-dev-password'),
-});
 
 /** Where provisioning applies the plan, with the credentials it needs for that. */
 export interface ProvisionTargets {
-  /** Superuser URL: creates roles, schemas and the publication. */
+  /** Superuser URL: creates roles, schemas and the publication; Debezium logs in with it too. */
   adminUrl: string;
   passwords: Record<MigrationOwner, string>;
-  kafkaBrokers: string[];
-  registryUrl: string;
-  temporalAddress: string;
   connectUrl: string;
-  stack: StackConfig;
+  kafka: KafkaSettings;
+  registry: RegistrySettings;
+  temporal: TemporalSettings;
+  postgres: PostgresSettings;
   /** The connector of this scope (its Connect configuration is derived from it), when CDC is planned. */
   connector: OutboxConnectorOptions | null;
 }
@@ -48,23 +30,19 @@ export interface ProvisionSettings {
   targets: ProvisionTargets;
 }
 
-/** Parses provisioning's settings once, failing fast with a readable message. */
-export function loadProvisionSettings(env: NodeJS.ProcessEnv = process.env): ProvisionSettings {
-  const parsed = envSchema.safeParse(env);
-  if (!parsed.success) throw new Error(`invalid provisioning settings: ${formatEnvIssues(parsed.error)}`);
-  const e = parsed.data;
-  const stack = loadStackConfig(env);
-  const endpoints = stackEndpoints(stack);
-  const db = loadDbConfig(env);
-  const prefix = e.KTS_PROVISION_TOPIC_PREFIX;
-  const connector = prefix ? scopedConnectorOptions(prefix) : defaultOutboxConnectorOptions();
+/** Provisioning's view of already parsed settings (the main job parses them once for every role). */
+export function provisionSettingsFrom(settings: Settings<'provision'>): ProvisionSettings {
+  const p = settings.roles.provision;
+  const names = settings.common.names;
+  const connector = connectorOptionsFor(names);
+  const password = (owner: MigrationOwner) => roleFromUrl(p.roleUrls[owner]).password;
   return {
     plan: {
-      topicPrefix: prefix,
-      replicationFactor: e.KTS_TOPIC_REPLICATION_FACTOR,
-      orderPartitions: e.KTS_ORDER_TOPIC_PARTITIONS,
-      domainPartitions: e.KTS_DOMAIN_TOPIC_PARTITIONS,
-      temporalNamespace: e.KTS_TEMPORAL_NAMESPACE,
+      topicPrefix: names.topicPrefix,
+      replicationFactor: p.topics.replicationFactor,
+      orderPartitions: p.topics.orderPartitions,
+      domainPartitions: p.topics.domainPartitions,
+      temporalNamespace: settings.temporal.namespace,
       cdc: {
         connectorName: connector.name,
         publicationName: connector.publicationName,
@@ -72,37 +50,28 @@ export function loadProvisionSettings(env: NodeJS.ProcessEnv = process.env): Pro
       },
     },
     targets: {
-      adminUrl: db.adminUrl,
+      adminUrl: p.adminUrl,
       passwords: {
-        orders: db.owners.orders.password,
-        inventory: db.owners.inventory.password,
-        payments: db.owners.payments.password,
-        notifications: db.owners.notifications.password,
-        card_gateway: db.owners.card_gateway.password,
-        ingress: loadIngressConfig(env).db.password,
-        event_store: loadEventStoreDbConfig(env).password,
-        cdc: e.KTS_DB_PASSWORD_CDC,
+        orders: password('orders'),
+        inventory: password('inventory'),
+        payments: password('payments'),
+        notifications: password('notifications'),
+        card_gateway: password('card_gateway'),
+        ingress: password('ingress'),
+        event_store: password('event_store'),
+        cdc: password('cdc'),
       },
-      kafkaBrokers: endpoints.kafkaBrokers,
-      registryUrl: endpoints.registryUrl,
-      temporalAddress: endpoints.temporalAddress,
-      connectUrl: endpoints.connectUrl,
-      stack,
+      connectUrl: p.connectUrl,
+      kafka: settings.kafka,
+      registry: settings.registry,
+      temporal: settings.temporal,
+      postgres: settings.postgres,
       connector,
     },
   };
 }
 
-/** The connector of a prefixed scope: its own names, publishing only the scope's topics. */
-export function scopedConnectorOptions(prefix: string): OutboxConnectorOptions {
-  const pg = prefix.toLowerCase().replace(/[^a-z0-9_]/g, '_');
-  const heartbeatTopic = `${prefix}._kts-outbox-heartbeat`;
-  return {
-    ...defaultOutboxConnectorOptions(),
-    name: `${prefix}.kts-outbox`,
-    slotName: `${pg}_kts_outbox`,
-    publicationName: `${pg}_kts_outbox`,
-    topicPattern: prefixPattern(prefix),
-    heartbeatTopic,
-  };
+/** Parses provisioning's settings once (the provision role of the settings model), failing fast. */
+export function loadProvisionSettings(env: Env = process.env): ProvisionSettings {
+  return provisionSettingsFrom(loadSettings(['provision'], env));
 }

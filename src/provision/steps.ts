@@ -2,10 +2,9 @@
  * The work behind each kind of plan step: `inspect` compares what exists with the declaration and
  * changes nothing; `apply` makes it so, idempotently (a step that already holds reports `unchanged`).
  */
-import { Connection } from '@temporalio/client';
+import type { Connection } from '@temporalio/client';
 import type { Admin } from 'kafkajs';
-import { Kafka, logLevel } from 'kafkajs';
-import pg from 'pg';
+import type pg from 'pg';
 
 import {
   connectorConfigMatches,
@@ -19,7 +18,8 @@ import {
 import { formatVersion, inspectSchema, migrateSchema } from '../db/migrate';
 import { EVENT_CATALOG } from '../events/generated/event-schemas';
 import { createTopicsAndWait } from '../kafka/create-topics';
-import { RegistryClient } from '../kafka/registry-client';
+import type { RegistryClient } from '../kafka/registry-client';
+import { connectTemporal, createKafka, createPgClient, createRegistryClient } from '../config/clients';
 import type {
   ConnectorStep,
   MigrationsStep,
@@ -78,12 +78,12 @@ export class ProvisionClients {
   readonly registry: RegistryClient;
 
   constructor(readonly targets: ProvisionTargets) {
-    this.registry = new RegistryClient(targets.registryUrl);
+    this.registry = createRegistryClient(targets.registry);
   }
 
   pg(): Promise<pg.Client> {
     this.pgClient ??= (async () => {
-      const c = new pg.Client({ connectionString: this.targets.adminUrl, application_name: 'kts-provision' });
+      const c = createPgClient(this.targets.adminUrl, this.targets.postgres, 'kts-provision');
       await c.connect();
       return c;
     })();
@@ -92,11 +92,7 @@ export class ProvisionClients {
 
   admin(): Promise<Admin> {
     this.kafkaAdmin ??= (async () => {
-      const kafka = new Kafka({
-        clientId: 'kts-provision',
-        brokers: this.targets.kafkaBrokers,
-        logLevel: logLevel.NOTHING,
-      });
+      const kafka = createKafka(this.targets.kafka, 'kts-provision');
       const a = kafka.admin();
       await a.connect();
       return a;
@@ -105,7 +101,7 @@ export class ProvisionClients {
   }
 
   connection(): Promise<Connection> {
-    this.temporal ??= Connection.connect({ address: this.targets.temporalAddress });
+    this.temporal ??= connectTemporal(this.targets.temporal);
     return this.temporal;
   }
 
@@ -142,7 +138,7 @@ async function inspectMigrations(step: MigrationsStep, c: ProvisionClients): Pro
 
 async function applyMigrations(step: MigrationsStep, c: ProvisionClients): Promise<Applied> {
   const password = c.targets.passwords[step.owner as keyof ProvisionTargets['passwords']];
-  const applied = await migrateSchema(c.targets.adminUrl, { ...step, password });
+  const applied = await migrateSchema(c.targets.adminUrl, { ...step, password }, c.targets.postgres.ssl);
   const s = await inspectSchema(await c.pg(), step);
   return applied.length
     ? { changed: true, detail: `applied ${applied.join(', ')}, now at ${formatVersion(s.expected)}` }
@@ -355,7 +351,7 @@ async function inspectPublication(step: PublicationStep, c: ProvisionClients): P
 async function applyPublication(step: PublicationStep, c: ProvisionClients): Promise<Applied> {
   const before = await publicationDrift(await c.pg(), step.name, step.tables);
   if (!before.length) return { changed: false, detail: 'matches' };
-  await ensurePublication(c.targets.adminUrl, step.name, step.tables);
+  await ensurePublication(c.targets.adminUrl, step.name, step.tables, c.targets.postgres.ssl);
   return {
     changed: true,
     detail: before.length === 1 && before[0]!.endsWith('does not exist') ? 'created' : 'updated',
@@ -365,7 +361,7 @@ async function applyPublication(step: PublicationStep, c: ProvisionClients): Pro
 function connectorConfig(step: ConnectorStep, c: ProvisionClients): Record<string, string> {
   const o = c.targets.connector;
   if (!o || o.name !== step.name) throw new Error(`no connector options for ${step.name}`);
-  return outboxConnectorConfig(c.targets.stack, o);
+  return outboxConnectorConfig(c.targets.adminUrl, o);
 }
 
 async function inspectConnector(step: ConnectorStep, c: ProvisionClients): Promise<Inspection> {

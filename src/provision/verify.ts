@@ -4,14 +4,13 @@
  * fast with one line that says what to run, e.g.
  *   orders schema at 003, expected 004: run `npm run provision`
  */
-import { Connection } from '@temporalio/client';
-import { Kafka, logLevel } from 'kafkajs';
-import pg from 'pg';
+import type { ConnectionOptions } from 'node:tls';
 
+import { connectTemporal, createKafka, createPgClient, createRegistryClient } from '../config/clients';
+import type { KafkaSettings, RegistrySettings, TemporalSettings } from '../config/settings';
 import { formatVersion, readMigrationsFrom } from '../db/migrate';
 import { EVENT_CATALOG } from '../events/generated/event-schemas';
 import { TOPICS, deadLetterTopic, valueSubject } from '../events/topics';
-import { RegistryClient } from '../kafka/registry-client';
 import { prefixedTopic } from '../outbox/outbox-constants';
 import { ORDER_SEARCH_ATTRIBUTES } from '../shared/search-attributes';
 import type { MigrationOwner } from './plan';
@@ -75,18 +74,25 @@ export interface VerifyTargets {
   topics?: readonly string[];
   /** Prefix of the role's topics (empty in production); used for the topics it consumes when `topics` is unset. */
   topicPrefix?: string;
-  kafkaBrokers?: string[];
-  registryUrl?: string;
-  temporal?: { address: string; namespace: string };
+  /** The role's own clients' settings (addresses, TLS, credentials), from the settings model. */
+  kafka?: KafkaSettings;
+  registry?: RegistrySettings;
+  temporal?: TemporalSettings;
+  /** pg's `ssl` option of the role's pools. */
+  pgSsl?: false | ConnectionOptions;
 }
 
 /** Checks that one schema is migrated to this build's newest file, logged in as its own role. */
-export async function verifySchema(owner: MigrationOwner, url: string): Promise<void> {
+export async function verifySchema(
+  owner: MigrationOwner,
+  url: string,
+  ssl: false | ConnectionOptions = false,
+): Promise<void> {
   const o = MIGRATION_OWNERS.find((m) => m.owner === owner);
   if (!o) throw new Error(`unknown schema owner ${owner}`);
   const files = await readMigrationsFrom(o.dir);
   const expected = files.at(-1)?.version ?? 0;
-  const client = new pg.Client({ connectionString: url, application_name: `kts-verify-${owner}` });
+  const client = createPgClient(url, { ssl, poolSize: 1 }, `kts-verify-${owner}`);
   try {
     await client.connect();
   } catch (err) {
@@ -120,8 +126,8 @@ export async function verifySchema(owner: MigrationOwner, url: string): Promise<
 }
 
 /** Checks that every topic exists. */
-export async function verifyTopics(brokers: string[], topics: readonly string[]): Promise<void> {
-  const admin = new Kafka({ clientId: 'kts-verify', brokers, logLevel: logLevel.NOTHING }).admin();
+export async function verifyTopics(kafka: KafkaSettings, topics: readonly string[]): Promise<void> {
+  const admin = createKafka(kafka, 'kts-verify').admin();
   await admin.connect();
   try {
     const existing = new Set(await admin.listTopics());
@@ -136,8 +142,8 @@ export async function verifyTopics(brokers: string[], topics: readonly string[])
 }
 
 /** Checks that each topic's subject holds every schema file of its event type (looked up, never registered). */
-export async function verifySubjects(registryUrl: string, topics: readonly Topic[]): Promise<void> {
-  const registry = new RegistryClient(registryUrl);
+export async function verifySubjects(registrySettings: RegistrySettings, topics: readonly Topic[]): Promise<void> {
+  const registry = createRegistryClient(registrySettings);
   for (const topic of topics) {
     const subject = valueSubject(topic);
     for (const entry of EVENT_CATALOG.filter((e) => e.eventType === topic)) {
@@ -149,8 +155,9 @@ export async function verifySubjects(registryUrl: string, topics: readonly Topic
 }
 
 /** Checks that the order saga's search attributes are registered in the namespace. */
-export async function verifySearchAttributes(address: string, namespace: string): Promise<void> {
-  const connection = await Connection.connect({ address });
+export async function verifySearchAttributes(temporal: TemporalSettings): Promise<void> {
+  const namespace = temporal.namespace;
+  const connection = await connectTemporal(temporal);
   try {
     const r = await connection.operatorService.listSearchAttributes({ namespace });
     const custom = r.customAttributes ?? {};
@@ -176,7 +183,7 @@ export async function verifyRoles(roles: readonly VerifiedRole[], t: VerifyTarge
   for (const owner of schemas) {
     const url = t.schemaUrls[owner];
     if (!url) throw new Error(`verify: no login URL for schema ${owner}`);
-    await verifySchema(owner, url);
+    await verifySchema(owner, url, t.pgSsl);
   }
   const consumed = needs.flatMap((n) =>
     n.consumes.flatMap((topic) => {
@@ -186,16 +193,16 @@ export async function verifyRoles(roles: readonly VerifiedRole[], t: VerifyTarge
   );
   const topics = t.topics ?? consumed;
   if (topics.length) {
-    if (!t.kafkaBrokers) throw new Error('verify: no Kafka brokers');
-    await verifyTopics(t.kafkaBrokers, [...new Set(topics)]);
+    if (!t.kafka) throw new Error('verify: no Kafka settings');
+    await verifyTopics(t.kafka, [...new Set(topics)]);
   }
   const writes = [...new Set(needs.flatMap((n) => n.writes))];
   if (writes.length) {
-    if (!t.registryUrl) throw new Error('verify: no registry URL');
-    await verifySubjects(t.registryUrl, writes);
+    if (!t.registry) throw new Error('verify: no registry settings');
+    await verifySubjects(t.registry, writes);
   }
   if (needs.some((n) => n.searchAttributes)) {
-    if (!t.temporal) throw new Error('verify: no Temporal address');
-    await verifySearchAttributes(t.temporal.address, t.temporal.namespace);
+    if (!t.temporal) throw new Error('verify: no Temporal settings');
+    await verifySearchAttributes(t.temporal);
   }
 }

@@ -2,9 +2,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 
 import { ApplicationFailure } from '@temporalio/common';
 import type pg from 'pg';
-import { z } from 'zod';
 
-import { formatEnvIssues } from '../config/stack-config';
 import { toSafeInteger } from '../db/pools';
 import { FailureType } from '../shared/saga-contract';
 
@@ -53,30 +51,6 @@ export interface GatewayBehaviour {
 
 /** Cards that always decline, like the test cards of real gateways. */
 export const DECLINED_CARD_TOKEN = 'tok_declined';
-
-const rate = z.coerce.number().min(0).max(1);
-const ms = z.coerce.number().int().min(0).max(600_000);
-const gatewayEnvSchema = z.object({
-  KTS_GATEWAY_DECLINE_RATE: rate.default(0),
-  KTS_GATEWAY_TRANSIENT_ERROR_RATE: rate.default(0),
-  KTS_GATEWAY_LATENCY_MIN_MS: ms.default(0),
-  KTS_GATEWAY_LATENCY_MAX_MS: ms.default(0),
-});
-
-/** Parses the simulator's behaviour from the environment once, failing fast with a readable message. */
-export function loadGatewayBehaviour(env: NodeJS.ProcessEnv = process.env): GatewayBehaviour {
-  const parsed = gatewayEnvSchema.safeParse(env);
-  if (!parsed.success) throw new Error(`invalid card gateway settings: ${formatEnvIssues(parsed.error)}`);
-  const e = parsed.data;
-  if (e.KTS_GATEWAY_LATENCY_MAX_MS < e.KTS_GATEWAY_LATENCY_MIN_MS) {
-    throw new Error('invalid card gateway settings: KTS_GATEWAY_LATENCY_MAX_MS is below KTS_GATEWAY_LATENCY_MIN_MS');
-  }
-  return {
-    declineRate: e.KTS_GATEWAY_DECLINE_RATE,
-    transientErrorRate: e.KTS_GATEWAY_TRANSIENT_ERROR_RATE,
-    latencyMs: { min: e.KTS_GATEWAY_LATENCY_MIN_MS, max: e.KTS_GATEWAY_LATENCY_MAX_MS },
-  };
-}
 
 interface ChargeRow {
   charge_id: string;

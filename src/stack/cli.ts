@@ -47,7 +47,8 @@ export function buildStackCli(): Command {
       let provisioned: ProvisionReport | undefined;
       const all = COMPONENTS.every((c) => results.some((r) => r.name === c.name));
       if (opts.provision && all) {
-        const settings = loadProvisionSettings();
+        // Production names (no scope): the stack's own plan, whatever scope the shell sets.
+        const settings = loadProvisionSettings({ ...process.env, KTS_SCOPE: '' });
         const plan = buildPlan({ ...settings.plan, cdc: opts.cdc ? settings.plan.cdc : null });
         provisioned = await runProvision(plan, settings.targets, {
           reorderSubjects: true,

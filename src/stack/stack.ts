@@ -114,7 +114,7 @@ async function upOne(c: Component, cfg: StackConfig, board: ProgressBoard): Prom
     }
   } else {
     const busy = [];
-    for (const port of c.ports(cfg)) if (await isPortOpen(port)) busy.push(port);
+    for (const port of c.ports(cfg)) if (await isPortOpen(port, cfg.host)) busy.push(port);
     if (busy.length > 0) {
       const h = await healthy(c, cfg);
       // Someone else's healthy server (another checkout, docker compose): use it, never stop it.

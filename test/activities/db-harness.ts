@@ -4,7 +4,7 @@ import pg from 'pg';
 import pino from 'pino';
 
 import type { DbConfig } from '../../src/db/db-config';
-import { loadDbConfig } from '../../src/db/db-config';
+import { dbConfigFromSettings } from '../../src/db/db-config';
 import { migrateAll } from '../../src/db/migrate';
 import type { ServicePools } from '../../src/db/pools';
 import { closeServicePools, createServicePools } from '../../src/db/pools';
@@ -14,6 +14,7 @@ import { RegistryClient } from '../../src/kafka/registry-client';
 import type { OutboxService } from '../../src/outbox/outbox-constants';
 import { OutboxWriter } from '../../src/outbox/outbox-writer';
 import type { Notice, NotificationChannel } from '../../src/services/notification-channel';
+import { allSettings } from '../support/settings';
 import { endpoints, uniqueName } from '../support/stack';
 
 export interface DbHarness {
@@ -31,7 +32,7 @@ export interface DbHarness {
 
 /** Migrates (idempotently, so a fresh machine needs no manual step) and opens per-service pools. */
 export async function openDb(poolSize = 5): Promise<DbHarness> {
-  const cfg = loadDbConfig();
+  const cfg = dbConfigFromSettings(allSettings.roles.provision, allSettings.postgres);
   await migrateAll(cfg);
   const pools = createServicePools(cfg, poolSize);
   const admin = new pg.Pool({ connectionString: cfg.adminUrl, max: 3 });

@@ -10,7 +10,8 @@ import {
   waitForConnectorRunning,
 } from '../../src/cdc/outbox-connector';
 import type { EventStoreConsumer } from '../../src/event-store/event-store-consumer';
-import { loadEventStoreConfig, startEventStoreConsumer } from '../../src/event-store/event-store-consumer';
+import { startEventStoreConsumer } from '../../src/event-store/event-store-consumer';
+import { cdcTargetOf, testSettings } from '../support/settings';
 import type { OrderConfirmedV1 } from '../../src/events/generated/event-schemas';
 import { TOPICS } from '../../src/events/topics';
 import { OUTBOX_HEADERS } from '../../src/outbox/outbox-constants';
@@ -18,7 +19,7 @@ import type { CdcScope } from '../support/cdc-scope';
 import { startCdcScope } from '../support/cdc-scope';
 import { waitFor } from '../support/ingress-harness';
 import { PrivateConnect } from '../support/private-connect';
-import { consumeUntil, endpoints, stackConfig } from '../support/stack';
+import { consumeUntil, endpoints } from '../support/stack';
 
 jest.setTimeout(420_000);
 
@@ -35,19 +36,13 @@ describe('Connect worker killed with kill -9 during a burst of outbox writes', (
     worker = await PrivateConnect.create(`${scope.prefix}_connect`);
     await worker.start();
     await ensurePublication(endpoints.postgresUrl, scope.options.publicationName, scope.options.tables);
-    await ensureConnector(worker.url, scope.options.name, outboxConnectorConfig(stackConfig, scope.options));
-    store = await startEventStoreConsumer(
-      loadEventStoreConfig({
-        ...process.env,
-        KTS_EVENT_STORE_GROUP_ID: `${scope.prefix}.store`,
-        KTS_EVENT_STORE_TOPIC_PREFIX: scope.prefix,
-      }),
-    );
+    await ensureConnector(worker.url, scope.options.name, outboxConnectorConfig(cdcTargetOf().adminUrl, scope.options));
+    store = await startEventStoreConsumer(testSettings(['eventStore'], scope.prefix));
   });
 
   afterAll(async () => {
     await store?.stop();
-    await removeOutboxConnector(stackConfig, scope.options, { connectUrl: worker.url }).catch(() => undefined);
+    await removeOutboxConnector(cdcTargetOf(), scope.options, { connectUrl: worker.url }).catch(() => undefined);
     await worker?.stop();
     await scope?.stop();
     await db.end();

@@ -13,10 +13,11 @@ import { OrdersStore } from '../../src/api/orders-store';
 import { TemporalSagaStatusReader } from '../../src/api/saga-status';
 import { buildApiServer } from '../../src/api/server';
 import { closeServicePools, createServicePools } from '../../src/db/pools';
-import { loadDbConfig } from '../../src/db/db-config';
+import { dbConfigFromSettings } from '../../src/db/db-config';
 import { migrateAll } from '../../src/db/migrate';
 import type { EventStoreConsumer } from '../../src/event-store/event-store-consumer';
-import { loadEventStoreConfig, startEventStoreConsumer } from '../../src/event-store/event-store-consumer';
+import { startEventStoreConsumer } from '../../src/event-store/event-store-consumer';
+import { allSettings, testSettings } from '../support/settings';
 import type { Ingress } from '../../src/ingress/app';
 import { SimulatedCardGateway } from '../../src/services/card-gateway';
 import { logChannel } from '../../src/services/notification-channel';
@@ -41,7 +42,7 @@ describe('Orders HTTP API through CDC to the saga', () => {
   let running: Promise<unknown>;
   let temporal: Awaited<ReturnType<typeof temporalClient>>;
   let workerConnection: NativeConnection;
-  const dbCfg = loadDbConfig();
+  const dbCfg = dbConfigFromSettings(allSettings.roles.provision, allSettings.postgres);
   const pools = createServicePools(dbCfg, 5);
   const admin = new pg.Pool({ connectionString: endpoints.postgresUrl, max: 2 });
   const sku = `SKU-HTTP-${randomUUID()}`;
@@ -80,13 +81,7 @@ describe('Orders HTTP API through CDC to the saga', () => {
     });
     running = Promise.all(workers.map((w) => w.run()));
     ingress = await startScopedIngress(scope);
-    store = await startEventStoreConsumer(
-      loadEventStoreConfig({
-        ...process.env,
-        KTS_EVENT_STORE_GROUP_ID: `${scope.prefix}.store`,
-        KTS_EVENT_STORE_TOPIC_PREFIX: scope.prefix,
-      }),
-    );
+    store = await startEventStoreConsumer(testSettings(['eventStore'], scope.prefix));
     temporal = await temporalClient();
     app = buildApiServer({
       store: new OrdersStore(pools.orders, cdc.writer),

@@ -33,8 +33,8 @@ describe('ingress → real orderSaga (all services, real PostgreSQL, real Tempor
         paymentToken: i % 4 === 3 ? DECLINED_CARD_TOKEN : 'tok_visa',
       }),
     );
-    await withSagaWorkers(h, {}, async (run) => {
-      const ingress = await startScopedIngress(scope, { KTS_INGRESS_TASK_QUEUE_PREFIX: run.taskQueuePrefix });
+    await withSagaWorkers(h, { scope: scope.prefix }, async () => {
+      const ingress = await startScopedIngress(scope);
       try {
         for (let round = 0; round < 3; round += 1)
           await produce(

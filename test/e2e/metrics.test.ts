@@ -102,6 +102,8 @@ describe('Prometheus metrics after a known load', () => {
         {
           metrics: workerMetrics.metrics,
           gateway: CALM_GATEWAY,
+          // The ingress's scope: its sagas land on these workers' task queues.
+          scope: scope.prefix,
           override: (real) => ({
             inventory: {
               releaseStock: (input) =>
@@ -113,10 +115,7 @@ describe('Prometheus metrics after a known load', () => {
         },
         async (run) => {
           const ingress = await startIngress(
-            scopeConfig(scope, {
-              KTS_INGRESS_TASK_QUEUE_PREFIX: run.taskQueuePrefix,
-              KTS_INGRESS_LAG_INTERVAL_MS: '200',
-            }),
+            scopeConfig(scope, { KTS_INGRESS_LAG_INTERVAL_MS: '200' }),
             pino({ level: 'silent' }),
             ingressMetrics.metrics,
           );

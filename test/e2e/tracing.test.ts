@@ -14,7 +14,7 @@ import pino from 'pino';
 import { createServiceActivities } from '../../activities';
 import { placedEvent } from '../../src/cli/order-events';
 import { closeServicePools, createServicePools } from '../../src/db/pools';
-import { loadDbConfig } from '../../src/db/db-config';
+import { dbConfigFromSettings } from '../../src/db/db-config';
 import { migrateAll } from '../../src/db/migrate';
 import { EventCodec } from '../../src/events/codec';
 import { TOPICS } from '../../src/events/topics';
@@ -31,6 +31,7 @@ import type { CdcScope } from '../support/cdc-scope';
 import { startCdcScope } from '../support/cdc-scope';
 import type { IngressScope } from '../support/ingress-harness';
 import { newScope, readAll, startScopedIngress, temporalClient, waitFor } from '../support/ingress-harness';
+import { allSettings } from '../support/settings';
 import { endpoints, kafkaClient } from '../support/stack';
 
 jest.setTimeout(300_000);
@@ -52,7 +53,7 @@ describe('one trace per order', () => {
   let running: Promise<unknown> = Promise.resolve();
   let workerConnection: NativeConnection;
   let temporal: Awaited<ReturnType<typeof temporalClient>>;
-  const dbCfg = loadDbConfig();
+  const dbCfg = dbConfigFromSettings(allSettings.roles.provision, allSettings.postgres);
   const pools = createServicePools(dbCfg, 5);
   const sku = `SKU-TRACE-${randomUUID()}`;
 

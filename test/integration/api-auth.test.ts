@@ -20,7 +20,8 @@ import { ApiError } from '../../src/api/order-requests';
 import { OrdersStore } from '../../src/api/orders-store';
 import { TemporalSagaStatusReader } from '../../src/api/saga-status';
 import { buildApiServer } from '../../src/api/server';
-import { loadDbConfig } from '../../src/db/db-config';
+import { dbConfigFromSettings } from '../../src/db/db-config';
+import { allSettings } from '../support/settings';
 import { migrateAll } from '../../src/db/migrate';
 import { EventCodec } from '../../src/events/codec';
 import { RegistryClient } from '../../src/kafka/registry-client';
@@ -62,7 +63,7 @@ async function serveJwks(keys: () => JWK[]): Promise<{ url: string; hits: () => 
 }
 
 describe('Orders API authentication', () => {
-  const db = loadDbConfig();
+  const db = dbConfigFromSettings(allSettings.roles.provision, allSettings.postgres);
   const ordersPool = new pg.Pool({ connectionString: db.owners.orders.url, max: 4 });
   const admin = new pg.Pool({ connectionString: endpoints.postgresUrl, max: 2 });
   // The outbox rows of this suite go to its own topics; counting rows by prefix shows what it wrote.

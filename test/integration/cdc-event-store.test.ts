@@ -6,7 +6,8 @@ import type { DomainEvent } from '../../src/outbox/outbox-writer';
 import type { OutboxService } from '../../src/outbox/outbox-constants';
 import { OUTBOX_HEADERS } from '../../src/outbox/outbox-constants';
 import type { EventStoreConsumer } from '../../src/event-store/event-store-consumer';
-import { loadEventStoreConfig, startEventStoreConsumer } from '../../src/event-store/event-store-consumer';
+import { startEventStoreConsumer } from '../../src/event-store/event-store-consumer';
+import { testSettings } from '../support/settings';
 import { rebuildOrderState } from '../../src/event-store/order-state';
 import { replayToTopic } from '../../src/event-store/replay';
 import { TOPICS } from '../../src/events/topics';
@@ -102,13 +103,7 @@ describe('event store fed by the outbox through Debezium', () => {
   beforeAll(async () => {
     saga = await openSagaHarness();
     scope = await startCdcScope('cdc_store');
-    consumer = await startEventStoreConsumer(
-      loadEventStoreConfig({
-        ...process.env,
-        KTS_EVENT_STORE_GROUP_ID: `${scope.prefix}.event-store`,
-        KTS_EVENT_STORE_TOPIC_PREFIX: scope.prefix,
-      }),
-    );
+    consumer = await startEventStoreConsumer(testSettings(['eventStore'], scope.prefix));
   });
   afterAll(async () => {
     await consumer?.stop();

@@ -16,7 +16,8 @@ import { OUTBOX_HEADERS } from '../../src/outbox/outbox-constants';
 import { cleanOutboxOnce } from '../../src/outbox/outbox-cleaner';
 import type { CdcScope } from '../support/cdc-scope';
 import { startCdcScope } from '../support/cdc-scope';
-import { consumeUntil, endpoints, stackConfig, uniqueName } from '../support/stack';
+import { cdcTargetOf } from '../support/settings';
+import { consumeUntil, endpoints, uniqueName } from '../support/stack';
 
 jest.setTimeout(180_000);
 
@@ -124,15 +125,15 @@ describe('outbox → Debezium → Kafka', () => {
   });
 
   it('registers idempotently: unchanged config is left alone, a changed one is updated', async () => {
-    const again = await ensureOutboxConnector(stackConfig, scope.options);
+    const again = await ensureOutboxConnector(cdcTargetOf(), scope.options);
     expect(again.action).toBe('unchanged');
     expect(again.status.tasks.every((t) => t.state === 'RUNNING')).toBe(true);
     const changed = await ensureConnector(endpoints.connectUrl, scope.options.name, {
-      ...outboxConnectorConfig(stackConfig, scope.options),
+      ...outboxConnectorConfig(cdcTargetOf().adminUrl, scope.options),
       'heartbeat.interval.ms': '2000',
     });
     expect(changed.action).toBe('updated');
-    const back = await ensureOutboxConnector(stackConfig, scope.options);
+    const back = await ensureOutboxConnector(cdcTargetOf(), scope.options);
     expect(back.action).toBe('updated');
   });
 
@@ -141,14 +142,18 @@ describe('outbox → Debezium → Kafka', () => {
     const name = uniqueName('cdc_broken');
     const options = { ...scope.options, name, slotName: name, publicationName: `${name}_missing` };
     try {
-      const err = (await ensureConnector(endpoints.connectUrl, name, outboxConnectorConfig(stackConfig, options)).then(
+      const err = (await ensureConnector(
+        endpoints.connectUrl,
+        name,
+        outboxConnectorConfig(cdcTargetOf().adminUrl, options),
+      ).then(
         () => null,
         (e: unknown) => e,
       )) as ConnectorError | null;
       expect(err?.type).toBe(ConnectorFailure.TaskFailed);
       expect(err?.message).toMatch(/task 0 FAILED: .*Publication autocreation is disabled/);
     } finally {
-      await removeOutboxConnector(stackConfig, options);
+      await removeOutboxConnector(cdcTargetOf(), options);
     }
   });
 });

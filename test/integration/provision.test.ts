@@ -15,7 +15,8 @@ import pg from 'pg';
 
 import { connectorStatus, removeOutboxConnector } from '../../src/cdc/outbox-connector';
 import type { EventStoreConsumer } from '../../src/event-store/event-store-consumer';
-import { loadEventStoreConfig, startEventStoreConsumer } from '../../src/event-store/event-store-consumer';
+import { scopeNames } from '../../src/config/scope';
+import { startEventStoreConsumer } from '../../src/event-store/event-store-consumer';
 import { EventCodec } from '../../src/events/codec';
 import { orderPlacedV1Avsc, orderPlacedV2Avsc } from '../../src/events/generated/event-schemas';
 import type { OrderPlacedV2 } from '../../src/events/generated/event-schemas';
@@ -31,26 +32,34 @@ import { ORDER_SEARCH_ATTRIBUTES } from '../../src/shared/search-attributes';
 import type { IngressScope } from '../support/ingress-harness';
 import { db, scopeEnv, startScopedIngress, startStubSagaWorker, waitFor } from '../support/ingress-harness';
 import { PrivateTemporal } from '../support/private-temporal';
-import { endpoints, kafkaClient, stackConfig, uniqueName } from '../support/stack';
+import { allSettings, cdcTargetOf, testSettings } from '../support/settings';
+import { endpoints, kafkaClient, uniqueName } from '../support/stack';
 
 jest.setTimeout(600_000);
 
 const ROOT = path.join(__dirname, '..', '..');
 const registry = new RegistryClient(endpoints.registryUrl);
 
-/** Provisioning settings of a scope, as `KTS_PROVISION_TOPIC_PREFIX=<prefix> npm run provision` reads them. */
+/** Provisioning settings of a scope, as `KTS_SCOPE=<prefix> npm run provision` reads them. */
 function scopeSettings(prefix: string, env: Record<string, string> = {}): ProvisionSettings {
-  return loadProvisionSettings({ ...process.env, KTS_PROVISION_TOPIC_PREFIX: prefix, ...env });
+  return loadProvisionSettings({ ...process.env, KTS_SCOPE: prefix, ...env });
 }
 
 function ingressScope(prefix: string): IngressScope {
+  const names = scopeNames(prefix);
   return {
     prefix,
-    placed: `${prefix}.order.placed`,
-    cancelled: `${prefix}.order.cancelled`,
-    groupId: `${prefix}.ingress`,
+    placed: names.topics.orderPlaced,
+    cancelled: names.topics.orderCancelled,
+    groupId: names.groups.ingress,
     taskQueuePrefix: prefix,
   };
+}
+
+function withPassword(url: string, password: string): string {
+  const u = new URL(url);
+  u.password = password;
+  return u.toString();
 }
 
 /** Runs an entry point as its own process until it exits; its stderr, trimmed. */
@@ -85,7 +94,13 @@ describe('provisioning a fresh scope', () => {
     dbUrl.pathname = `/${database}`;
     settings = {
       plan: settings.plan,
-      targets: { ...settings.targets, temporalAddress: temporal.address },
+      targets: {
+        ...settings.targets,
+        temporal: {
+          ...settings.targets.temporal,
+          connection: { ...settings.targets.temporal.connection, address: temporal.address },
+        },
+      },
     };
     migrationsTargets = { ...settings.targets, adminUrl: dbUrl.toString() };
   });
@@ -93,7 +108,7 @@ describe('provisioning a fresh scope', () => {
 
   afterAll(async () => {
     const o = settings?.targets.connector;
-    if (o) await removeOutboxConnector(stackConfig, o);
+    if (o) await removeOutboxConnector(cdcTargetOf(), o);
     await temporal?.stop();
     await admin.query(`DROP DATABASE IF EXISTS ${database} WITH (FORCE)`);
     await admin.end();
@@ -223,7 +238,7 @@ describe('a process started before provisioning', () => {
     const scope = ingressScope(uniqueName('prov_early'));
     const r = runEntryPoint('src/ingress/main.ts', scopeEnv(scope));
     expect(r.code).toBe(1);
-    expect(r.stderr).toBe(`topic ${scope.placed} is missing (and 3 more): run \`npm run provision\``);
+    expect(r.stderr).toBe(`✖ kts-ingress: topic ${scope.placed} is missing (and 3 more): run \`npm run provision\``);
     const kafkaAdmin = kafkaClient().admin();
     await kafkaAdmin.connect();
     const topics = await kafkaAdmin.listTopics();
@@ -234,10 +249,10 @@ describe('a process started before provisioning', () => {
   it("a service worker without its role's credentials says which role cannot log in", () => {
     const r = runEntryPoint('workers/orders-worker.ts', {
       ...process.env,
-      KTS_DB_PASSWORD_ORDERS: 'not-the-provisioned-password',
+      KTS_PG_URL_ORDERS: withPassword(allSettings.roles.orders.pgUrl, 'not-the-provisioned-password'),
     });
     expect(r.code).toBe(1);
-    expect(r.stderr).toBe('worker failed: orders role kts_orders cannot log in: run `npm run provision`');
+    expect(r.stderr).toBe('✖ kts-orders-worker: orders role kts_orders cannot log in: run `npm run provision`');
   });
 });
 
@@ -278,13 +293,7 @@ describe('a Confluent-style producer with use.latest.version', () => {
 
     worker = await startStubSagaWorker(scope);
     ingress = await startScopedIngress(scope);
-    store = await startEventStoreConsumer(
-      loadEventStoreConfig({
-        ...process.env,
-        KTS_EVENT_STORE_GROUP_ID: `${prefix}.event-store`,
-        KTS_EVENT_STORE_TOPIC_PREFIX: prefix,
-      }),
-    );
+    store = await startEventStoreConsumer(testSettings(['eventStore'], prefix));
     const outcome = await waitFor(
       'the ingress ledger row',
       async () =>

@@ -1,20 +1,16 @@
 import pg from 'pg';
 
 import type { OutboxConnectorOptions } from '../../src/cdc/outbox-connector';
-import {
-  HEARTBEAT_TOPIC,
-  ensureOutboxConnector,
-  prefixPattern,
-  removeOutboxConnector,
-} from '../../src/cdc/outbox-connector';
+import { ensureOutboxConnector, removeOutboxConnector } from '../../src/cdc/outbox-connector';
+import { createRegistryClient } from '../../src/config/clients';
+import { connectorOptionsFor, scopeNames } from '../../src/config/scope';
 import { EventCodec } from '../../src/events/codec';
-import { RegistryClient } from '../../src/kafka/registry-client';
-import { OUTBOX_TABLES } from '../../src/outbox/outbox-constants';
 import { OutboxWriter } from '../../src/outbox/outbox-writer';
 import { provisionScope } from './provision-scope';
-import { endpoints, stackConfig, uniqueName } from './stack';
+import { allSettings, cdcTargetOf } from './settings';
+import { endpoints, uniqueName } from './stack';
 
-/** A test's own connector, slot, publication and topic prefix over the shared outbox tables. */
+/** A test's own connector, slot, publication and topics (its scope's names) over the shared outbox tables. */
 export interface CdcScope {
   prefix: string;
   options: OutboxConnectorOptions;
@@ -25,23 +21,14 @@ export interface CdcScope {
   stop(): Promise<void>;
 }
 
+/** The connector of scope `prefix`: the same names a deployment with KTS_SCOPE=<prefix> provisions. */
 export function cdcOptions(prefix: string): OutboxConnectorOptions {
-  return {
-    name: prefix,
-    slotName: prefix,
-    publicationName: `${prefix}_pub`,
-    topicPattern: prefixPattern(prefix),
-    heartbeatTopic: `${prefix}.${HEARTBEAT_TOPIC}`,
-    // Not on stop: a config update or a restart also stops the task, and its offsets would then
-    // point into a dropped slot. stop() drops the slot once the connector is gone.
-    dropSlotOnStop: false,
-    tables: OUTBOX_TABLES,
-  };
+  return connectorOptionsFor(scopeNames(prefix));
 }
 
 /**
  * Registers the scope's connector on the shared Connect worker (unless `register` is false). Pass
- * `prefix` to share an ingress test scope's topics (`<prefix>.order.placed`, …).
+ * `prefix` to share an ingress test scope (its KTS_SCOPE: `<prefix>.order.placed`, …).
  */
 export async function startCdcScope(
   name: string,
@@ -50,8 +37,8 @@ export async function startCdcScope(
   const options = cdcOptions(prefix);
   // The scope's domain topics exist before anything consumes them (the event store only verifies).
   await provisionScope(prefix, { include: ['topic'] });
-  if (register) await ensureOutboxConnector(stackConfig, options);
-  const codec = new EventCodec(new RegistryClient(endpoints.registryUrl));
+  if (register) await ensureOutboxConnector(cdcTargetOf(), options);
+  const codec = new EventCodec(createRegistryClient(allSettings.registry));
   const admin = new pg.Pool({ connectionString: endpoints.postgresUrl, max: 4 });
   return {
     prefix,
@@ -61,7 +48,7 @@ export async function startCdcScope(
     admin,
     async stop() {
       // Drops the slot too: an abandoned slot makes the server keep WAL forever.
-      await removeOutboxConnector(stackConfig, options);
+      await removeOutboxConnector(cdcTargetOf(), options);
       await admin.end();
     },
   };

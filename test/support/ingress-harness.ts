@@ -7,19 +7,21 @@ import pg from 'pg';
 import pino from 'pino';
 
 import { EventCodec } from '../../src/events/codec';
+import { TOPICS } from '../../src/events/topics';
 import { RegistryClient } from '../../src/kafka/registry-client';
 import type { Ingress } from '../../src/ingress/app';
 import { startIngress } from '../../src/ingress/app';
+import { scopeNames } from '../../src/config/scope';
 import type { IngressConfig } from '../../src/ingress/config';
-import { loadIngressConfig } from '../../src/ingress/config';
 import { taskQueuesFor } from '../../src/shared/saga-contract';
-import { TOPICS } from '../../src/events/topics';
 import { provisionScope } from './provision-scope';
+import { testSettings } from './settings';
 import { endpoints, kafkaClient, uniqueName } from './stack';
 import { STUB_TABLE, createStubSagaActivities, ensureStubTable } from './stub-saga-activities';
 
-/** Topics, group and task queues of one test: nothing shared with any other test. */
+/** One test's KTS_SCOPE and the names it gives: nothing shared with any other test. */
 export interface IngressScope {
+  /** The KTS_SCOPE of the test (also the prefix of its topics and task queues). */
   prefix: string;
   placed: string;
   cancelled: string;
@@ -29,11 +31,12 @@ export interface IngressScope {
 
 export async function newScope(name: string, partitions = 1): Promise<IngressScope> {
   const prefix = uniqueName(name);
+  const names = scopeNames(prefix);
   const scope = {
     prefix,
-    placed: `${prefix}.order.placed`,
-    cancelled: `${prefix}.order.cancelled`,
-    groupId: `${prefix}.ingress`,
+    placed: names.topics.orderPlaced,
+    cancelled: names.topics.orderCancelled,
+    groupId: names.groups.ingress,
     taskQueuePrefix: prefix,
   };
   // Topics, dead-letter topics and subjects, as provisioning makes them: the ingress only verifies.
@@ -41,26 +44,18 @@ export async function newScope(name: string, partitions = 1): Promise<IngressSco
   return scope;
 }
 
+/** The environment of an ingress process of the scope: one KTS_SCOPE names its topics, group and task queues. */
 export function scopeEnv(scope: IngressScope, extra: Record<string, string> = {}): NodeJS.ProcessEnv {
-  return {
-    ...process.env,
-    KTS_INGRESS_GROUP_ID: scope.groupId,
-    KTS_INGRESS_CLIENT_ID: scope.prefix,
-    KTS_INGRESS_PLACED_TOPIC: scope.placed,
-    KTS_INGRESS_CANCELLED_TOPIC: scope.cancelled,
-    KTS_INGRESS_TASK_QUEUE_PREFIX: scope.taskQueuePrefix,
-    KTS_INGRESS_LOG_LEVEL: 'silent',
-    ...extra,
-  };
+  return { ...process.env, KTS_SCOPE: scope.prefix, LOG_LEVEL: 'silent', ...extra };
 }
 
 export function scopeConfig(scope: IngressScope, extra: Record<string, string> = {}): IngressConfig {
-  return loadIngressConfig(scopeEnv(scope, extra));
+  return testSettings(['ingress'], scope.prefix, { LOG_LEVEL: 'silent', ...extra });
 }
 
 export function startScopedIngress(scope: IngressScope, extra: Record<string, string> = {}): Promise<Ingress> {
   const cfg = scopeConfig(scope, extra);
-  return startIngress(cfg, pino({ level: cfg.logLevel }));
+  return startIngress(cfg, pino({ level: cfg.common.logLevel }));
 }
 
 export const STUB_WORKFLOWS_PATH = path.join(__dirname, 'workflows', 'stub-order-saga.ts');

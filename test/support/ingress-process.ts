@@ -28,7 +28,7 @@ export function spawnIngress(scope: IngressScope, name: string, env: Record<stri
   const child = spawn(process.execPath, ['--import', 'tsx', 'src/ingress/main.ts'], {
     cwd: root,
     // Port 0: several members run side by side, each with its own /metrics port.
-    env: scopeEnv(scope, { KTS_INGRESS_LOG_LEVEL: 'info', KTS_METRICS_PORT: '0', ...env }),
+    env: scopeEnv(scope, { LOG_LEVEL: 'info', KTS_METRICS_PORT: '0', ...env }),
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   child.stdout?.pipe(log);

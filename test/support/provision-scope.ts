@@ -1,12 +1,13 @@
 import { buildPlan } from '../../src/provision/plan';
 import type { PlanStep } from '../../src/provision/plan';
 import { runProvision } from '../../src/provision/run';
-import { loadProvisionSettings } from '../../src/provision/settings';
+import { provisionSettingsFrom } from '../../src/provision/settings';
+import { testSettings } from './settings';
 
 /**
  * Provisions a test scope's topics (with dead letters) and subjects through the real plan, as
- * `npm run provision` would for `KTS_PROVISION_TOPIC_PREFIX=<prefix>`: processes only verify, so a
- * scope must be provisioned before its ingress or event store starts.
+ * `npm run provision` would for `KTS_SCOPE=<prefix>`: processes only verify, so a scope must be
+ * provisioned before its ingress or event store starts.
  */
 export async function provisionScope(
   prefix: string,
@@ -16,7 +17,7 @@ export async function provisionScope(
     include = ['topic', 'subject'],
   }: { topics?: readonly string[]; partitions?: number; include?: readonly PlanStep['kind'][] } = {},
 ): Promise<void> {
-  const settings = loadProvisionSettings({ ...process.env, KTS_PROVISION_TOPIC_PREFIX: prefix });
+  const settings = provisionSettingsFrom(testSettings(['provision'], prefix));
   const plan = buildPlan({
     ...settings.plan,
     cdc: null,

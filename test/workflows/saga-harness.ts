@@ -103,6 +103,8 @@ export interface RunOptions {
   metrics?: Metrics;
   /** Outbox writer of the services (default: the harness's), e.g. a CDC scope's to publish the events. */
   outbox?: OutboxWriter;
+  /** The KTS_SCOPE whose task queues to serve (e.g. an ingress test's); default a scope of this run's own. */
+  scope?: string;
 }
 
 /** Runs the orchestrator and all four services on task queues of this test alone while `fn` runs. */
@@ -111,7 +113,7 @@ export async function withSagaWorkers<T>(
   opts: RunOptions,
   fn: (run: SagaRun) => Promise<T>,
 ): Promise<T> {
-  const taskQueuePrefix = uniqueName('saga');
+  const taskQueuePrefix = opts.scope ?? uniqueName('saga');
   const taskQueues = taskQueuesFor(taskQueuePrefix);
   const channel = recordingChannel();
   const real = createServiceActivities({

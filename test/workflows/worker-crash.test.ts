@@ -20,9 +20,9 @@ function spawnPaymentsWorker(taskQueuePrefix: string): ChildProcess {
     stdio: ['ignore', 'ignore', 'inherit'],
     env: {
       ...process.env,
-      KTS_TASK_QUEUE_PREFIX: taskQueuePrefix,
-      KTS_MIGRATE_ON_START: 'false',
+      KTS_SCOPE: taskQueuePrefix,
       LOG_LEVEL: 'warn',
+      KTS_METRICS_PORT: '0',
       // The gateway books the charge at once and then takes a minute to answer: the worker dies
       // holding a charge it never heard about, the hardest moment for a crash.
       KTS_GATEWAY_LATENCY_MIN_MS: '60000',
