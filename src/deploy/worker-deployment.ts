@@ -39,9 +39,18 @@ export const deploymentEnvSchema = z.object({
    * Off by default: an unversioned worker takes every task of its queue, which is what local runs and
    * tests want. Production turns it on, and then new sagas need a Current Version (deploy:promote).
    */
-  KTS_WORKER_VERSIONING: z.enum(['on', 'off']).default('off'),
-  KTS_WORKER_DEPLOYMENT_NAME: deploymentName.default(DEFAULT_DEPLOYMENT_NAME),
-  KTS_WORKER_BUILD_ID: buildId.optional(),
+  KTS_WORKER_VERSIONING: z
+    .enum(['on', 'off'])
+    .default('off')
+    .describe(
+      'on: the saga worker polls as <deployment>.<build id> (Worker Deployment Versioning); new sagas need deploy:promote.',
+    ),
+  KTS_WORKER_DEPLOYMENT_NAME: deploymentName
+    .default(DEFAULT_DEPLOYMENT_NAME)
+    .describe("The saga worker's Worker Deployment name."),
+  KTS_WORKER_BUILD_ID: buildId
+    .optional()
+    .describe("The saga worker's build id. Default: package version + git revision (+ -dirty)."),
 });
 
 export interface WorkerDeploymentSettings {
