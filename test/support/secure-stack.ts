@@ -27,6 +27,14 @@ import { stackConfig } from './stack';
 /** The second loopback address every secure server binds to; the shared stack owns 127.0.0.1. */
 export const SECURE_HOST = '127.0.0.2';
 
+/**
+ * Where the private Temporal dev server itself listens (plaintext, random ports). Not SECURE_HOST:
+ * with `--ip 127.0.0.2` the dev server's own services still dial each other on 127.0.0.1, so its
+ * frontend answers namespace calls but every workflow call fails ("dial tcp 127.0.0.1:…: connection
+ * refused"). Nothing of the app reaches it there: the app only knows the mTLS proxy on SECURE_HOST.
+ */
+export const TEMPORAL_BACKEND_HOST = '127.0.0.1';
+
 /** A port nobody listens on right now, on `host`. */
 export function freePortOn(host: string): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -76,7 +84,8 @@ async function sleep(ms: number): Promise<void> {
  * A private set of the stack's servers on 127.0.0.2, each behind what a real deployment puts in
  * front of it: PostgreSQL with ssl=on and hostssl-only access, Kafka with a single SASL_SSL
  * (SCRAM-SHA-512) client listener, Kafka Connect + Debezium talking SASL_SSL to it, the Temporal dev
- * server behind an mTLS-terminating proxy, and Apicurio behind an https basic-auth proxy. The
+ * server behind an mTLS-terminating proxy on 127.0.0.2 (the server itself on a random 127.0.0.1
+ * port, see TEMPORAL_BACKEND_HOST), and Apicurio behind an https basic-auth proxy. The
  * servers are the stack's own components started from the shared download cache; only the proxies
  * are test code. One instance per test file: `start()` in beforeAll, `stop()` in afterAll.
  */
@@ -110,7 +119,7 @@ export class SecureStack {
     this.temporalProxy = new MtlsProxy(SECURE_HOST, proxyPorts.temporal, {
       caFile: pki.caFile,
       server: pki.server,
-      target: { host: SECURE_HOST, port: cfg.ports.temporal },
+      target: { host: TEMPORAL_BACKEND_HOST, port: cfg.ports.temporal },
     });
     this.registryProxy = new RegistryAuthProxy(SECURE_HOST, proxyPorts.registry, {
       server: pki.server,
@@ -150,8 +159,8 @@ export class SecureStack {
       host: SECURE_HOST,
       ports: {
         postgres: await port(),
-        temporal: await port(),
-        temporalUi: await port(),
+        temporal: await freePortOn(TEMPORAL_BACKEND_HOST),
+        temporalUi: await freePortOn(TEMPORAL_BACKEND_HOST),
         kafka: await port(),
         kafkaController: await port(),
         registry: await port(),
@@ -273,7 +282,8 @@ export class SecureStack {
   // ---- lifecycle -------------------------------------------------------------------------------
 
   private async launch(c: Component): Promise<PidRecord> {
-    const ctx: StackContext = { cfg: this.cfg, progress: () => undefined, secure: this.secure };
+    const cfg = c.name === 'temporal' ? { ...this.cfg, host: TEMPORAL_BACKEND_HOST } : this.cfg;
+    const ctx: StackContext = { cfg, progress: () => undefined, secure: this.secure };
     const rec = await c.start(ctx);
     this.records.push({ name: c.name, rec });
     return rec;
@@ -319,7 +329,7 @@ export class SecureStack {
       const rec = await this.launch(temporal);
       await this.ready(temporal, rec, async () => {
         const c = await Connection.connect({
-          address: `${SECURE_HOST}:${this.cfg.ports.temporal}`,
+          address: `${TEMPORAL_BACKEND_HOST}:${this.cfg.ports.temporal}`,
           connectTimeout: 2000,
         });
         try {
