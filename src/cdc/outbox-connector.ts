@@ -24,6 +24,26 @@ export interface CdcTarget {
   connectUrl: string;
   adminUrl: string;
   ssl?: false | ConnectionOptions;
+  /** How Debezium reaches PostgreSQL over TLS (see {@link DebeziumTls}). */
+  tls?: DebeziumTls;
+}
+
+/**
+ * TLS of Debezium's own PostgreSQL connections: libpq's sslmode and CA file, which its JDBC driver
+ * takes by the same names. The CA file must be readable where Kafka Connect runs.
+ */
+export interface DebeziumTls {
+  sslmode?: 'disable' | 'prefer' | 'require' | 'verify-ca' | 'verify-full';
+  sslRootCertFile?: string;
+}
+
+/** Connector settings for `tls`; none when TLS is off, so a plaintext connector's config stays as it was. */
+function debeziumTlsConfig(tls: DebeziumTls | undefined): Record<string, string> {
+  if (!tls?.sslmode || tls.sslmode === 'disable') return {};
+  return {
+    'database.sslmode': tls.sslmode,
+    ...(tls.sslRootCertFile ? { 'database.sslrootcert': tls.sslRootCertFile } : {}),
+  };
 }
 
 /** Production names; tests and benchmarks pass their own so they never share a slot. */
@@ -116,9 +136,14 @@ function heartbeatQuery(o: OutboxConnectorOptions): string {
  * The connector's Connect configuration. Pure: the same options give the same map, which is what
  * makes re-registering a no-op.
  */
-export function outboxConnectorConfig(adminUrl: string, o: OutboxConnectorOptions): Record<string, string> {
+export function outboxConnectorConfig(
+  adminUrl: string,
+  o: OutboxConnectorOptions,
+  tls?: DebeziumTls,
+): Record<string, string> {
   const db = new URL(adminUrl);
   return {
+    ...debeziumTlsConfig(tls),
     'connector.class': DEBEZIUM_POSTGRES_CONNECTOR,
     'tasks.max': '1',
     'database.hostname': db.hostname,
@@ -413,7 +438,7 @@ export async function ensureOutboxConnector(
   options: OutboxConnectorOptions = defaultOutboxConnectorOptions(),
 ): Promise<EnsureResult> {
   await ensurePublication(target.adminUrl, options.publicationName, options.tables, target.ssl);
-  return ensureConnector(target.connectUrl, options.name, outboxConnectorConfig(target.adminUrl, options));
+  return ensureConnector(target.connectUrl, options.name, outboxConnectorConfig(target.adminUrl, options, target.tls));
 }
 
 /**

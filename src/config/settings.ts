@@ -286,6 +286,12 @@ export interface RegistrySettings {
 export interface PostgresSettings {
   /** pg's `ssl` option for every pool of the app. */
   ssl: false | ConnectionOptions;
+  /**
+   * The TLS settings as given (libpq names), for a client that takes them by name rather than as
+   * Node options: Debezium's JDBC driver, inside Kafka Connect.
+   */
+  sslmode?: (typeof SSLMODES)[number];
+  sslRootCertFile?: string;
   poolSize: number;
 }
 
@@ -475,7 +481,7 @@ function parsePostgres(env: Env): PostgresSettings {
       ssl = { ca, rejectUnauthorized: true };
       break;
   }
-  return { ssl, poolSize: e.KTS_PG_POOL_SIZE };
+  return { ssl, sslmode: mode, sslRootCertFile: caFile, poolSize: e.KTS_PG_POOL_SIZE };
 }
 
 function parseRole<R extends Role>(role: R, env: Env, stack: StackConfig): RoleSettings[R] {

@@ -361,7 +361,8 @@ async function applyPublication(step: PublicationStep, c: ProvisionClients): Pro
 function connectorConfig(step: ConnectorStep, c: ProvisionClients): Record<string, string> {
   const o = c.targets.connector;
   if (!o || o.name !== step.name) throw new Error(`no connector options for ${step.name}`);
-  return outboxConnectorConfig(c.targets.adminUrl, o);
+  // Debezium connects to PostgreSQL with the same TLS settings as the app's pools.
+  return outboxConnectorConfig(c.targets.adminUrl, o, c.targets.postgres);
 }
 
 async function inspectConnector(step: ConnectorStep, c: ProvisionClients): Promise<Inspection> {

@@ -7,6 +7,17 @@ import type { KafkaConfig } from 'kafkajs';
 import { Kafka, logLevel } from 'kafkajs';
 import pg from 'pg';
 
+import type { AppRole, RunningApp } from '../../src/app/run-app';
+import { APP_ROLES, startApp } from '../../src/app/run-app';
+import { createKafka, createRegistryClient } from '../../src/config/clients';
+import type { Settings } from '../../src/config/settings';
+import { loadSettings } from '../../src/config/settings';
+import { placeOrders } from '../../src/cli/place-orders';
+import { CATALOG_SKUS } from '../../src/cli/order-events';
+import { seedDemoStock } from '../../src/demo/demo-orders';
+import { EventCodec } from '../../src/events/codec';
+import { createLogger } from '../../src/observability/logger';
+import { createMetrics } from '../../src/observability/metrics';
 import { SECURE_HOST, SecureStack } from '../support/secure-stack';
 
 jest.setTimeout(600_000);
@@ -158,5 +169,152 @@ describe('the app against secure servers on 127.0.0.2', () => {
     expect(await get(`${stack.registryUser.name}:wrong-password`)).toBe(401);
     expect(stack.registryProxy.refused).toEqual(['', stack.registryUser.name]);
     expect(SECURE_HOST).toBe('127.0.0.2');
+  });
+  describe('the whole flow, configured only through settings', () => {
+    let app: RunningApp;
+    let settings: Settings<AppRole>;
+    let env: Record<string, string>;
+    // The servers are this file's alone: the production names (no scope), as a deployment has them.
+    const scope = '';
+    /** What the proxies had counted before the app started: its long-lived connections open at start. */
+    let before: { temporal: number; registry: number };
+
+    beforeAll(async () => {
+      before = { temporal: stack.temporalProxy.accepted, registry: stack.registryProxy.authorized };
+      env = await stack.appEnv(scope);
+      settings = loadSettings(APP_ROLES, env);
+      const logger = createLogger('kts-secure-test', undefined, 'warn');
+      app = await startApp(settings, { logger, metrics: createMetrics('main') });
+      await seedDemoStock(app.inventoryPool);
+    });
+
+    afterAll(async () => {
+      await app?.stop();
+    });
+
+    /** Polls until `ok` holds for what `get` returns; fails naming what it waited for and what it saw last. */
+    async function waitFor<T>(
+      what: string,
+      get: () => Promise<T>,
+      ok: (v: T) => boolean,
+      timeoutMs = 180_000,
+    ): Promise<T> {
+      const deadline = Date.now() + timeoutMs;
+      let last: T | undefined;
+      for (;;) {
+        try {
+          last = await get();
+          if (ok(last)) return last;
+        } catch {
+          // not there yet
+        }
+        if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}; last: ${JSON.stringify(last)}`);
+        await new Promise((r) => setTimeout(r, 500));
+      }
+    }
+
+    it('HTTP and Kafka orders end CONFIRMED through saga and CDC, and every event reaches the event store', async () => {
+      expect(app.api?.url).toMatch(new RegExp(`^http://${SECURE_HOST.replace(/\./g, '\\.')}:\\d+$`));
+      const apiUrl = app.api?.url ?? '';
+
+      // Two orders over HTTP: orders + outbox rows → Debezium (TLS to PostgreSQL, SASL_SSL to Kafka) → the ingress.
+      const httpIds: string[] = [];
+      for (let i = 0; i < 2; i += 1) {
+        const res = await fetch(`${apiUrl}/orders`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify({
+            customerId: `cust-secure-${i}`,
+            currency: 'EUR',
+            paymentToken: 'tok_visa',
+            items: [{ sku: CATALOG_SKUS[0], quantity: 1, unitPriceMinor: 1_250 }],
+          }),
+        });
+        expect(res.status).toBe(201);
+        httpIds.push(((await res.json()) as { orderId: string }).orderId);
+      }
+      // Three straight onto Kafka, as an external producer would, with the same settings' clients.
+      const placed = await placeOrders(
+        createKafka(settings.kafka, 'secure-producer'),
+        new EventCodec(createRegistryClient(settings.registry)),
+        {
+          count: 3,
+          rate: 0,
+          version: '2',
+          duplicates: 0,
+          bad: 0,
+          cancels: 0,
+          placedTopic: settings.common.names.topics.orderPlaced,
+          cancelledTopic: settings.common.names.topics.orderCancelled,
+          maxPayloadBytes: 256 * 1024,
+        },
+      );
+      const ids = [...httpIds, ...placed.orderIds];
+      expect(ids).toHaveLength(5);
+
+      for (const id of ids) {
+        const order = await waitFor(
+          `order ${id} CONFIRMED`,
+          async () =>
+            (await (await fetch(`${apiUrl}/orders/${id}`)).json()) as { status?: string; saga?: { state?: string } },
+          (o) => o.status === 'CONFIRMED' && o.saga?.state === 'CONFIRMED',
+        );
+        expect(order.status).toBe('CONFIRMED');
+        const history = await waitFor(
+          `the events of ${id} in the event store`,
+          () => app.eventStore!.store.history(id),
+          (h) =>
+            h.some((e) => e.eventType === 'order.confirmed') &&
+            h.filter((e) => e.eventType === 'notifications.notification-sent').length >= 2,
+        );
+        // Kafka-placed and HTTP orders alike: order.placed is on the scope's topic either way.
+        expect(history.map((e) => e.eventType)).toEqual([
+          'order.placed',
+          'notifications.notification-sent',
+          'inventory.stock-reserved',
+          'payments.payment-captured',
+          'order.confirmed',
+          'notifications.notification-sent',
+        ]);
+      }
+
+      // It all went through the secured servers of this test, with credentials: none of it reached 127.0.0.1.
+      expect(stack.registryProxy.authorized).toBeGreaterThan(before.registry);
+      expect(stack.temporalProxy.accepted).toBeGreaterThan(before.temporal);
+      const admin = new pg.Client({ connectionString: stack.pgAdminUrl, ssl: stack.pgSsl });
+      await admin.connect();
+      try {
+        const { rows } = await admin.query<{ usename: string; backend_type: string; ssl: boolean }>(
+          `SELECT a.usename, a.backend_type, s.ssl FROM pg_stat_activity a JOIN pg_stat_ssl s USING (pid)
+            WHERE a.usename IS NOT NULL AND a.pid <> pg_backend_pid()`,
+        );
+        // The app's pools (one role each) and Debezium's replication connection, all over TLS.
+        expect(rows.filter((r) => !r.ssl)).toEqual([]);
+        // Debezium's replication connection is among them (so CDC, too, read PostgreSQL over TLS).
+        expect(rows.some((r) => r.backend_type === 'walsender' && r.ssl)).toBe(true);
+        const { rows: stored } = await admin.query<{ n: string }>(
+          'SELECT count(DISTINCT order_id) AS n FROM event_store.events WHERE order_id = ANY($1)',
+          [ids],
+        );
+        expect(Number(stored[0]?.n)).toBe(5);
+      } finally {
+        await admin.end();
+      }
+    });
+    it('a wrong registry password is refused by the registry, and the app says so in one line', async () => {
+      const wrong = loadSettings(APP_ROLES, { ...env, KTS_REGISTRY_PASSWORD: 'not-the-password' });
+      const refusedBefore = stack.registryProxy.refused.length;
+      const err = await createRegistryClient(wrong.registry)
+        .subjects()
+        .then(
+          () => undefined,
+          (e: unknown) => e as Error,
+        );
+      expect(err?.message).toMatch(/refused the credentials for user kts-registry-user at https:\/\/127\.0\.0\.2:\d+/);
+      expect(err?.message).toContain('KTS_REGISTRY_USERNAME/PASSWORD');
+      expect(err?.message.split('\n')).toHaveLength(1);
+      // The proxy saw the user's name with a wrong password: the credentials were sent, and refused.
+      expect(stack.registryProxy.refused.slice(refusedBefore)).toEqual([stack.registryUser.name]);
+    });
   });
 });
