@@ -52,9 +52,32 @@ export async function readTopicSnapshot(
 }
 
 /** The dead letters of a source topic, oldest first per partition. */
+/**
+ * The record a dead letter stands for. Dead-lettering is at least once (a crash right after the
+ * write writes it again), so two dead letters of one source position are copies of one.
+ */
+function sourcePosition(v: DeadLetterView): string {
+  return `${v.originalTopic}/${v.originalPartition}/${v.originalOffset}`;
+}
+
+/** Keeps the first dead letter of each source position. */
+function firstCopies<T>(items: T[], view: (t: T) => DeadLetterView): T[] {
+  const seen = new Set<string>();
+  return items.filter((t) => {
+    const key = sourcePosition(view(t));
+    if (seen.has(key)) return false;
+    seen.add(key);
+    return true;
+  });
+}
+
+/** The dead letters of a source topic, one per source record (later copies of the same record left out). */
 export async function listDeadLetters(kafka: Kafka, sourceTopic: string): Promise<DeadLetterView[]> {
   const records = await readTopicSnapshot(kafka, deadLetterTopic(sourceTopic));
-  return records.map((r) => readDeadLetter(r.partition, r.message));
+  return firstCopies(
+    records.map((r) => readDeadLetter(r.partition, r.message)),
+    (v) => v,
+  );
 }
 
 export interface ReplaySelection {
@@ -76,7 +99,10 @@ export async function replayDeadLetters(
 ): Promise<DeadLetterView[]> {
   const dlq = deadLetterTopic(sourceTopic);
   const wanted = selection.positions ? new Set(selection.positions) : undefined;
-  const records = (await readTopicSnapshot(kafka, dlq)).filter((r) => {
+  // One replay per source record, however many copies a crash left on the dead-letter topic.
+  const records = firstCopies(await readTopicSnapshot(kafka, dlq), (r) =>
+    readDeadLetter(r.partition, r.message),
+  ).filter((r) => {
     const view = readDeadLetter(r.partition, r.message);
     if (wanted && !wanted.has(`${r.partition}:${r.message.offset}`)) return false;
     if (selection.reason && view.reason !== selection.reason) return false;

@@ -5,6 +5,7 @@
  *   orders dlq list [--topic order.placed] [--json]
  *   orders dlq replay [--topic order.placed] [--position 0:12 ...] [--reason InvalidContent] [--dry-run]
  *   orders parked list | show | retry | resolve | abandon   (parked-commands.ts)
+ *   orders blocked dead-letter --topic t --partition p --offset o --reason r   (blocked-commands.ts)
  */
 import { SingleBar, Presets } from 'cli-progress';
 import { Command, InvalidArgumentError, Option } from 'commander';
@@ -15,6 +16,7 @@ import { loadSettings } from '../config/settings';
 import { EventCodec } from '../events/codec';
 import { initTracing } from '../observability/tracing';
 import { listDeadLetters, replayDeadLetters } from './dead-letters';
+import { registerBlockedCommands } from './blocked-commands';
 import { registerHistoryCommands } from './history';
 import { registerParkedCommands } from './parked-commands';
 import type { BadRecordKind } from './order-events';
@@ -125,6 +127,7 @@ dlq
 
 registerHistoryCommands(program);
 registerParkedCommands(program);
+registerBlockedCommands(program);
 
 program.parseAsync().catch((err: unknown) => {
   console.error(err instanceof Error ? err.message : err);

@@ -133,6 +133,18 @@ export function renderStatus(current: Snapshot, previous?: Snapshot): string {
     lines.push(`  dead-lettered since start: ${[...reasons].map(([r, n]) => `${r} ${fmt(n)}`).join(', ')}`);
   }
 
+  const blocked = gaugesBy(s, 'kts_ingress_blocked_record_attempts', ['topic', 'partition', 'offset']);
+  if (blocked.size > 0) {
+    lines.push('', 'Blocked partitions (a record the handler keeps failing on)');
+    for (const [k, attempts] of [...blocked].sort()) {
+      const [topic = '', partition = '', offset = ''] = k.split(' ');
+      lines.push(
+        `  ⚠ ${topic}/${partition} at offset ${offset}: ${fmt(attempts)} failed attempt(s)` +
+          `  → npm run orders -- blocked dead-letter --topic ${topic} --partition ${partition} --offset ${offset} --reason …`,
+      );
+    }
+  }
+
   lines.push('', 'Sagas');
   const inFlight = [...gaugesBy(s, 'kts_sagas_in_flight', ['task_queue']).values()].reduce((n, v) => n + v, 0);
   const outcomes = totalsBy(s, 'kts_saga_outcomes_total', ['outcome']);
@@ -146,6 +158,14 @@ export function renderStatus(current: Snapshot, previous?: Snapshot): string {
     `  mean event→saga-complete: confirmed ${mean(s, 'kts_event_to_saga_complete_seconds', { outcome: 'CONFIRMED' })}` +
       `, failed ${mean(s, 'kts_event_to_saga_complete_seconds', { outcome: 'FAILED' })}`,
   );
-  if (failed > 0) lines.push('  ⚠ sagas in COMPENSATION_FAILED need a human: see the Temporal Web UI');
+  const parked = [...gaugesBy(s, 'kts_sagas_parked', ['task_queue']).values()].reduce((n, v) => n + v, 0);
+  const overdue = [...gaugesBy(s, 'kts_sagas_parked_overdue', ['task_queue']).values()].reduce((n, v) => n + v, 0);
+  if (parked > 0) {
+    lines.push(
+      `  ⚠ ${fmt(parked)} saga(s) PARKED${overdue > 0 ? ` (${fmt(overdue)} waiting too long)` : ''}: npm run orders -- parked list`,
+    );
+  } else if (failed > 0) {
+    lines.push('  ⚠ sagas in COMPENSATION_FAILED need a human: npm run orders -- parked list, or the Temporal Web UI');
+  }
   return lines.join('\n');
 }

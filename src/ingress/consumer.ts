@@ -111,6 +111,23 @@ export class IngressConsumer {
         }
       } catch (err) {
         if (!p.isRunning()) break; // shutting down: the record stays uncommitted for whoever comes next
+        const source = { topic: batch.topic, partition: batch.partition, message };
+        const released = await this.handler.releaseIfOrdered(source, err).catch((releaseErr: unknown) => {
+          this.log.warn({ tp, offset: message.offset, err: releaseErr }, 'could not check for an operator release');
+          return false;
+        });
+        if (released) {
+          this.stats.handled.DEAD_LETTERED += 1;
+          m?.deadLetters.inc({ topic: batch.topic, reason: 'HandlerError' });
+          m?.eventErrors.inc({ event_type: eventType, error_type: 'HandlerError' });
+          this.attempts.delete(tp);
+          const wasBlocked = this.blocked.get(tp);
+          if (wasBlocked) m?.blockedRecord.remove(wasBlocked);
+          this.blocked.delete(tp);
+          p.resolveOffset(message.offset);
+          await p.heartbeat();
+          continue;
+        }
         this.stats.transientFailures += 1;
         m?.eventErrors.inc({ event_type: eventType, error_type: (err as Error).name || 'Error' });
         const attempt = this.attempts.get(tp) ?? 0;

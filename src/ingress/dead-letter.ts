@@ -33,6 +33,8 @@ export const REPLAY_HEADERS = {
 export const IngressFailure = {
   /** Kafka key differs from the event's orderId, which would break per-order ordering. */
   KeyMismatch: 'KeyMismatch',
+  /** The handler kept failing on the record (a bug, an unforeseen case) and an operator released it. */
+  HandlerError: 'HandlerError',
 } as const;
 
 export type DeadLetterReason = DecodeFailure | (typeof IngressFailure)[keyof typeof IngressFailure];

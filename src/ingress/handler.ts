@@ -46,6 +46,32 @@ export class IngressHandler {
   }
 
   /** The event type a subscribed topic carries, for labelling metrics of records not yet decoded. */
+  /**
+   * After the handler failed on `source`: if an operator released the record (`orders blocked
+   * dead-letter`), writes it to the dead-letter topic with reason HandlerError, unless a previous
+   * attempt already did (crash before the offset commit), and returns true so the partition moves
+   * on. False when no release was ordered: the record is retried as before.
+   */
+  async releaseIfOrdered(source: SourceRecord, error: unknown): Promise<boolean> {
+    const at: EventSource = { topic: source.topic, partition: source.partition, offset: source.message.offset };
+    const release = await this.deps.ledger.release(at);
+    if (!release) return false;
+    if (!release.deadLetteredAt) {
+      const last = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
+      await this.deps.deadLetter(source, {
+        reason: IngressFailure.HandlerError,
+        errorType: 'Ingress',
+        message: `released by ${release.operator} (${release.reason}); last handler error: ${last}`,
+      });
+      await this.deps.ledger.markReleased(at);
+    }
+    this.deps.log?.warn(
+      { topic: at.topic, partition: at.partition, offset: at.offset, operator: release.operator },
+      'released a record the handler kept failing on to the dead-letter topic',
+    );
+    return true;
+  }
+
   eventTypeOf(topic: string): IngressEventType | undefined {
     return this.roles.get(topic);
   }

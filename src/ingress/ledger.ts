@@ -22,8 +22,55 @@ export interface LedgerEntry {
   orderId: string;
 }
 
+/** An operator's order to dead-letter one record that keeps breaking the handler. */
+export interface HandlerErrorRelease {
+  operator: string;
+  reason: string;
+  requestedAt: Date;
+  deadLetteredAt: Date | null;
+}
+
 export class IngressLedger {
   constructor(private readonly pool: pg.Pool) {}
+
+  /** Asks the ingress to dead-letter the record at `source` (reason HandlerError). Idempotent per position. */
+  async requestRelease(source: EventSource, operator: string, reason: string): Promise<HandlerErrorRelease> {
+    await this.pool.query(
+      `INSERT INTO ingress.handler_error_releases (source_topic, source_partition, source_offset, operator, reason)
+       VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING`,
+      [source.topic, source.partition, source.offset, operator, reason],
+    );
+    const release = await this.release(source);
+    if (!release) throw new Error(`the release of ${source.topic}/${source.partition}@${source.offset} vanished`);
+    return release;
+  }
+
+  /** The release ordered for the record at `source`, if any. */
+  async release(source: EventSource): Promise<HandlerErrorRelease | undefined> {
+    const { rows } = await this.pool.query<{
+      operator: string;
+      reason: string;
+      requested_at: Date;
+      dead_lettered_at: Date | null;
+    }>(
+      `SELECT operator, reason, requested_at, dead_lettered_at FROM ingress.handler_error_releases
+       WHERE source_topic = $1 AND source_partition = $2 AND source_offset = $3`,
+      [source.topic, source.partition, source.offset],
+    );
+    const r = rows[0];
+    return r
+      ? { operator: r.operator, reason: r.reason, requestedAt: r.requested_at, deadLetteredAt: r.dead_lettered_at }
+      : undefined;
+  }
+
+  /** Notes that the released record's dead letter is on the broker. */
+  async markReleased(source: EventSource): Promise<void> {
+    await this.pool.query(
+      `UPDATE ingress.handler_error_releases SET dead_lettered_at = COALESCE(dead_lettered_at, now())
+       WHERE source_topic = $1 AND source_partition = $2 AND source_offset = $3`,
+      [source.topic, source.partition, source.offset],
+    );
+  }
 
   /** Has this event been handled, and has a saga already been started for this order? One round trip. */
   async lookup(eventId: string, orderId: string): Promise<{ eventSeen: boolean; orderStarted: boolean }> {

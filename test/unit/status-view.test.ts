@@ -77,6 +77,23 @@ describe('status view', () => {
     }
   });
 
+  it('shows a blocked partition with its record and attempts, and the parked sagas', async () => {
+    const p = await twoProcesses();
+    try {
+      p.ingress.blockedRecord.set({ topic: 'order.placed', partition: '2', offset: '41' }, 6);
+      p.ingress.sagasParked.set({ task_queue: 'order-saga' }, 2);
+      p.ingress.sagasParkedOverdue.set({ task_queue: 'order-saga' }, 1);
+      const text = renderStatus(await takeSnapshot(p.urls, () => 1_000));
+      expect(text).toContain(
+        '⚠ order.placed/2 at offset 41: 6 failed attempt(s)  → npm run orders -- blocked dead-letter' +
+          ' --topic order.placed --partition 2 --offset 41 --reason …',
+      );
+      expect(text).toContain('⚠ 2 saga(s) PARKED (1 waiting too long): npm run orders -- parked list');
+    } finally {
+      await p.close();
+    }
+  });
+
   it('shows the same lag once when two processes report it, never the sum', async () => {
     const p = await twoProcesses();
     try {
