@@ -19,11 +19,11 @@ function documents(): string[] {
   return ['README.md', ...inDocs].sort();
 }
 
-/** Text outside fenced code blocks and inline code spans, where a `[x](y)` is not a link. */
+/** Text outside fenced code blocks and (one-line) inline code spans, where a `[x](y)` is not a link. */
 function prose(markdown: string): string {
   return markdown
     .replace(/^(```|~~~)[^\n]*\n[\s\S]*?^\1[^\n]*$/gm, '')
-    .replace(/(`+)[^`\n][\s\S]*?\1/g, (m) => ' '.repeat(m.length));
+    .replace(/(`+)[^`\n][^\n]*?\1/g, (m) => ' '.repeat(m.length));
 }
 
 /** Link targets: inline `[text](target "title")`, images, and reference definitions `[id]: target`. */
