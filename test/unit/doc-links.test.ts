@@ -109,3 +109,35 @@ describe('links in the documentation', () => {
     ]);
   });
 });
+
+/** The code and scripts a documented variable must be read by (tests other than the support code do not count). */
+function codeText(): string {
+  const roots = ['src', 'workers', 'scripts', 'bench', 'docker', path.join('test', 'support')];
+  const files = roots
+    .filter((r) => existsSync(path.join(ROOT, r)))
+    .flatMap((r) =>
+      readdirSync(path.join(ROOT, r), { recursive: true, encoding: 'utf8' })
+        .filter((f) => /\.(ts|sh|ya?ml|json)$/.test(f) && !f.includes('node_modules'))
+        .map((f) => path.join(ROOT, r, f)),
+    );
+  return [...files, path.join(ROOT, 'docker-compose.yml')]
+    .filter((f) => existsSync(f))
+    .map((f) => readFileSync(f, 'utf8'))
+    .join('\n');
+}
+
+describe('variables named in the documentation', () => {
+  const code = codeText();
+
+  // Code spans and examples included: that is where variables are named.
+  it.each(documents())('%s: every KTS_* and TEMPORAL_* variable it names exists in the code', (doc) => {
+    const named = new Set(
+      [...readFileSync(path.join(ROOT, doc), 'utf8').matchAll(/\b(?:KTS|TEMPORAL)_[A-Z0-9_]*/g)]
+        .map((m) => m[0].replace(/_+$/, ''))
+        .filter((v) => v.includes('_')),
+    );
+    // A name ending in '_' (KTS_PG_URL_<ROLE>) stands for a family: some variable must start with it.
+    const missing = [...named].filter((v) => !new RegExp(`\\b${v}`).test(code));
+    expect(missing).toEqual([]);
+  });
+});
