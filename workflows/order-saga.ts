@@ -36,6 +36,7 @@ import type {
   SagaTuning,
 } from '../src/shared/saga-contract';
 import {
+  BUSINESS_OUTCOME_FAILURE_TYPES,
   DEFAULT_SAGA_TUNING,
   FailureType,
   NO_EFFECT_FAILURE_TYPES,
@@ -376,7 +377,10 @@ export async function runOrderSaga(input: OrderSagaInput, variant: SagaVariant =
     enter('COMPENSATING', `Compensating after ${status.failure?.step ?? 'a failure'}: ${failureReason(status)}`, {
       failedStep: status.failure?.step ?? '',
     });
-    log.warn('saga compensating', { orderId: order.orderId, failure: status.failure });
+    // A declined card or missing stock is the saga working as designed: info, not a warning.
+    const expected = BUSINESS_OUTCOME_FAILURE_TYPES.includes(status.failure?.type ?? '');
+    if (expected) log.info('saga compensating', { orderId: order.orderId, failure: status.failure });
+    else log.warn('saga compensating', { orderId: order.orderId, failure: status.failure });
     const notifyFailure: Compensation = {
       step: 'notifyCustomer',
       run: () =>

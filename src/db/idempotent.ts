@@ -1,7 +1,7 @@
-import { ApplicationFailure } from '@temporalio/common';
+import { ApplicationFailure, ApplicationFailureCategory } from '@temporalio/common';
 import type pg from 'pg';
 
-import { FailureType } from '../shared/saga-contract';
+import { BUSINESS_OUTCOME_FAILURE_TYPES, FailureType } from '../shared/saga-contract';
 
 /**
  * Thrown by an idempotent operation's work to refuse the request for a business reason. Its effects
@@ -45,7 +45,14 @@ function replay<T>(key: string, operation: string, row: { operation: string; out
       FailureType.StepVoided,
     );
   }
-  throw ApplicationFailure.nonRetryable(outcome.message, outcome.type);
+  // A declined card or missing stock is an outcome, not a fault: BENIGN keeps the SDK from logging
+  // it as a warning with a stack trace on every worker (it logs it at debug instead).
+  throw ApplicationFailure.create({
+    message: outcome.message,
+    type: outcome.type,
+    nonRetryable: true,
+    category: BUSINESS_OUTCOME_FAILURE_TYPES.includes(outcome.type) ? ApplicationFailureCategory.BENIGN : undefined,
+  });
 }
 
 /**

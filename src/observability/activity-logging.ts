@@ -11,7 +11,7 @@ import type {
   Next,
 } from '@temporalio/worker';
 
-import { orderIdFromWorkflowId } from '../shared/saga-contract';
+import { BUSINESS_OUTCOME_FAILURE_TYPES, orderIdFromWorkflowId } from '../shared/saga-contract';
 import type { Logger } from './logger';
 import { withCorrelation } from './logger';
 import { currentTraceId } from './tracing';
@@ -36,7 +36,16 @@ class CorrelatedActivityLogging implements ActivityInboundCallsInterceptor {
       log.info({ durationMs: Math.round(performance.now() - started) }, 'activity completed');
       return result;
     } catch (err) {
-      // Business rejections are expected saga paths (they trigger compensations), hence warn, not error.
+      const type = (err as { type?: string }).type;
+      if (type !== undefined && BUSINESS_OUTCOME_FAILURE_TYPES.includes(type)) {
+        // An expected business outcome (declined card, out of stock): one info line, no stack trace.
+        log.info(
+          { durationMs: Math.round(performance.now() - started), failureType: type, reason: (err as Error).message },
+          'activity ended with a business outcome',
+        );
+        throw err;
+      }
+      // Other rejections still take a saga path (compensations) but deserve a look, hence warn.
       log.warn(
         { durationMs: Math.round(performance.now() - started), errorType: (err as Error).name, err },
         'activity failed',

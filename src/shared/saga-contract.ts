@@ -113,6 +113,16 @@ export const FailureType = {
 export type FailureType = (typeof FailureType)[keyof typeof FailureType];
 
 /** Failures that retrying cannot fix; activities raise them non-retryable and policies list them too. */
+/**
+ * Failures that are expected business outcomes, not faults: a declined card, an item out of stock,
+ * a customer's cancel. They end a saga as designed, so they are logged as info, never as warnings.
+ */
+export const BUSINESS_OUTCOME_FAILURE_TYPES: readonly string[] = [
+  FailureType.PaymentDeclined,
+  FailureType.OutOfStock,
+  FailureType.Cancelled,
+];
+
 export const NON_RETRYABLE_FAILURE_TYPES: readonly string[] = [
   FailureType.PaymentDeclined,
   FailureType.OutOfStock,
