@@ -8,9 +8,8 @@
  */
 import type { Command } from 'commander';
 import { InvalidArgumentError } from 'commander';
-import pg from 'pg';
-
-import { loadIngressConfig } from '../ingress/config';
+import { createPgPool } from '../config/clients';
+import { loadSettings } from '../config/settings';
 import { IngressLedger } from '../ingress/ledger';
 
 function nonNegativeInt(v: string): number {
@@ -43,8 +42,11 @@ export function registerBlockedCommands(program: Command): void {
         if (!o.reason?.trim()) throw new Error('a reason is required to dead-letter a blocked record');
         const operator = o.operator ?? process.env.KTS_OPERATOR ?? process.env.USER;
         if (!operator?.trim()) throw new Error('who decides? pass --operator <name> (or set KTS_OPERATOR)');
-        const cfg = loadIngressConfig();
-        const pool = new pg.Pool({ connectionString: cfg.db.url, max: 1 });
+        const settings = loadSettings(['ingress'], process.env, { refuseForeignCredentials: false });
+        const pool = createPgPool(settings.roles.ingress.pgUrl, settings.postgres, {
+          max: 1,
+          applicationName: 'kts-orders-cli',
+        });
         try {
           const ledger = new IngressLedger(pool);
           const at = { topic: o.topic, partition: o.partition, offset: String(o.offset) };
