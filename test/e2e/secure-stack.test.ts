@@ -1,5 +1,7 @@
+import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import https from 'node:https';
+import path from 'node:path';
 
 import type { ConnectionOptions } from '@temporalio/client';
 import { Connection } from '@temporalio/client';
@@ -12,6 +14,7 @@ import { APP_ROLES, startApp } from '../../src/app/run-app';
 import { createKafka, createRegistryClient } from '../../src/config/clients';
 import type { Settings } from '../../src/config/settings';
 import { loadSettings } from '../../src/config/settings';
+import { repoRoot } from '../../src/config/stack-config';
 import { placeOrders } from '../../src/cli/place-orders';
 import { CATALOG_SKUS } from '../../src/cli/order-events';
 import { seedDemoStock } from '../../src/demo/demo-orders';
@@ -315,6 +318,23 @@ describe('the app against secure servers on 127.0.0.2', () => {
       expect(err?.message.split('\n')).toHaveLength(1);
       // The proxy saw the user's name with a wrong password: the credentials were sent, and refused.
       expect(stack.registryProxy.refused.slice(refusedBefore)).toEqual([stack.registryUser.name]);
+    });
+    it('the API process started with a wrong registry password stops with exit 1 and one line saying why', async () => {
+      // Its own environment as a deployment would give it: no provisioning credential, the wrong password.
+      const { KTS_PG_ADMIN_URL: _admin, ...apiEnv } = env;
+      // Asynchronously: the registry's proxy runs in this process and must keep answering meanwhile.
+      const child = spawn(path.join(repoRoot(), 'node_modules', '.bin', 'tsx'), ['src/api/main.ts'], {
+        cwd: repoRoot(),
+        env: { ...apiEnv, KTS_REGISTRY_PASSWORD: 'not-the-password', NODE_NO_WARNINGS: '1' },
+        stdio: ['ignore', 'ignore', 'pipe'],
+      });
+      let stderr = '';
+      child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString('utf8')));
+      const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
+      expect(code).toBe(1);
+      expect(stderr.trimEnd().split('\n')).toEqual([
+        `✖ kts-api: schema registry refused the credentials for user ${stack.registryUser.name} at ${stack.registryProxy.url}: check KTS_REGISTRY_USERNAME/PASSWORD`,
+      ]);
     });
   });
 });
