@@ -206,6 +206,15 @@ export function buildPlan(s: PlanSettings): PlanStep[] {
       const subject = valueSubject(prefixedTopic(s.topicPrefix, topic));
       steps.push({ kind: 'subject', id: `subject:${subject}`, subject, compatibility: 'BACKWARD', files });
     }
+    // Outbox writers frame events with the canonical subject's ids (a scope shares the production
+    // schemas), and the roles verify those subjects: a scoped deployment on a fresh registry needs them too.
+    if (s.topicPrefix) {
+      for (const { topic, files } of eventTopicsWanted) {
+        if (files.length === 0) continue;
+        const subject = valueSubject(topic);
+        steps.push({ kind: 'subject', id: `subject:${subject}`, subject, compatibility: 'BACKWARD', files });
+      }
+    }
   }
   if (wanted('search-attributes')) {
     steps.push({

@@ -80,7 +80,9 @@ describe('the provisioning plan', () => {
   it('prefixes every topic and subject of a scope, and leaves CDC out when asked', () => {
     const scoped = buildPlan({ ...production, topicPrefix: 't1', cdc: null });
     expect(ofKind(scoped, 'topic').every((t) => t.topic.startsWith('t1.'))).toBe(true);
-    expect(ofKind(scoped, 'subject').every((s) => s.subject.startsWith('t1.'))).toBe(true);
+    // The scope's own subjects, then the canonical ones its outbox writers frame events with.
+    const canonical = Object.values(TOPICS).map((t) => `${t}-value`);
+    expect(ofKind(scoped, 'subject').map((s) => s.subject)).toEqual([...canonical.map((c) => `t1.${c}`), ...canonical]);
     expect(scoped.some((s) => s.kind === 'publication' || s.kind === 'connector')).toBe(false);
     expect(ofKind(scoped, 'migrations').some((m) => m.schema === 'kts_cdc')).toBe(false);
   });
@@ -119,6 +121,11 @@ describe('what each role verifies', () => {
     for (const s of needs.schemas) expect(schemas).toContain(s);
     for (const t of needs.consumes) expect(topics).toContain(t);
     for (const t of needs.writes) expect(subjects).toContain(`${t}-value`);
+  });
+
+  it.each(Object.entries(ROLE_NEEDS))('%s finds the subjects it verifies in a scoped plan too', (_role, needs) => {
+    const scoped = new Set(ofKind(buildPlan({ ...production, topicPrefix: 's1' }), 'subject').map((s) => s.subject));
+    for (const t of needs.writes) expect(scoped).toContain(`${t}-value`);
   });
 
   it('gives every service worker its own schema only (payments also the card gateway it calls)', () => {
