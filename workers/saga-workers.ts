@@ -18,7 +18,6 @@ import type { Metrics } from '../src/observability/metrics';
 import type { Tracing } from '../src/observability/tracing';
 import { initTracing, temporalTracingPlugin } from '../src/observability/tracing';
 import type { SagaTaskQueues, ServiceName } from '../src/shared/saga-contract';
-import { ensureOrderSearchAttributes } from './order-search-attributes';
 import { sagaMetricsSinks } from './saga-metrics-sinks';
 
 /** The workflow code the orchestrator runs; the worker bundles it unless given a prebuilt bundle. */
@@ -97,9 +96,8 @@ export async function createSagaWorkers(opts: SagaWorkersOptions): Promise<Worke
   const logger = opts.logger ?? createLogger('kts-workers', undefined, 'silent');
   for (const role of opts.roles) {
     if (role === 'saga') {
-      // The saga upserts its search attributes: without them in the namespace every saga would stall.
-      const added = await ensureOrderSearchAttributes(opts.connection, common.namespace);
-      if (added.length > 0) logger.warn({ added }, 'registered the saga search attributes provisioning had not');
+      // The saga upserts its search attributes; provisioning registers them and the saga role verifies
+      // them before it starts (src/provision/verify.ts): a worker never changes the namespace itself.
       workers.push(
         await Worker.create(
           traced(

@@ -27,6 +27,7 @@ import { temporalCliPath } from '../../src/stack/components/temporal';
 import { bundleSagaWorkflows, createSagaWorkers } from '../../workers/saga-workers';
 import type { DbHarness } from '../activities/db-harness';
 import { openDb, putStock, recordingChannel } from '../activities/db-harness';
+import { ensureOrderSearchAttributes } from '../support/search-attributes';
 import { PrivateTemporal } from '../support/private-temporal';
 import { endpoints, stackConfig, uniqueName } from '../support/stack';
 import { CALM_GATEWAY, TEST_TUNING } from '../workflows/saga-harness';
@@ -60,6 +61,8 @@ describe('saga builds under Worker Deployment Versioning (private dev server)', 
     connection = await Connection.connect({ address: server.address });
     workerConnection = await NativeConnection.connect({ address: server.address });
     client = new Client({ connection });
+    // A private server nobody provisioned: register what the saga upserts, as `npm run provision` would.
+    await ensureOrderSearchAttributes(connection, 'default');
     db = await openDb(5);
     sku = uniqueName('sku');
     await putStock(db, sku, 10);

@@ -17,7 +17,7 @@ import type { OrderDetails, OrderSagaInput, SagaTaskQueues, SagaTuning } from '.
 import { orderWorkflowId, sagaStartMetadata, taskQueuesFor } from '../../src/shared/saga-contract';
 import { orderSaga } from '../../workflows';
 import type { WorkerRole } from '../../workers/saga-workers';
-import { ensureOrderSearchAttributes } from '../../workers/order-search-attributes';
+import { ensureOrderSearchAttributes } from '../support/search-attributes';
 import { bundleSagaWorkflows, createSagaWorkers, runWorkersUntil } from '../../workers/saga-workers';
 import type { DbHarness } from '../activities/db-harness';
 import { openDb, putStock, recordingChannel } from '../activities/db-harness';

@@ -2,7 +2,7 @@ import type { Connection } from '@temporalio/client';
 import type { SearchAttributeType } from '@temporalio/common';
 import type { NativeConnection } from '@temporalio/worker';
 
-import { ORDER_SEARCH_ATTRIBUTES } from '../src/shared/search-attributes';
+import { ORDER_SEARCH_ATTRIBUTES } from '../../src/shared/search-attributes';
 
 /** temporal.api.enums.v1.IndexedValueType numbers of the SDK's search attribute types. */
 const INDEXED_VALUE_TYPE: Record<SearchAttributeType, number> = {
@@ -16,11 +16,10 @@ const INDEXED_VALUE_TYPE: Record<SearchAttributeType, number> = {
 };
 
 /**
- * Makes sure the namespace knows every search attribute the saga upserts: without them each saga's
- * first workflow task fails and retries forever. Registers the missing ones (idempotent: a
- * concurrent registration that wins is fine) and returns their names. Provisioning
- * (`npm run provision`) does the same for real clusters; where this process may not change the
- * namespace (Temporal Cloud, a locked-down operator API) it fails with the one line that says so.
+ * For tests on a server nobody provisioned (a private dev server, the workflow harness): registers the
+ * search attributes the saga upserts, which `npm run provision` does everywhere else. Without them each
+ * saga's first workflow task fails and retries forever. Idempotent; a concurrent registration that wins
+ * is fine. Returns the names it added.
  */
 export async function ensureOrderSearchAttributes(
   connection: Pick<NativeConnection | Connection, 'operatorService'>,
@@ -40,8 +39,7 @@ export async function ensureOrderSearchAttributes(
     const still = missing.filter((k) => again[k.name] === undefined).map((k) => k.name);
     if (still.length > 0) {
       throw new Error(
-        `namespace ${namespace} lacks the search attributes ${still.join(', ')} and this process may not add them ` +
-          `(${(err as Error).message}): run \`npm run provision\` against it first`,
+        `namespace ${namespace} lacks the search attributes ${still.join(', ')}: ${(err as Error).message}`,
       );
     }
   }
