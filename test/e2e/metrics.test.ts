@@ -3,6 +3,7 @@ import pino from 'pino';
 
 import type { BadRecordKind } from '../../src/cli/order-events';
 import { badRecord, placedEvent } from '../../src/cli/order-events';
+import { decideParked } from '../../src/cli/parked-sagas';
 import { EventCodec } from '../../src/events/codec';
 import { deadLetterTopic } from '../../src/events/topics';
 import { startIngress } from '../../src/ingress/app';
@@ -14,7 +15,7 @@ import type { Sample } from '../../src/observability/prometheus-text';
 import { samplesOf, scrape, sumOf } from '../../src/observability/prometheus-text';
 import { DECLINED_CARD_TOKEN } from '../../src/services/card-gateway';
 import type { OrderSagaResult } from '../../src/shared/saga-contract';
-import { FailureType, orderWorkflowId } from '../../src/shared/saga-contract';
+import { FailureType, orderWorkflowId, sagaStatusQuery } from '../../src/shared/saga-contract';
 import { db, ledgerOutcomes, newScope, produce, scopeConfig, waitFor } from '../support/ingress-harness';
 import { endpoints, kafkaClient } from '../support/stack';
 import type { SagaHarness } from '../workflows/saga-harness';
@@ -131,7 +132,19 @@ describe('Prometheus metrics after a known load', () => {
               ),
             );
             expect(results.filter((r) => r.outcome === 'FAILED')).toHaveLength(DECLINED);
-            const failure = await workflowFailure((await run.start(stuck)).result());
+            // The compensation that can never succeed parks the saga; an operator abandons it.
+            const stuckSaga = await run.start(stuck);
+            await waitFor(
+              'the stuck saga parked',
+              () => stuckSaga.query(sagaStatusQuery),
+              (s) => s.state === 'PARKED',
+            );
+            await decideParked(h.client, stuck.orderId, {
+              decision: 'ABANDON',
+              operator: 'metrics-test',
+              reason: 'the inventory database is gone for good',
+            });
+            const failure = await workflowFailure(stuckSaga.result());
             expect(failure.type).toBe(FailureType.CompensationFailed);
             // Caught up: every record committed, no saga running, so the gauges read zero.
             await waitFor(
@@ -185,8 +198,9 @@ describe('Prometheus metrics after a known load', () => {
       ).toEqual({
         CONFIRMED: VALID - DECLINED,
         FAILED: DECLINED,
-        COMPENSATION_FAILED: 1,
+        ABANDONED: 1,
       });
+      // Counted once, when its compensation failed and it parked; abandoning it is an outcome, not another failure.
       expect(sumOf(wk, 'kts_compensation_failed_total')).toBe(1);
       // A declined charge left nothing to refund: stock is released, the order failed, the customer told.
       // The stuck saga's releaseStock never completed, so it is not counted.
