@@ -280,7 +280,7 @@ async function applySubject(step: SubjectStep, c: ProvisionClients, opts: ApplyO
 // Temporal search attributes
 
 /** Temporal's IndexedValueType numbers (temporal.api.enums.v1), by the SDK's SearchAttributeType names. */
-const INDEXED_VALUE_TYPES: Readonly<Record<string, number>> = {
+export const INDEXED_VALUE_TYPES: Readonly<Record<string, number>> = {
   TEXT: 1,
   KEYWORD: 2,
   INT: 3,

@@ -1,19 +1,8 @@
 import type { Connection } from '@temporalio/client';
-import type { SearchAttributeType } from '@temporalio/common';
 import type { NativeConnection } from '@temporalio/worker';
 
+import { INDEXED_VALUE_TYPES } from '../../src/provision/steps';
 import { ORDER_SEARCH_ATTRIBUTES } from '../../src/shared/search-attributes';
-
-/** temporal.api.enums.v1.IndexedValueType numbers of the SDK's search attribute types. */
-const INDEXED_VALUE_TYPE: Record<SearchAttributeType, number> = {
-  TEXT: 1,
-  KEYWORD: 2,
-  INT: 3,
-  DOUBLE: 4,
-  BOOL: 5,
-  DATETIME: 6,
-  KEYWORD_LIST: 7,
-};
 
 /**
  * For tests on a server nobody provisioned (a private dev server, the workflow harness): registers the
@@ -32,7 +21,7 @@ export async function ensureOrderSearchAttributes(
   try {
     await connection.operatorService.addSearchAttributes({
       namespace,
-      searchAttributes: Object.fromEntries(missing.map((k) => [k.name, INDEXED_VALUE_TYPE[k.type]])),
+      searchAttributes: Object.fromEntries(missing.map((k) => [k.name, indexedValueType(k.type)])),
     });
   } catch (err) {
     const again = (await connection.operatorService.listSearchAttributes({ namespace })).customAttributes ?? {};
@@ -44,4 +33,10 @@ export async function ensureOrderSearchAttributes(
     }
   }
   return missing.map((k) => k.name);
+}
+
+function indexedValueType(type: string): number {
+  const n = INDEXED_VALUE_TYPES[type];
+  if (n === undefined) throw new Error(`unknown search attribute type ${type}`);
+  return n;
 }
