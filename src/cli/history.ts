@@ -40,6 +40,14 @@ async function withStore<T>(settings: Settings<'eventStore'>, fn: (store: EventS
   }
 }
 
+/** A few words after an event's line where the type alone does not say enough (who decided what, and why). */
+export function describeEvent(eventType: string, payload: Record<string, unknown>): string {
+  if (eventType !== 'order.parked-decision') return '';
+  const steps = Array.isArray(payload.failedSteps) ? payload.failedSteps.join(', ') : '';
+  const reason = typeof payload.reason === 'string' ? `: ${payload.reason}` : '';
+  return `  ${String(payload.decision)} of ${steps} (round ${String(payload.round)}) by ${String(payload.operator)}${reason}`;
+}
+
 /** Adds `history` and `replay-events` to the `orders` program. */
 export function registerHistoryCommands(program: Command): void {
   program
@@ -63,8 +71,10 @@ export function registerHistoryCommands(program: Command): void {
           process.exitCode = 3;
           return;
         }
-        for (const e of shown)
-          console.log(`${e.occurredAt.toISOString()}  ${e.eventType} v${e.eventVersion}  ${e.eventId}`);
+        for (const e of shown) {
+          const what = describeEvent(e.eventType, e.payload);
+          console.log(`${e.occurredAt.toISOString()}  ${e.eventType} v${e.eventVersion}  ${e.eventId}${what}`);
+        }
         console.log(`\nstate${o.at ? ` at ${o.at.toISOString()}` : ''}:`);
         console.log(JSON.stringify(state, null, 2));
       });
