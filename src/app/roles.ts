@@ -33,7 +33,6 @@ import type { Logger } from '../observability/logger';
 import type { Metrics } from '../observability/metrics';
 import type { Tracing } from '../observability/tracing';
 import { outboxWriterFor } from '../outbox/outbox-config';
-import type { OutboxService } from '../outbox/outbox-constants';
 import { startOutboxCleaner } from '../outbox/outbox-cleaner';
 import { sampleReplicationSlots } from '../observability/replication-slots';
 import type { NotificationChannel } from '../services/notification-channel';
@@ -217,24 +216,27 @@ export async function startRoles<R extends Role>(
 
     if (own.outboxCleaner) {
       step('starting the outbox cleaner');
-      await verifyRoles(['outboxCleaner'], { schemaUrls: own.outboxCleaner.pgUrls, pgSsl: settings.postgres.ssl });
-      const outboxes = Object.fromEntries(
-        Object.entries(own.outboxCleaner.pgUrls).map(([service, url]) => [
-          service,
-          createPgPool(url, settings.postgres, { max: 2, applicationName: 'kts-outbox-cleaner' }),
-        ]),
-      ) as Record<OutboxService, pg.Pool>;
-      closers.push('outbox cleaner pools', () => Promise.all(Object.values(outboxes).map((p) => p.end())));
+      // Its own role: it can read and delete outbox rows and nothing else (no service's credentials).
+      await verifyRoles(['outboxCleaner'], {
+        schemaUrls: {},
+        loginUrl: own.outboxCleaner.pgUrl,
+        pgSsl: settings.postgres.ssl,
+      });
+      const db = createPgPool(own.outboxCleaner.pgUrl, settings.postgres, {
+        max: 2,
+        applicationName: 'kts-outbox-cleaner',
+      });
+      closers.push('outbox cleaner pool', () => db.end());
       // Rows are deleted only once the connector's slot has confirmed them, so cleaning never loses one.
       const cleaner = startOutboxCleaner({
         slotName: names.connector.slotName,
-        outboxes,
+        db,
         intervalMs: own.outboxCleaner.intervalMs,
         onError: (err) => log.warn({ err }, 'outbox clean-up round failed; retrying next round'),
         onRound: (r) => {
           log.debug({ deleted: r.deleted, confirmed: r.confirmed }, 'outbox clean-up round');
           // Each round also samples the slot's lag and retained WAL for the replication-slot alerts.
-          sampleReplicationSlots(outboxes.orders, ctx.metrics).catch((err: unknown) =>
+          sampleReplicationSlots(db, ctx.metrics).catch((err: unknown) =>
             log.warn({ err }, 'could not read the replication slots'),
           );
         },

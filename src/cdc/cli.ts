@@ -8,7 +8,6 @@ import { Command } from 'commander';
 
 import { createPgPool } from '../config/clients';
 import { loadSettings } from '../config/settings';
-import type { OutboxService } from '../outbox/outbox-constants';
 import { cleanOutboxOnce } from '../outbox/outbox-cleaner';
 import { connectorStatus, describeFailures } from './outbox-connector';
 import { buildPlan } from '../provision/plan';
@@ -43,21 +42,19 @@ async function main(argv: string[]): Promise<void> {
     if (failures.length) process.exitCode = 2;
   });
   program.command('clean').action(async () => {
-    // The outbox cleaner's own role section: the four services' URLs and nothing else.
+    // The outbox cleaner's own role section: its own login role, which may only read and delete outbox rows.
     const settings = loadSettings(['outboxCleaner'], process.env);
-    const outboxes = Object.fromEntries(
-      Object.entries(settings.roles.outboxCleaner.pgUrls).map(([service, url]) => [
-        service,
-        createPgPool(url, settings.postgres, { max: 2, applicationName: 'kts-cdc-clean' }),
-      ]),
-    ) as Record<OutboxService, ReturnType<typeof createPgPool>>;
+    const db = createPgPool(settings.roles.outboxCleaner.pgUrl, settings.postgres, {
+      max: 2,
+      applicationName: 'kts-cdc-clean',
+    });
     try {
-      const r = await cleanOutboxOnce({ slotName: settings.common.names.connector.slotName, outboxes });
+      const r = await cleanOutboxOnce({ slotName: settings.common.names.connector.slotName, db });
       out(
         r.confirmed ? `deleted ${JSON.stringify(r.deleted)}` : 'slot has not confirmed the watermark: nothing deleted',
       );
     } finally {
-      await Promise.all(Object.values(outboxes).map((p) => p.end()));
+      await db.end();
     }
   });
   await program.parseAsync(argv);

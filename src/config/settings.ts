@@ -19,7 +19,6 @@ import type { ApiAuthSettings } from '../api/auth-settings';
 import { apiAuthEnvSchema, apiAuthSettingsSchema } from '../api/auth-settings';
 import type { WorkerDeploymentSettings } from '../deploy/worker-deployment';
 import { deploymentEnvSchema, loadWorkerDeploymentSettings } from '../deploy/worker-deployment';
-import type { OutboxService } from '../outbox/outbox-constants';
 import type { ScopeNames } from './scope';
 import { SCOPE_PATTERN, scopeNames } from './scope';
 import type { StackConfig } from './stack-config';
@@ -63,6 +62,12 @@ const secretPgUrl = (role: string, dbRole: string) =>
     `PostgreSQL URL of the ${role} (login role ${dbRole}, which can touch only its own schema). ` +
       `Default: ${dbRole} with its dev password on the dev stack (or PGHOST/PGPORT/PGDATABASE).`,
   );
+
+// Not a schema owner: provisioning grants this role SELECT and DELETE on the four outbox tables and nothing else.
+const outboxCleanerPgUrl = pgUrl.describe(
+  'PostgreSQL URL of the outbox cleaner (login role kts_outbox_cleaner, which may only read and delete rows of the ' +
+    "services' outbox tables). Default: kts_outbox_cleaner with its dev password on the dev stack (or PGHOST/PGPORT/PGDATABASE).",
+);
 
 const common = {
   KTS_SCOPE: z
@@ -168,6 +173,7 @@ const roleShapes = {
     KTS_PG_URL_INGRESS: secretPgUrl('ingress ledger', 'kts_ingress'),
     KTS_PG_URL_EVENT_STORE: secretPgUrl('event store', 'kts_event_store'),
     KTS_PG_URL_CDC: secretPgUrl('CDC heartbeat schema', 'kts_cdc'),
+    KTS_PG_URL_OUTBOX_CLEANER: outboxCleanerPgUrl,
     KTS_TOPIC_REPLICATION_FACTOR: int(1, 16)
       .default(1)
       .describe('Replication factor of the topics provisioning creates.'),
@@ -218,10 +224,7 @@ const roleShapes = {
   },
   eventStore: { KTS_PG_URL_EVENT_STORE: secretPgUrl('event store', 'kts_event_store') },
   outboxCleaner: {
-    KTS_PG_URL_ORDERS: secretPgUrl('orders service', 'kts_orders'),
-    KTS_PG_URL_INVENTORY: secretPgUrl('inventory service', 'kts_inventory'),
-    KTS_PG_URL_PAYMENTS: secretPgUrl('payments service', 'kts_payments'),
-    KTS_PG_URL_NOTIFICATIONS: secretPgUrl('notifications service', 'kts_notifications'),
+    KTS_PG_URL_OUTBOX_CLEANER: outboxCleanerPgUrl,
     KTS_OUTBOX_CLEAN_INTERVAL_MS: ms.default(10_000).describe('Pause between two outbox clean-up rounds.'),
   },
 } satisfies Record<Role, z.ZodRawShape>;
@@ -250,6 +253,7 @@ const DEV_ROLES = {
   ingress: ['kts_ingress', 'ingress-dev-password'],
   event_store: ['kts_event_store', 'event-store-dev-password'],
   cdc: ['kts_cdc', 'cdc-dev-password'],
+  outbox_cleaner: ['kts_outbox_cleaner', 'outbox-cleaner-dev-password'],
 } as const;
 export type DbRole = keyof typeof DEV_ROLES;
 
@@ -326,7 +330,8 @@ export interface RoleSettings {
   };
   api: { pgUrl: string; host: string; port: number; bodyLimitBytes: number; auth: ApiAuthSettings };
   eventStore: { pgUrl: string };
-  outboxCleaner: { pgUrls: Record<OutboxService, string>; intervalMs: number };
+  /** One login role for every outbox: it may read and delete their rows and touch nothing else. */
+  outboxCleaner: { pgUrl: string; intervalMs: number };
 }
 
 /** The settings of a process running roles `R`: the shared sections and exactly those roles' sections. */
@@ -507,6 +512,7 @@ function parseRole<R extends Role>(role: R, env: Env, stack: StackConfig): RoleS
           ingress: url(e.KTS_PG_URL_INGRESS, 'ingress'),
           event_store: url(e.KTS_PG_URL_EVENT_STORE, 'event_store'),
           cdc: url(e.KTS_PG_URL_CDC, 'cdc'),
+          outbox_cleaner: url(e.KTS_PG_URL_OUTBOX_CLEANER, 'outbox_cleaner'),
         },
         topics: {
           replicationFactor: e.KTS_TOPIC_REPLICATION_FACTOR,
@@ -579,12 +585,7 @@ function parseRole<R extends Role>(role: R, env: Env, stack: StackConfig): RoleS
     outboxCleaner: () => {
       const e = parseSection('outboxCleaner', env);
       return {
-        pgUrls: {
-          orders: url(e.KTS_PG_URL_ORDERS, 'orders'),
-          inventory: url(e.KTS_PG_URL_INVENTORY, 'inventory'),
-          payments: url(e.KTS_PG_URL_PAYMENTS, 'payments'),
-          notifications: url(e.KTS_PG_URL_NOTIFICATIONS, 'notifications'),
-        },
+        pgUrl: url(e.KTS_PG_URL_OUTBOX_CLEANER, 'outbox_cleaner'),
         intervalMs: e.KTS_OUTBOX_CLEAN_INTERVAL_MS,
       };
     },

@@ -50,7 +50,7 @@ export function readMigrations(owner: DbOwner, dir = MIGRATIONS_DIR): Promise<Mi
 }
 
 // One lock for every migrating process (parallel test suites, several workers starting at once).
-const MIGRATION_LOCK = 7_301_907_041;
+export const MIGRATION_LOCK = 7_301_907_041;
 
 /** A schema and the login role that owns it, with the folder of its migrations. */
 export interface SchemaOwner {

@@ -11,7 +11,7 @@
 import type pg from 'pg';
 
 import type { OutboxService } from './outbox-constants';
-import { OUTBOX_TABLE } from './outbox-constants';
+import { OUTBOX_SERVICES, OUTBOX_TABLE } from './outbox-constants';
 
 export interface OutboxWatermark {
   snapshot: string;
@@ -21,8 +21,13 @@ export interface OutboxWatermark {
 export interface CleanOptions {
   /** The connector's slot (OUTBOX_SLOT_NAME in production). */
   slotName: string;
-  /** Each service's pool (its role owns its outbox); only these outboxes are cleaned. */
-  outboxes: Partial<Record<OutboxService, pg.Pool>>;
+  /**
+   * Logged in as the outbox cleaner's role (kts_outbox_cleaner), which may read and delete outbox
+   * rows and nothing else; any role with those privileges will do.
+   */
+  db: pg.Pool;
+  /** The outboxes to clean: every service's by default. */
+  services?: readonly OutboxService[];
   /** How long to wait for the slot to pass the watermark before giving up this round. */
   waitMs?: number;
 }
@@ -59,18 +64,18 @@ export async function slotPassed(db: pg.Pool, slotName: string, lsn: string): Pr
  * several processes at once (deletes of the same rows just find nothing).
  */
 export async function cleanOutboxOnce(options: CleanOptions): Promise<CleanReport> {
-  const entries = Object.entries(options.outboxes) as [OutboxService, pg.Pool][];
-  const first = entries[0]?.[1];
-  if (!first) return { deleted: {}, confirmed: false };
-  const mark = await takeWatermark(first);
+  const { db } = options;
+  const services = options.services ?? OUTBOX_SERVICES;
+  if (!services.length) return { deleted: {}, confirmed: false };
+  const mark = await takeWatermark(db);
   const deadline = Date.now() + (options.waitMs ?? 30_000);
-  while (!(await slotPassed(first, options.slotName, mark.lsn))) {
+  while (!(await slotPassed(db, options.slotName, mark.lsn))) {
     if (Date.now() >= deadline) return { deleted: {}, confirmed: false };
     await new Promise((r) => setTimeout(r, 250));
   }
   const deleted: CleanReport['deleted'] = {};
-  for (const [service, pool] of entries) {
-    const res = await pool.query(
+  for (const service of services) {
+    const res = await db.query(
       `DELETE FROM ${service}.${OUTBOX_TABLE} WHERE pg_visible_in_snapshot(tx_id, $1::pg_snapshot)`,
       [mark.snapshot],
     );

@@ -8,7 +8,7 @@ import path from 'node:path';
 
 import { EVENT_CATALOG } from '../events/generated/event-schemas';
 import { TOPICS, deadLetterTopic, valueSubject } from '../events/topics';
-import { OUTBOX_TABLES, prefixedTopic } from '../outbox/outbox-constants';
+import { OUTBOX_SERVICES, OUTBOX_TABLE, OUTBOX_TABLES, prefixedTopic } from '../outbox/outbox-constants';
 import { ORDER_SEARCH_ATTRIBUTES } from '../shared/search-attributes';
 
 /** Partitions of `order.placed` and `order.cancelled` (and their dead letters): orders handled side by side. */
@@ -25,6 +25,28 @@ export interface MigrationsStep {
   schema: string;
   role: string;
   migrationsDir: string;
+}
+
+/** Table privileges a login role may hold; provisioning grants exactly the declared ones. */
+export type TablePrivilege = 'SELECT' | 'INSERT' | 'UPDATE' | 'DELETE';
+
+export interface TableGrant {
+  schema: string;
+  table: string;
+  privileges: readonly TablePrivilege[];
+}
+
+/**
+ * A login role that owns nothing and holds only the declared table privileges (and USAGE on those
+ * tables' schemas): provisioning grants them and revokes anything else it finds on the role.
+ */
+export interface LoginRoleStep {
+  kind: 'login-role';
+  id: string;
+  /** Key of the role's credentials in the provisioning settings. */
+  owner: string;
+  role: string;
+  grants: readonly TableGrant[];
 }
 
 export interface TopicStep {
@@ -67,7 +89,7 @@ export interface ConnectorStep {
 }
 
 export type PlanStep =
-  MigrationsStep | TopicStep | SubjectStep | SearchAttributesStep | PublicationStep | ConnectorStep;
+  MigrationsStep | LoginRoleStep | TopicStep | SubjectStep | SearchAttributesStep | PublicationStep | ConnectorStep;
 
 /** What the plan is built from; `settings.ts` derives it from the environment. */
 export interface PlanSettings {
@@ -133,6 +155,26 @@ export const MIGRATION_OWNERS = [
 ] as const;
 export type MigrationOwner = (typeof MIGRATION_OWNERS)[number]['owner'];
 
+/**
+ * Login roles that own no schema. The outbox cleaner deletes published outbox rows of every
+ * service, so rather than holding the four services' credentials it has a role of its own that may
+ * read and delete outbox rows and nothing else: it can never see an order, a payment or a ledger.
+ */
+export const LOGIN_ROLES = [
+  {
+    owner: 'outbox_cleaner',
+    role: 'kts_outbox_cleaner',
+    grants: OUTBOX_SERVICES.map((schema): TableGrant => ({
+      schema,
+      table: OUTBOX_TABLE,
+      privileges: ['SELECT', 'DELETE'],
+    })),
+  },
+] as const;
+export type LoginRoleOwner = (typeof LOGIN_ROLES)[number]['owner'];
+/** Every role provisioning creates and so needs the password of. */
+export type CredentialOwner = MigrationOwner | LoginRoleOwner;
+
 /** Topics that carry events, in a fixed order, with the schema files of each (file order). */
 export function eventTopics(): { topic: string; files: string[] }[] {
   return Object.values(TOPICS).map((topic) => ({
@@ -162,6 +204,12 @@ export function buildPlan(s: PlanSettings): PlanStep[] {
         role: o.role,
         migrationsDir: o.dir,
       });
+    }
+  }
+  // After the migrations: the tables it is granted must exist.
+  if (wanted('login-role')) {
+    for (const r of LOGIN_ROLES) {
+      steps.push({ kind: 'login-role', id: `login-role:${r.role}`, owner: r.owner, role: r.role, grants: r.grants });
     }
   }
   if (wanted('topic')) {
@@ -243,6 +291,8 @@ export function describeStep(step: PlanStep): string {
   switch (step.kind) {
     case 'migrations':
       return `migrations of schema ${step.schema} (role ${step.role})`;
+    case 'login-role':
+      return `login role ${step.role} (${step.grants.map((g) => `${g.privileges.join('+')} on ${g.schema}.${g.table}`).join(', ')}; nothing else)`;
     case 'topic':
       return (
         `topic ${step.topic} (${step.partitions} partition${step.partitions === 1 ? '' : 's'}, ` +

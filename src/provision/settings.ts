@@ -9,13 +9,14 @@ import { connectorOptionsFor } from '../config/scope';
 import type { KafkaSettings, PostgresSettings, RegistrySettings, Settings, TemporalSettings } from '../config/settings';
 import { loadSettings, roleFromUrl } from '../config/settings';
 import type { Env } from '../config/settings';
-import type { MigrationOwner, PlanSettings } from './plan';
+import type { CredentialOwner, PlanSettings } from './plan';
 
 /** Where provisioning applies the plan, with the credentials it needs for that. */
 export interface ProvisionTargets {
   /** Superuser URL: creates roles, schemas and the publication; Debezium logs in with it too. */
   adminUrl: string;
-  passwords: Record<MigrationOwner, string>;
+  /** Password of every role provisioning creates (from that role's URL). */
+  passwords: Record<CredentialOwner, string>;
   connectUrl: string;
   kafka: KafkaSettings;
   registry: RegistrySettings;
@@ -35,7 +36,7 @@ export function provisionSettingsFrom(settings: Settings<'provision'>): Provisio
   const p = settings.roles.provision;
   const names = settings.common.names;
   const connector = connectorOptionsFor(names);
-  const password = (owner: MigrationOwner) => roleFromUrl(p.roleUrls[owner]).password;
+  const password = (owner: CredentialOwner) => roleFromUrl(p.roleUrls[owner]).password;
   return {
     plan: {
       topicPrefix: names.topicPrefix,
@@ -60,6 +61,7 @@ export function provisionSettingsFrom(settings: Settings<'provision'>): Provisio
         ingress: password('ingress'),
         event_store: password('event_store'),
         cdc: password('cdc'),
+        outbox_cleaner: password('outbox_cleaner'),
       },
       connectUrl: p.connectUrl,
       kafka: settings.kafka,

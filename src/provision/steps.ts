@@ -15,13 +15,14 @@ import {
   outboxConnectorConfig,
   publicationDrift,
 } from '../cdc/outbox-connector';
-import { formatVersion, inspectSchema, migrateSchema } from '../db/migrate';
+import { MIGRATION_LOCK, formatVersion, inspectSchema, migrateSchema } from '../db/migrate';
 import { EVENT_CATALOG } from '../events/generated/event-schemas';
 import { createTopicsAndWait } from '../kafka/create-topics';
 import type { RegistryClient } from '../kafka/registry-client';
 import { connectTemporal, createKafka, createPgClient, createRegistryClient } from '../config/clients';
 import type {
   ConnectorStep,
+  LoginRoleStep,
   MigrationsStep,
   PlanStep,
   PublicationStep,
@@ -143,6 +144,124 @@ async function applyMigrations(step: MigrationsStep, c: ProvisionClients): Promi
   return applied.length
     ? { changed: true, detail: `applied ${applied.join(', ')}, now at ${formatVersion(s.expected)}` }
     : { changed: false, detail: `at ${formatVersion(s.expected)}` };
+}
+
+// ---------------------------------------------------------------------------------------------
+// login roles without a schema (the outbox cleaner)
+
+interface LoginRoleState {
+  exists: boolean;
+  /** Declared grants not held, as SQL fragments: `SELECT ON orders.outbox`, `USAGE ON SCHEMA orders`. */
+  missing: string[];
+  /** Privileges and memberships held beyond the declaration, as the fragments that revoke them. */
+  extra: string[];
+  /** Declared tables that do not exist (their schema's migrations must run first). */
+  absentTables: string[];
+}
+
+async function loginRoleState(step: LoginRoleStep, db: pg.ClientBase): Promise<LoginRoleState> {
+  const role = await db.query<{ oid: number }>('SELECT oid FROM pg_roles WHERE rolname = $1', [step.role]);
+  const qualified = (schema: string, table: string) => `${db.escapeIdentifier(schema)}.${db.escapeIdentifier(table)}`;
+  const absentTables: string[] = [];
+  for (const g of step.grants) {
+    const t = await db.query<{ t: string | null }>('SELECT to_regclass($1) AS t', [qualified(g.schema, g.table)]);
+    if (!t.rows[0]?.t) absentTables.push(`${g.schema}.${g.table}`);
+  }
+  const wantTables = new Set(
+    step.grants.flatMap((g) => g.privileges.map((p) => `${p} ON ${qualified(g.schema, g.table)}`)),
+  );
+  const wantSchemas = new Set(step.grants.map((g) => `USAGE ON SCHEMA ${db.escapeIdentifier(g.schema)}`));
+  const oid = role.rows[0]?.oid;
+  if (oid === undefined) {
+    return { exists: false, missing: [...wantSchemas, ...wantTables], extra: [], absentTables };
+  }
+  // Table privileges (ACL entries on tables, views, sequences), schema privileges and memberships held now.
+  const tables = await db.query<{ schema: string; name: string; privilege: string; sequence: boolean }>(
+    `SELECT n.nspname AS schema, c.relname AS name, a.privilege_type AS privilege, c.relkind = 'S' AS sequence
+       FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace, LATERAL aclexplode(c.relacl) a
+      WHERE a.grantee = $1`,
+    [oid],
+  );
+  const schemas = await db.query<{ name: string; privilege: string }>(
+    `SELECT n.nspname AS name, a.privilege_type AS privilege
+       FROM pg_namespace n, LATERAL aclexplode(n.nspacl) a WHERE a.grantee = $1`,
+    [oid],
+  );
+  const memberships = await db.query<{ name: string }>(
+    'SELECT r.rolname AS name FROM pg_auth_members m JOIN pg_roles r ON r.oid = m.roleid WHERE m.member = $1',
+    [oid],
+  );
+  const heldTables = new Set(
+    tables.rows.map((r) => `${r.privilege} ON ${r.sequence ? 'SEQUENCE ' : ''}${qualified(r.schema, r.name)}`),
+  );
+  const heldSchemas = new Set(schemas.rows.map((r) => `${r.privilege} ON SCHEMA ${db.escapeIdentifier(r.name)}`));
+  return {
+    exists: true,
+    missing: [...wantSchemas]
+      .filter((g) => !heldSchemas.has(g))
+      .concat([...wantTables].filter((g) => !heldTables.has(g))),
+    extra: [
+      ...[...heldTables].filter((g) => !wantTables.has(g)),
+      ...[...heldSchemas].filter((g) => !wantSchemas.has(g)),
+      ...memberships.rows.map((m) => `MEMBERSHIP ${db.escapeIdentifier(m.name)}`),
+    ],
+    absentTables,
+  };
+}
+
+/** What a login role step has to do ('' when nothing), in the future (`would …`) or the past tense. */
+function loginRoleWork(s: LoginRoleState, step: LoginRoleStep, tense: 'would' | 'did'): string {
+  const [create, revoke, grant] = tense === 'would' ? ['create', 'revoke', 'grant'] : ['created', 'revoked', 'granted'];
+  const parts: string[] = [];
+  if (!s.exists) parts.push(`${create} role ${step.role}`);
+  if (s.extra.length) parts.push(`${revoke} ${s.extra.join(', ')}`);
+  if (s.missing.length) parts.push(`${grant} ${s.missing.join(', ')}`);
+  return parts.join(', then ');
+}
+
+const ONLY_DECLARED = 'exists with only its declared privileges';
+
+async function inspectLoginRole(step: LoginRoleStep, c: ProvisionClients): Promise<Inspection> {
+  const s = await loginRoleState(step, await c.pg());
+  if (s.absentTables.length) return { ok: false, detail: `would wait for ${s.absentTables.join(', ')} (migrations)` };
+  const work = loginRoleWork(s, step, 'would');
+  return work ? { ok: false, detail: `would ${work}` } : { ok: true, detail: ONLY_DECLARED };
+}
+
+async function applyLoginRole(step: LoginRoleStep, c: ProvisionClients): Promise<Applied> {
+  const password = c.targets.passwords[step.owner as keyof ProvisionTargets['passwords']];
+  const db = await c.pg();
+  await db.query('BEGIN');
+  try {
+    // The migrations' lock: no migration recreates a granted table while grants are being made.
+    await db.query('SELECT pg_advisory_xact_lock($1)', [MIGRATION_LOCK]);
+    const s = await loginRoleState(step, db);
+    if (s.absentTables.length) {
+      throw new ProvisionError(
+        ProvisionFailure.StepFailed,
+        `${s.absentTables.join(', ')} does not exist: its schema's migrations must be applied first`,
+      );
+    }
+    const r = db.escapeIdentifier(step.role);
+    await db.query(
+      `${s.exists ? 'ALTER' : 'CREATE'} ROLE ${r} LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOINHERIT NOREPLICATION ` +
+        `NOBYPASSRLS PASSWORD ${db.escapeLiteral(password)}`,
+    );
+    for (const extra of s.extra) {
+      await db.query(
+        extra.startsWith('MEMBERSHIP ')
+          ? `REVOKE ${extra.slice('MEMBERSHIP '.length)} FROM ${r}`
+          : `REVOKE ${extra} FROM ${r}`,
+      );
+    }
+    for (const grant of s.missing) await db.query(`GRANT ${grant} TO ${r}`);
+    await db.query('COMMIT');
+    const work = loginRoleWork(s, step, 'did');
+    return work ? { changed: true, detail: work } : { changed: false, detail: ONLY_DECLARED };
+  } catch (err) {
+    await db.query('ROLLBACK');
+    throw err;
+  }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -388,6 +507,8 @@ export function inspectStep(step: PlanStep, c: ProvisionClients): Promise<Inspec
   switch (step.kind) {
     case 'migrations':
       return inspectMigrations(step, c);
+    case 'login-role':
+      return inspectLoginRole(step, c);
     case 'topic':
       return inspectTopic(step, c);
     case 'subject':
@@ -406,6 +527,8 @@ export function applyStep(step: PlanStep, c: ProvisionClients, opts: ApplyOption
   switch (step.kind) {
     case 'migrations':
       return applyMigrations(step, c);
+    case 'login-role':
+      return applyLoginRole(step, c);
     case 'topic':
       return applyTopic(step, c);
     case 'subject':

@@ -13,8 +13,8 @@ import { EVENT_CATALOG } from '../events/generated/event-schemas';
 import { TOPICS, deadLetterTopic, valueSubject } from '../events/topics';
 import { prefixedTopic } from '../outbox/outbox-constants';
 import { ORDER_SEARCH_ATTRIBUTES } from '../shared/search-attributes';
-import type { MigrationOwner } from './plan';
-import { MIGRATION_OWNERS } from './plan';
+import type { MigrationOwner, TableGrant } from './plan';
+import { LOGIN_ROLES, MIGRATION_OWNERS } from './plan';
 
 /** The long-running roles that verify before they start. */
 export type VerifiedRole =
@@ -31,9 +31,19 @@ export interface RoleNeeds {
   /** Canonical topics whose subjects must hold every schema file of their event type. */
   writes: Topic[];
   searchAttributes: boolean;
+  /** Table privileges of a login role without a schema of its own (checked as that role). */
+  tables: readonly TableGrant[];
 }
 
-const none: RoleNeeds = { schemas: [], consumes: [], deadLetters: false, writes: [], searchAttributes: false };
+const none: RoleNeeds = {
+  schemas: [],
+  consumes: [],
+  deadLetters: false,
+  writes: [],
+  searchAttributes: false,
+  tables: [],
+};
+const outboxCleanerRole = LOGIN_ROLES.find((r) => r.owner === 'outbox_cleaner')!;
 
 /** The needs of every role, as data (what `settings`'s start function checks before starting one). */
 export const ROLE_NEEDS: Readonly<Record<VerifiedRole, RoleNeeds>> = {
@@ -55,7 +65,8 @@ export const ROLE_NEEDS: Readonly<Record<VerifiedRole, RoleNeeds>> = {
   ingress: { ...none, schemas: ['ingress'], consumes: [TOPICS.orderPlaced, TOPICS.orderCancelled], deadLetters: true },
   api: { ...none, schemas: ['orders'], writes: [TOPICS.orderPlaced, TOPICS.orderCancelled] },
   eventStore: { ...none, schemas: ['event_store'], consumes: Object.values(TOPICS) },
-  outboxCleaner: { ...none, schemas: ['orders', 'inventory', 'payments', 'notifications'] },
+  // Its own role: SELECT and DELETE on each service's outbox, no service's credentials.
+  outboxCleaner: { ...none, tables: outboxCleanerRole.grants },
 };
 
 /** A prerequisite is missing: the message is the one line to show, naming what to run. */
@@ -70,6 +81,8 @@ const RUN = 'run `npm run provision`';
 export interface VerifyTargets {
   /** Login URL of each schema the role needs, as that schema's own role. */
   schemaUrls: Partial<Record<MigrationOwner, string>>;
+  /** The role's own login URL, for roles that hold table privileges rather than a schema (the outbox cleaner). */
+  loginUrl?: string;
   /** The topics the role consumes, as it names them (scoped names included), when it consumes any. */
   topics?: readonly string[];
   /** Prefix of the role's topics (empty in production); used for the topics it consumes when `topics` is unset. */
@@ -120,6 +133,58 @@ export async function verifySchema(
       throw new NotProvisionedError(`${o.schema} schema is not migrated, expected ${formatVersion(expected)}: ${RUN}`);
     }
     throw err;
+  } finally {
+    await client.end();
+  }
+}
+
+/**
+ * Checks, logged in as the role itself, that it holds every declared table privilege. A role
+ * without them was not provisioned (or a table was recreated since): provisioning grants them.
+ */
+export async function verifyTablePrivileges(
+  url: string,
+  grants: readonly TableGrant[],
+  ssl: false | ConnectionOptions = false,
+): Promise<void> {
+  const client = createPgClient(url, { ssl, poolSize: 1 }, 'kts-verify-grants');
+  try {
+    await client.connect();
+  } catch (err) {
+    const code = (err as { code?: string }).code;
+    if (code === '28P01' || code === '28000') {
+      const user = new URL(url).username;
+      throw new NotProvisionedError(`role ${decodeURIComponent(user)} cannot log in: ${RUN}`);
+    }
+    throw err;
+  }
+  const who = decodeURIComponent(new URL(url).username);
+  try {
+    for (const g of grants) {
+      const table = `${g.schema}.${g.table}`;
+      // Schema USAGE first: without it the table cannot even be looked up.
+      const r = await client.query<{ usage: boolean; found: boolean }>(
+        `SELECT has_schema_privilege(current_user, n.oid, 'USAGE') AS usage,
+                has_schema_privilege(current_user, n.oid, 'USAGE')
+                  AND to_regclass(format('%I.%I', n.nspname, $2::text)) IS NOT NULL AS found
+           FROM pg_namespace n WHERE n.nspname = $1`,
+        [g.schema, g.table],
+      );
+      const row = r.rows[0];
+      if (!row?.usage || !row.found) {
+        throw new NotProvisionedError(
+          `${who} cannot reach ${table} (${row ? 'no USAGE or no table' : 'no schema'}): ${RUN}`,
+        );
+      }
+      const lacking = await client.query<{ p: string }>(
+        `SELECT p FROM unnest($2::text[]) AS p
+          WHERE NOT has_table_privilege(current_user, to_regclass($1), p)`,
+        [`${client.escapeIdentifier(g.schema)}.${client.escapeIdentifier(g.table)}`, g.privileges],
+      );
+      if (lacking.rows.length) {
+        throw new NotProvisionedError(`${who} lacks ${lacking.rows.map((x) => x.p).join(', ')} on ${table}: ${RUN}`);
+      }
+    }
   } finally {
     await client.end();
   }
@@ -184,6 +249,11 @@ export async function verifyRoles(roles: readonly VerifiedRole[], t: VerifyTarge
     const url = t.schemaUrls[owner];
     if (!url) throw new Error(`verify: no login URL for schema ${owner}`);
     await verifySchema(owner, url, t.pgSsl);
+  }
+  const tables = needs.flatMap((n) => n.tables);
+  if (tables.length) {
+    if (!t.loginUrl) throw new Error("verify: no login URL of the role's own");
+    await verifyTablePrivileges(t.loginUrl, tables, t.pgSsl);
   }
   const consumed = needs.flatMap((n) =>
     n.consumes.flatMap((topic) => {

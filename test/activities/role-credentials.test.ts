@@ -63,8 +63,8 @@ describe("a service worker holds only its own role's credentials", () => {
     expect(res.status).toBe(2);
     expect(res.stdout).toBe('');
     expect(res.stderr.trim().split('\n')).toEqual([
-      '✖ kts-orders-worker: KTS_PG_URL_PAYMENTS is set, but this process runs orders: only provision or payments or ' +
-        "outboxCleaner may hold that credential; remove it from this process's environment",
+      '✖ kts-orders-worker: KTS_PG_URL_PAYMENTS is set, but this process runs orders: only provision or payments ' +
+        "may hold that credential; remove it from this process's environment",
     ]);
   });
 });

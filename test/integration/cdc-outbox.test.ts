@@ -93,7 +93,7 @@ describe('outbox → Debezium → Kafka', () => {
 
   it('cleans only rows the slot has confirmed: a paused connector keeps them, a resumed one lets them go', async () => {
     const connectorUrl = `${endpoints.connectUrl}/connectors/${scope.options.name}`;
-    const pools = { orders: scope.admin };
+    const clean = { slotName: scope.options.slotName, db: scope.admin, services: ['orders'] as const };
     const event = confirmed(`ord-${randomUUID()}`);
     expect((await fetch(`${connectorUrl}/pause`, { method: 'PUT' })).status).toBe(202);
     try {
@@ -108,7 +108,7 @@ describe('outbox → Debezium → Kafka', () => {
       await scope.writer.append(db, 'orders', { topic: TOPICS.orderConfirmed, aggregateType: 'order', event });
       await db.query('COMMIT');
       db.release();
-      const held = await cleanOutboxOnce({ slotName: scope.options.slotName, outboxes: pools, waitMs: 3_000 });
+      const held = await cleanOutboxOnce({ ...clean, waitMs: 3_000 });
       expect(held.confirmed).toBe(false);
       const still = await scope.admin.query('SELECT 1 FROM orders.outbox WHERE id = $1', [event.eventId]);
       expect(still.rowCount).toBe(1);
@@ -118,7 +118,7 @@ describe('outbox → Debezium → Kafka', () => {
     await consumeUntil(scope.writer.destination(TOPICS.orderConfirmed), (m) =>
       m.some((x) => header(x.headers, OUTBOX_HEADERS.eventId) === event.eventId),
     );
-    const cleaned = await cleanOutboxOnce({ slotName: scope.options.slotName, outboxes: pools, waitMs: 60_000 });
+    const cleaned = await cleanOutboxOnce({ ...clean, waitMs: 60_000 });
     expect(cleaned.confirmed).toBe(true);
     const gone = await scope.admin.query('SELECT 1 FROM orders.outbox WHERE id = $1', [event.eventId]);
     expect(gone.rowCount).toBe(0);

@@ -28,9 +28,35 @@ describe('the provisioning plan', () => {
     for (const step of plan) expect(describeStep(step)).not.toMatch(/password|postgres:\/\//i);
   });
 
-  it('orders the kinds so each step finds what it needs: migrations, topics, subjects, attributes, publication, connector', () => {
+  it('orders the kinds so each step finds what it needs: migrations, login roles, topics, subjects, attributes, publication, connector', () => {
     const kinds = plan.map((s) => s.kind).filter((k, i, all) => all[i - 1] !== k);
-    expect(kinds).toEqual(['migrations', 'topic', 'subject', 'search-attributes', 'publication', 'connector']);
+    expect(kinds).toEqual([
+      'migrations',
+      'login-role',
+      'topic',
+      'subject',
+      'search-attributes',
+      'publication',
+      'connector',
+    ]);
+  });
+
+  it("gives the outbox cleaner a login role of its own with SELECT and DELETE on each service's outbox, nothing else", () => {
+    expect(ofKind(plan, 'login-role')).toEqual([
+      {
+        kind: 'login-role',
+        id: 'login-role:kts_outbox_cleaner',
+        owner: 'outbox_cleaner',
+        role: 'kts_outbox_cleaner',
+        grants: ['orders', 'inventory', 'payments', 'notifications'].map((schema) => ({
+          schema,
+          table: 'outbox',
+          privileges: ['SELECT', 'DELETE'],
+        })),
+      },
+    ]);
+    // Not a schema owner: it owns nothing it could grant itself more from.
+    expect(ofKind(plan, 'migrations').map((m) => m.role)).not.toContain('kts_outbox_cleaner');
   });
 
   it("migrates every owner's schema: the services, the card gateway, the ingress ledger, the event store, the CDC heartbeat", () => {
@@ -117,8 +143,15 @@ describe('what each role verifies', () => {
   const topics = new Set(ofKind(plan, 'topic').map((t) => t.topic));
   const subjects = new Set(ofKind(plan, 'subject').map((s) => s.subject));
 
+  const grants = new Set(
+    ofKind(plan, 'login-role').flatMap((r) =>
+      r.grants.flatMap((g) => g.privileges.map((p) => `${p} ${g.schema}.${g.table}`)),
+    ),
+  );
+
   it.each(Object.entries(ROLE_NEEDS))('%s needs only what the plan provides', (_role, needs) => {
     for (const s of needs.schemas) expect(schemas).toContain(s);
+    for (const g of needs.tables) for (const p of g.privileges) expect(grants).toContain(`${p} ${g.schema}.${g.table}`);
     for (const t of needs.consumes) expect(topics).toContain(t);
     for (const t of needs.writes) expect(subjects).toContain(`${t}-value`);
   });
@@ -134,6 +167,14 @@ describe('what each role verifies', () => {
     expect(ROLE_NEEDS.payments.schemas).toEqual(['payments', 'card_gateway']);
     expect(ROLE_NEEDS.notifications.schemas).toEqual(['notifications']);
     expect(ROLE_NEEDS.saga.schemas).toEqual([]);
+    // The outbox cleaner logs in as none of the services: it needs only its grants on the outboxes.
+    expect(ROLE_NEEDS.outboxCleaner.schemas).toEqual([]);
+    expect(ROLE_NEEDS.outboxCleaner.tables.map((g) => `${g.schema}.${g.table}`)).toEqual([
+      'orders.outbox',
+      'inventory.outbox',
+      'payments.outbox',
+      'notifications.outbox',
+    ]);
     expect(MIGRATION_OWNERS.map((o) => o.owner)).toEqual(expect.arrayContaining(['ingress', 'event_store', 'cdc']));
   });
 });

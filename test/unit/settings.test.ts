@@ -198,7 +198,7 @@ describe('credentials by construction', () => {
 
   it('the orders worker cannot even be given the payments URL', () => {
     expect(() => loadSettings(['orders'], { ...bare, KTS_PG_URL_PAYMENTS: payments })).toThrow(
-      /KTS_PG_URL_PAYMENTS is set, but this process runs orders: only provision or payments or outboxCleaner may hold that credential/,
+      /KTS_PG_URL_PAYMENTS is set, but this process runs orders: only provision or payments may hold that credential/,
     );
     expect(() => loadSettings(['saga'], { ...bare, KTS_PG_URL_ORDERS: payments })).toThrow(/this process runs saga/);
     expect(() => loadSettings(['ingress'], { ...bare, KTS_PG_ADMIN_URL: payments })).toThrow(
@@ -208,5 +208,36 @@ describe('credentials by construction', () => {
     expect(loadSettings(['payments'], { ...bare, KTS_PG_URL_PAYMENTS: payments }).roles.payments.pgUrl).toBe(payments);
     const all: Settings = loadSettings(ROLES, { ...bare, KTS_PG_URL_PAYMENTS: payments });
     expect(all.roles.payments.pgUrl).toBe(payments);
+  });
+
+  it("the outbox cleaner holds its own role's URL only, and refuses any service's", () => {
+    const s = loadSettings(['outboxCleaner'], bare);
+    expect(s.roles.outboxCleaner.pgUrl).toBe(
+      'postgres://kts_outbox_cleaner:outbox-cleaner-dev-password@127.0.0.1:5432/postgres',
+    );
+    expect(JSON.stringify(s)).not.toMatch(
+      /kts_(orders|payments|inventory|notifications|card_gateway|ingress|event_store)/,
+    );
+    const own = 'postgres://cleaner:s3cret@db.internal:5432/shop';
+    expect(loadSettings(['outboxCleaner'], { ...bare, KTS_PG_URL_OUTBOX_CLEANER: own }).roles.outboxCleaner.pgUrl).toBe(
+      own,
+    );
+    for (const name of [
+      'KTS_PG_URL_ORDERS',
+      'KTS_PG_URL_INVENTORY',
+      'KTS_PG_URL_PAYMENTS',
+      'KTS_PG_URL_NOTIFICATIONS',
+    ]) {
+      expect(() => loadSettings(['outboxCleaner'], { ...bare, [name]: payments })).toThrow(
+        new RegExp(`${name} is set, but this process runs outboxCleaner`),
+      );
+    }
+    // Nor may a service's worker hold the cleaner's credential; provisioning creates the role with it.
+    expect(() => loadSettings(['orders'], { ...bare, KTS_PG_URL_OUTBOX_CLEANER: own })).toThrow(
+      /KTS_PG_URL_OUTBOX_CLEANER is set, but this process runs orders: only provision or outboxCleaner may hold/,
+    );
+    expect(
+      loadSettings(['provision'], { ...bare, KTS_PG_URL_OUTBOX_CLEANER: own }).roles.provision.roleUrls.outbox_cleaner,
+    ).toBe(own);
   });
 });
