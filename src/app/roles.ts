@@ -131,7 +131,7 @@ export async function startRoles<R extends Role>(
     const pool = (owner: keyof RunningRoles['pools'], url: string) => {
       const p = createPgPool(url, settings.postgres, {
         applicationName: `kts-${owner}`,
-        onError: (err) => log.warn({ err, pool: owner }, 'idle database connection failed'),
+        onError: (err) => log.warn({ err, pool: owner }, 'database connection failed'),
       });
       running.pools[owner] = p;
       closers.push(`${owner} pool`, () => p.end());

@@ -27,7 +27,14 @@ export function createKafka(
   });
 }
 
-/** A pool logged in with `url`, with the settings' TLS; idle clients dying never crash the process. */
+/**
+ * A pool logged in with `url`, with the settings' TLS. A connection dying (the server crashed,
+ * restarted or ended the session) never crashes the process, whether its client sits idle in the
+ * pool or is checked out in the middle of a transaction: the operation using it fails (and is
+ * retried by whoever owns it: an activity by Temporal, a record by the ingress), the pool drops the
+ * dead client on release, and the next checkout opens a new connection. `onError` hears of each
+ * dead connection once.
+ */
 export function createPgPool(
   url: string,
   postgres: PostgresSettings,
@@ -39,8 +46,26 @@ export function createPgPool(
     max: opts.max ?? postgres.poolSize,
     application_name: opts.applicationName,
   });
-  // An idle client dying (server restart) must not crash the process; the next query reconnects.
-  pool.on('error', opts.onError ?? (() => undefined));
+  const onError = opts.onError ?? (() => undefined);
+  // pg-pool listens for a client's 'error' only while the client is idle, and re-emits it on the
+  // pool. A checked-out client (runIdempotent's transaction, say, while its work awaits the registry
+  // or the card gateway) has no listener of pg-pool's, and pg emits 'error' on it when the server
+  // sends FATAL (kill -9 of the postmaster: "terminating connection due to unexpected postmaster
+  // exit") or the socket closes: an EventEmitter 'error' without a listener is thrown, and that
+  // ends the whole process (a worker with every service's activities, say). Every client therefore
+  // gets its own listener for its whole life. pg may emit twice for one death (the server's FATAL,
+  // then the socket's end): reported once.
+  pool.on('connect', (client) => {
+    let reported = false;
+    client.on('error', (err) => {
+      if (reported) return;
+      reported = true;
+      onError(err);
+    });
+  });
+  // Still needed: pg-pool emits an idle client's error on the pool, and an unheard 'error' throws.
+  // Already reported by the client's own listener above, so not reported twice.
+  pool.on('error', () => undefined);
   return pool;
 }
 

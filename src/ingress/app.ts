@@ -63,7 +63,7 @@ export async function startIngress(
   const pool = createPgPool(cfg.pgUrl, settings.postgres, {
     max: cfg.partitionConcurrency + 2,
     applicationName: 'kts-ingress',
-    onError: (err) => log.warn({ err }, 'idle ledger connection failed'),
+    onError: (err) => log.warn({ err }, 'ledger connection failed'),
   });
   const connection = await connectTemporal(settings.temporal);
   // The plugin's client interceptor puts the active span (the handler's) into the workflow's headers.
