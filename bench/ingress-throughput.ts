@@ -17,7 +17,6 @@ import os from 'node:os';
 import { Client, Connection } from '@temporalio/client';
 import { Kafka, logLevel } from 'kafkajs';
 import pg from 'pg';
-import pino from 'pino';
 
 import { placedEvent } from '../src/cli/order-events';
 import { loadStackConfig, stackEndpoints } from '../src/config/stack-config';
@@ -26,12 +25,14 @@ import { runProvision } from '../src/provision/run';
 import { loadProvisionSettings } from '../src/provision/settings';
 import { EventCodec } from '../src/events/codec';
 import { TOPICS } from '../src/events/topics';
-import { startIngress } from '../src/ingress/app';
+import { startRoles } from '../src/app/roles';
 import { loadSettings } from '../src/config/settings';
+import { createLogger } from '../src/observability/logger';
+import { createMetrics } from '../src/observability/metrics';
 import { sagaInputFor } from '../src/ingress/saga-gateway';
 import { RegistryClient } from '../src/kafka/registry-client';
 import { ORDER_SAGA_WORKFLOW_TYPE, orderWorkflowId, taskQueuesFor } from '../src/shared/saga-contract';
-import { PrivateTemporal } from '../test/support/private-temporal';
+import { PrivateTemporal } from '../src/stack/private-temporal';
 
 const args = process.argv.slice(2).filter((a) => !a.startsWith('--'));
 const ORDERS = Number(args[0] ?? 2000);
@@ -77,16 +78,24 @@ async function main(): Promise<void> {
     }
     await producer.disconnect();
 
-    // One scope names the bench's topics, consumer group and task queues.
-    const cfg = loadSettings(['ingress'], {
-      ...process.env,
-      ...temporalEnv,
-      KTS_SCOPE: tag,
-      KTS_INGRESS_PARTITION_CONCURRENCY: String(PARTITIONS),
-      LOG_LEVEL: 'silent',
-    });
+    // One scope names the bench's topics, consumer group and task queues; the ingress starts as its process does.
+    const cfg = loadSettings(
+      ['ingress'],
+      {
+        ...process.env,
+        ...temporalEnv,
+        KTS_SCOPE: tag,
+        KTS_INGRESS_PARTITION_CONCURRENCY: String(PARTITIONS),
+        LOG_LEVEL: 'silent',
+      },
+      { refuseForeignCredentials: false },
+    );
     const db = new pg.Pool({ connectionString: endpoints.postgresUrl, max: 2 });
-    const ingress = await startIngress(cfg, pino({ level: 'silent' }));
+    const running = await startRoles(cfg, ['ingress'], {
+      logger: createLogger('bench-ingress', undefined, cfg.common.logLevel),
+      metrics: createMetrics('bench-ingress'),
+    });
+    const ingress = running.ingress!;
     // Timed from the first saga started to the last, so group join time is not counted.
     let first = 0;
     let last = 0;
@@ -99,7 +108,7 @@ async function main(): Promise<void> {
       }
       await new Promise((r) => setTimeout(r, 20));
     }
-    await ingress.stop();
+    await running.stop();
     const ledger = await db.query<{ n: string }>(
       "SELECT count(*) AS n FROM ingress.processed_events WHERE source_topic = $1 AND outcome = 'STARTED'",
       [placed],

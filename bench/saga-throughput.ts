@@ -6,25 +6,21 @@
 import os from 'node:os';
 import path from 'node:path';
 
-import { Client, Connection } from '@temporalio/client';
-import type { Worker } from '@temporalio/worker';
-import { DefaultLogger, NativeConnection, Runtime, Worker as TemporalWorker } from '@temporalio/worker';
-import pino from 'pino';
+import { Client } from '@temporalio/client';
+import { DefaultLogger, Worker, bundleWorkflowCode } from '@temporalio/worker';
 
-import { createServiceActivities } from '../activities';
-import { ROLES, loadSettings } from '../src/config/settings';
-import { dbConfigFromSettings } from '../src/db/db-config';
-import { migrateAll } from '../src/db/migrate';
-import { closeServicePools, createServicePools } from '../src/db/pools';
-import { outboxWriterFor } from '../src/outbox/outbox-config';
-import { SimulatedCardGateway } from '../src/services/card-gateway';
+import { startRoles } from '../src/app/roles';
+import { installTemporalRuntime } from '../src/app/run-process';
+import { connectTemporal, connectTemporalWorker } from '../src/config/clients';
+import { WORKER_ROLES, loadSettings } from '../src/config/settings';
+import { createLogger } from '../src/observability/logger';
+import { createMetrics } from '../src/observability/metrics';
 import { initTracing, temporalTracingPlugin } from '../src/observability/tracing';
-import { logChannel } from '../src/services/notification-channel';
+import { buildPlan } from '../src/provision/plan';
+import { runProvision } from '../src/provision/run';
+import { provisionSettingsFrom } from '../src/provision/settings';
 import type { OrderSagaInput } from '../src/shared/saga-contract';
-import { SERVICES, orderWorkflowId, taskQueuesFor } from '../src/shared/saga-contract';
-import { orderSaga } from '../workflows';
-import { bundleSagaWorkflows, createSagaWorkers, runWorkersUntil } from '../workers/saga-workers';
-import { bareSaga } from './saga-baseline-workflow';
+import { ORDER_SAGA_WORKFLOW_TYPE, SERVICES, orderWorkflowId, taskQueuesFor } from '../src/shared/saga-contract';
 
 const SAGAS = Number(process.argv[2] ?? 200);
 const ROUNDS = Number(process.argv[3] ?? 2);
@@ -46,68 +42,64 @@ async function timeAll(label: string, count: number, runAll: () => Promise<unkno
 }
 
 async function main(): Promise<void> {
-  Runtime.install({ logger: new DefaultLogger('ERROR') });
   // Every step appends its event as in production; under a scope of its own, whose topics no
-  // connector publishes, so a run never floods the real domain topics.
-  const settings = loadSettings(ROLES, { ...process.env, KTS_SCOPE: `bench-saga-${Date.now()}` });
-  const temporalAddress = settings.temporal.connection.address;
-  const dbConfig = dbConfigFromSettings(settings.roles.provision, settings.postgres);
-  await migrateAll(dbConfig);
-  const pools = createServicePools(dbConfig, 10);
-  const activities = createServiceActivities({
-    pools,
-    gateway: new SimulatedCardGateway(pools.card_gateway, {
-      declineRate: 0,
-      transientErrorRate: 0,
-      latencyMs: { min: 0, max: 0 },
-    }),
-    channel: logChannel(pino({ level: 'warn' })),
-    outbox: outboxWriterFor(settings),
-  });
+  // connector publishes, so a run never floods the real domain topics. Settings are passed in,
+  // as a deployment's processes parse them: the bench is a developer tool, so a shell holding
+  // every credential is fine (each part still reads only its own section).
+  const env = { ...process.env, KTS_SCOPE: `bench-saga-${Date.now()}`, LOG_LEVEL: 'error' };
+  const provision = provisionSettingsFrom(loadSettings(['provision'], env, { refuseForeignCredentials: false }));
+  const settings = loadSettings(WORKER_ROLES, env, { refuseForeignCredentials: false });
+  const log = createLogger('bench-saga-throughput', undefined, settings.common.logLevel);
+  installTemporalRuntime(log, settings.common.logLevel);
+  // What `npm run provision` does for this scope, less the connector: schemas, subjects, search attributes.
+  await runProvision(
+    buildPlan({ ...provision.plan, cdc: null, include: ['migrations', 'login-role', 'subject', 'search-attributes'] }),
+    provision.targets,
+  );
   // Both sides traced like production (interceptors in the bundle, plugin on the workers), so the
   // comparison stays the saga's own cost over the engine's floor.
   const tracing = initTracing('bench-saga-throughput');
-  const sagaBundle = await bundleSagaWorkflows({ logger: new DefaultLogger('ERROR'), tracing });
-  const bareBundle = await bundleSagaWorkflows({
-    workflowsPath: path.join(__dirname, 'saga-baseline-workflow.ts'),
-    logger: new DefaultLogger('ERROR'),
+  // The orchestrator and the four service workers, started as their processes start them.
+  const running = await startRoles(settings, WORKER_ROLES, {
+    logger: log,
+    metrics: createMetrics('bench-saga-throughput'),
     tracing,
   });
-  const plugins = [temporalTracingPlugin(tracing)];
-  const connection = await Connection.connect({ address: temporalAddress });
-  const client = new Client({ connection });
-  const workerConnection = await NativeConnection.connect({ address: temporalAddress });
-
-  const sagaQueues = taskQueuesFor(`${tag}_saga`);
-  const bareQueues = taskQueuesFor(`${tag}_bare`);
-  const sagaWorkers = await createSagaWorkers({
-    connection: workerConnection,
-    taskQueues: sagaQueues,
-    roles: ['saga', ...SERVICES],
-    activities,
-    workflowBundle: sagaBundle,
+  const bareBundle = await bundleWorkflowCode({
+    workflowsPath: path.join(__dirname, 'saga-baseline-workflow.ts'),
+    logger: new DefaultLogger('ERROR'),
+    plugins: [temporalTracingPlugin(tracing)],
   });
+  const plugins = [temporalTracingPlugin(tracing)];
+  const connection = await connectTemporal(settings.temporal);
+  const client = new Client({ connection, namespace: settings.temporal.namespace });
+  const workerConnection = await connectTemporalWorker(settings.temporal);
+
+  const sagaQueues = settings.common.names.taskQueues;
+  const bareQueues = taskQueuesFor(`${tag}_bare`);
+  const namespace = settings.temporal.namespace;
   const noop = { noop: (step: string) => Promise.resolve(step) };
   const bareWorkers: Worker[] = [
-    await TemporalWorker.create({
+    await Worker.create({
       connection: workerConnection,
+      namespace,
       taskQueue: bareQueues.saga,
       workflowBundle: bareBundle,
       plugins,
     }),
     ...(await Promise.all(
       SERVICES.map((s) =>
-        TemporalWorker.create({ connection: workerConnection, taskQueue: bareQueues[s], activities: noop, plugins }),
+        Worker.create({ connection: workerConnection, namespace, taskQueue: bareQueues[s], activities: noop, plugins }),
       ),
     )),
   ];
+  const bareRuns = bareWorkers.map((w) => w.run());
+  const inventory = running.pools.inventory;
+  if (!inventory) throw new Error('the inventory worker opened no pool');
 
   let round = 0;
   const sku = `${tag}_sku`;
-  await pools.inventory.query('INSERT INTO inventory.stock (sku, available) VALUES ($1, $2)', [
-    sku,
-    SAGAS * ROUNDS * 2,
-  ]);
+  await inventory.query('INSERT INTO inventory.stock (sku, available) VALUES ($1, $2)', [sku, SAGAS * ROUNDS * 2]);
   const runSagas = (count = SAGAS) => {
     round += 1;
     return timeAll('orderSaga', count, () =>
@@ -124,12 +116,12 @@ async function main(): Promise<void> {
             },
             taskQueues: sagaQueues,
           };
-          const handle = await client.workflow.start(orderSaga, {
+          const handle = await client.workflow.start(ORDER_SAGA_WORKFLOW_TYPE, {
             taskQueue: sagaQueues.saga,
             workflowId: orderWorkflowId(orderId),
             args: [input],
           });
-          return handle.result();
+          return handle.result() as Promise<unknown>;
         }),
       ),
     );
@@ -139,19 +131,19 @@ async function main(): Promise<void> {
     return timeAll('bare workflow, same no-op activities', count, () =>
       Promise.all(
         Array.from({ length: count }, async (_, i) => {
-          const handle = await client.workflow.start(bareSaga, {
+          const handle = await client.workflow.start('bareSaga', {
             taskQueue: bareQueues.saga,
             workflowId: `${tag}_bare_r${round}_${i}`,
             args: [bareQueues],
           });
-          return handle.result();
+          return handle.result() as Promise<unknown>;
         }),
       ),
     );
   };
 
   const measurements: Measurement[] = [];
-  await runWorkersUntil([...sagaWorkers, ...bareWorkers], async () => {
+  try {
     // Warm-up (bundles loaded, pools filled, workflow caches primed), then alternate the two kinds.
     await runBare(WARM_UP);
     await runSagas(WARM_UP);
@@ -159,7 +151,11 @@ async function main(): Promise<void> {
       measurements.push(await runBare());
       measurements.push(await runSagas());
     }
-  });
+  } finally {
+    for (const w of bareWorkers) if (w.getState() === 'RUNNING') w.shutdown();
+    await Promise.all(bareRuns);
+    await running.stop();
+  }
 
   const best = (label: string) =>
     measurements.filter((m) => m.label === label).reduce((a, b) => (a.perSecond >= b.perSecond ? a : b));
@@ -177,7 +173,7 @@ async function main(): Promise<void> {
   );
   await connection.close();
   await workerConnection.close();
-  await closeServicePools(pools);
+  await tracing.shutdown();
 }
 
 main().catch((err: unknown) => {
