@@ -1,106 +1,64 @@
 import { randomUUID } from 'node:crypto';
 
-import type { Worker } from '@temporalio/worker';
-import { NativeConnection } from '@temporalio/worker';
-import type { FastifyInstance } from 'fastify';
 import pg from 'pg';
 import pino from 'pino';
 
-import { createServiceActivities } from '../../activities';
+import type { RunningRoles } from '../../src/app/roles';
+import { startRoles } from '../../src/app/roles';
 import type { OrderView } from '../../src/api/order-requests';
 import { ApiError, IDEMPOTENT_REPLAY_HEADER } from '../../src/api/order-requests';
-import { OrdersStore } from '../../src/api/orders-store';
-import { TemporalSagaStatusReader } from '../../src/api/saga-status';
-import { buildApiServer } from '../../src/api/server';
-import { closeServicePools, createServicePools } from '../../src/db/pools';
-import { dbConfigFromSettings } from '../../src/db/db-config';
-import { migrateAll } from '../../src/db/migrate';
 import type { EventStoreConsumer } from '../../src/event-store/event-store-consumer';
-import { startEventStoreConsumer } from '../../src/event-store/event-store-consumer';
-import { allSettings, testSettings } from '../support/settings';
-import type { Ingress } from '../../src/ingress/app';
-import { SimulatedCardGateway } from '../../src/services/card-gateway';
-import { logChannel } from '../../src/services/notification-channel';
-import { orderWorkflowId, taskQueuesFor } from '../../src/shared/saga-contract';
-import { bundleSagaWorkflows, createSagaWorkers } from '../../workers/saga-workers';
+import { createMetrics } from '../../src/observability/metrics';
+import { orderWorkflowId } from '../../src/shared/saga-contract';
+import { bundleSagaWorkflows } from '../../workers/saga-workers';
 import type { CdcScope } from '../support/cdc-scope';
 import { startCdcScope } from '../support/cdc-scope';
 import type { IngressScope } from '../support/ingress-harness';
-import { newScope, startScopedIngress, temporalClient, temporalRuns, waitFor } from '../support/ingress-harness';
+import { newScope, temporalClient, temporalRuns, waitFor } from '../support/ingress-harness';
+import { testSettings } from '../support/settings';
 import { endpoints } from '../support/stack';
 
 jest.setTimeout(300_000);
+
+/** Every role the flow passes through, started as the processes start them (src/app/roles.ts). */
+const ROLES = ['saga', 'orders', 'inventory', 'payments', 'notifications', 'eventStore', 'ingress', 'api'] as const;
 
 /** HTTP → orders + outbox (one transaction) → Debezium → `order.placed` → ingress → real saga. */
 describe('Orders HTTP API through CDC to the saga', () => {
   let scope: IngressScope;
   let cdc: CdcScope;
-  let ingress: Ingress;
+  let running: RunningRoles;
   let store: EventStoreConsumer;
-  let app: FastifyInstance;
-  let workers: Worker[];
-  let running: Promise<unknown>;
   let temporal: Awaited<ReturnType<typeof temporalClient>>;
-  let workerConnection: NativeConnection;
-  const dbCfg = dbConfigFromSettings(allSettings.roles.provision, allSettings.postgres);
-  const pools = createServicePools(dbCfg, 5);
   const admin = new pg.Pool({ connectionString: endpoints.postgresUrl, max: 2 });
   const sku = `SKU-HTTP-${randomUUID()}`;
 
   beforeAll(async () => {
-    await migrateAll(dbCfg);
     scope = await newScope('http');
+    // The scope's connector publishes its outbox rows to `<scope>.<topic>`, where its ingress and event store read.
     cdc = await startCdcScope('http', { prefix: scope.prefix });
     await admin.query('INSERT INTO inventory.stock (sku, available) VALUES ($1, 1000)', [sku]);
-    workerConnection = await NativeConnection.connect({ address: endpoints.temporalAddress });
-    workers = await createSagaWorkers({
-      connection: workerConnection,
-      taskQueues: taskQueuesFor(scope.taskQueuePrefix),
-      roles: ['saga', 'orders', 'inventory', 'payments', 'notifications'],
-      activities: createServiceActivities({
-        pools,
-        gateway: new SimulatedCardGateway(pools.card_gateway, {
-          declineRate: 0,
-          transientErrorRate: 0,
-          latencyMs: { min: 0, max: 0 },
-        }),
-        channel: logChannel(pino({ level: 'silent' })),
-        // The scope's writer: the services' events go to this test's topics, published by its connector.
-        outbox: cdc.writer,
-      }),
-      workflowBundle: await bundleSagaWorkflows({
-        logger: {
-          log: () => undefined,
-          info: () => undefined,
-          warn: () => undefined,
-          error: () => undefined,
-          debug: () => undefined,
-          trace: () => undefined,
-        },
-      }),
+    // Settings as a deployment of this scope would pass them: the API on a free port with a small body limit.
+    const settings = testSettings(ROLES, scope.prefix, {
+      LOG_LEVEL: 'silent',
+      KTS_API_PORT: '0',
+      KTS_API_BODY_LIMIT_BYTES: String(16 * 1024),
     });
-    running = Promise.all(workers.map((w) => w.run()));
-    ingress = await startScopedIngress(scope);
-    store = await startEventStoreConsumer(testSettings(['eventStore'], scope.prefix));
+    const quiet = { log() {}, info() {}, warn() {}, error() {}, debug() {}, trace() {} };
+    running = await startRoles(settings, ROLES, {
+      logger: pino({ level: 'silent' }),
+      metrics: createMetrics('e2e-http-orders'),
+      workflowBundle: await bundleSagaWorkflows({ logger: quiet }),
+    });
+    store = running.eventStore!;
+    baseUrl = running.api!.url;
     temporal = await temporalClient();
-    app = buildApiServer({
-      store: new OrdersStore(pools.orders, cdc.writer),
-      saga: new TemporalSagaStatusReader(temporal.client),
-      bodyLimitBytes: 16 * 1024,
-    });
-    baseUrl = await app.listen({ port: 0, host: '127.0.0.1' });
   });
 
   afterAll(async () => {
-    await app?.close();
-    await store?.stop();
-    await ingress?.stop();
-    for (const w of workers ?? []) w.shutdown();
-    await running;
-    await workerConnection?.close();
+    await running?.stop();
     await temporal?.close();
     await cdc?.stop();
-    await closeServicePools(pools);
     await admin.end();
   });
 

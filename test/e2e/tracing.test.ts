@@ -7,96 +7,71 @@ import { randomUUID } from 'node:crypto';
 
 import type { ReadableSpan } from '@opentelemetry/sdk-trace-base';
 import { InMemorySpanExporter } from '@opentelemetry/sdk-trace-base';
-import { DefaultLogger, NativeConnection, Runtime } from '@temporalio/worker';
-import type { Worker } from '@temporalio/worker';
-import pino from 'pino';
 
-import { createServiceActivities } from '../../activities';
+import type { RunningRoles } from '../../src/app/roles';
+import { startRoles } from '../../src/app/roles';
+import { installTemporalRuntime } from '../../src/app/run-process';
 import { placedEvent } from '../../src/cli/order-events';
-import { closeServicePools, createServicePools } from '../../src/db/pools';
-import { dbConfigFromSettings } from '../../src/db/db-config';
-import { migrateAll } from '../../src/db/migrate';
 import { EventCodec } from '../../src/events/codec';
 import { TOPICS } from '../../src/events/topics';
-import type { Ingress } from '../../src/ingress/app';
 import { RegistryClient } from '../../src/kafka/registry-client';
+import { createLogger } from '../../src/observability/logger';
+import { createMetrics } from '../../src/observability/metrics';
 import { TRACEPARENT_HEADER, initTracing, producerSpan } from '../../src/observability/tracing';
 import { prefixedTopic } from '../../src/outbox/outbox-constants';
-import { SimulatedCardGateway } from '../../src/services/card-gateway';
-import { logChannel } from '../../src/services/notification-channel';
 import type { OrderSagaResult } from '../../src/shared/saga-contract';
-import { orderWorkflowId, taskQueuesFor } from '../../src/shared/saga-contract';
-import { bundleSagaWorkflows, createSagaWorkers } from '../../workers/saga-workers';
+import { orderWorkflowId } from '../../src/shared/saga-contract';
+import { bundleSagaWorkflows } from '../../workers/saga-workers';
 import type { CdcScope } from '../support/cdc-scope';
 import { startCdcScope } from '../support/cdc-scope';
 import type { IngressScope } from '../support/ingress-harness';
-import { newScope, readAll, startScopedIngress, temporalClient, waitFor } from '../support/ingress-harness';
-import { allSettings } from '../support/settings';
+import { newScope, readAll, temporalClient, waitFor } from '../support/ingress-harness';
+import { testSettings } from '../support/settings';
 import { endpoints, kafkaClient } from '../support/stack';
 
 jest.setTimeout(300_000);
 
-// Before anything else in this process: OpenTelemetry's globals can be installed once, and every
-// component below (ingress client, workers, workflow span sink) must export into this one.
+// Before anything else in this process, as runProcess does first: OpenTelemetry's globals can be
+// installed once, and every component below (ingress client, workers, workflow span sink) must
+// export into this one.
 const exporter = new InMemorySpanExporter();
 const tracing = initTracing('e2e-tracing', exporter);
 
 const ACTIVITIES = ['createOrder', 'reserveStock', 'chargePayment', 'confirmOrder', 'notifyCustomer'] as const;
 /** Domain events of a confirmed saga, each from a different service's outbox. */
 const DOMAIN_TOPICS = [TOPICS.stockReserved, TOPICS.paymentCaptured, TOPICS.orderConfirmed] as const;
+/** The roles an order passes through from Kafka to its domain events, started as the processes start them. */
+const ROLES = ['saga', 'orders', 'inventory', 'payments', 'notifications', 'ingress'] as const;
 
 describe('one trace per order', () => {
   let scope: IngressScope;
   let cdc: CdcScope;
-  let ingress: Ingress;
-  let workers: Worker[] = [];
-  let running: Promise<unknown> = Promise.resolve();
-  let workerConnection: NativeConnection;
+  let running: RunningRoles;
   let temporal: Awaited<ReturnType<typeof temporalClient>>;
-  const dbCfg = dbConfigFromSettings(allSettings.roles.provision, allSettings.postgres);
-  const pools = createServicePools(dbCfg, 5);
   const sku = `SKU-TRACE-${randomUUID()}`;
 
   beforeAll(async () => {
     // The SDK's lifecycle chatter would bury the report; warnings and errors still show.
-    Runtime.install({ logger: new DefaultLogger('WARN') });
-    await migrateAll(dbCfg);
+    const logger = createLogger('e2e-tracing', undefined, 'warn');
+    installTemporalRuntime(logger, 'warn');
     scope = await newScope('trace');
     // The connector publishes this scope's outbox rows to `<prefix>.<domain topic>`.
     cdc = await startCdcScope('trace', { prefix: scope.prefix });
-    await pools.inventory.query('INSERT INTO inventory.stock (sku, available) VALUES ($1, 1000)', [sku]);
-    workerConnection = await NativeConnection.connect({ address: endpoints.temporalAddress });
     const quiet = { log() {}, info() {}, warn() {}, error() {}, debug() {}, trace() {} };
-    workers = await createSagaWorkers({
-      connection: workerConnection,
-      taskQueues: taskQueuesFor(scope.taskQueuePrefix),
-      roles: ['saga', 'orders', 'inventory', 'payments', 'notifications'],
-      activities: createServiceActivities({
-        pools,
-        gateway: new SimulatedCardGateway(pools.card_gateway, {
-          declineRate: 0,
-          transientErrorRate: 0,
-          latencyMs: { min: 0, max: 0 },
-        }),
-        channel: logChannel(pino({ level: 'silent' })),
-        outbox: cdc.writer,
-      }),
-      workflowBundle: await bundleSagaWorkflows({ logger: quiet, tracing }),
+    running = await startRoles(testSettings(ROLES, scope.prefix, { LOG_LEVEL: 'warn' }), ROLES, {
+      logger,
+      metrics: createMetrics('e2e-tracing'),
       tracing,
+      workflowBundle: await bundleSagaWorkflows({ logger: quiet, tracing }),
     });
-    running = Promise.all(workers.map((w) => w.run()));
-    ingress = await startScopedIngress(scope);
+    await running.pools.inventory!.query('INSERT INTO inventory.stock (sku, available) VALUES ($1, 1000)', [sku]);
     temporal = await temporalClient();
   });
 
   afterAll(async () => {
-    await ingress?.stop();
-    for (const w of workers) if (w.getState() === 'RUNNING') w.shutdown();
-    await running;
-    await workerConnection?.close();
+    await running?.stop();
     await temporal?.close();
     await cdc?.stop();
-    await closeServicePools(pools);
   });
 
   it('spans the Kafka event, the ingress, the workflow, every activity and the emitted domain events', async () => {
