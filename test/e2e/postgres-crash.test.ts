@@ -35,16 +35,19 @@ import { spawnRoleProcess } from '../support/role-process';
 import { testSettings } from '../support/settings';
 import { stackConfig, uniqueName } from '../support/stack';
 
-jest.setTimeout(420_000);
+// Alone the drill takes about 3 minutes; generous limits, since the shared Temporal server slows to a
+// crawl while other suites load it, which delays the sagas but is no failure of theirs.
+jest.setTimeout(900_000);
 
 /**
  * Orders of the load, one every 1/RATE s (a minute of producing), the kill landing about a third of
- * the way in. Sized to the shared Temporal dev server on this 2-core machine, which completes about
- * one saga a second while other suites run (BENCHMARKS.md, Saga): a larger load only adds minutes of
- * waiting for the same fault.
+ * the way in. Sized to the shared Temporal dev server on this 2-core machine, which completes
+ * between one saga a second and one every two seconds while other suites run (BENCHMARKS.md, Saga):
+ * the drill's time is this many sagas at that rate, and a larger load only adds minutes of waiting
+ * for the same fault.
  */
-const ORDERS = 150;
-const RATE = 2.5;
+const ORDERS = 120;
+const RATE = 2;
 /** Every DECLINE_EVERY-th order pays with a card the gateway declines: a designed compensation. */
 const DECLINE_EVERY = 10;
 /** Every DUPLICATE_EVERY-th event is sent twice (same eventId), as an at-least-once producer may. */
@@ -267,11 +270,14 @@ describe('PostgreSQL killed with kill -9 mid-load and restarted', () => {
     load.catch(() => undefined);
 
     // ---- the fault: kill -9 once sagas are under way at every step ----
+    // A third of the stream produced and the workers writing (orders created): the kill then meets
+    // sagas in flight and records the producer has yet to send. Not tied to sagas finishing, which
+    // can take a minute when other suites load the shared Temporal server.
     const before = await waitUntil(
       'sagas under way before the kill',
       async () => ({ produced, statuses: await orderStatuses() }),
-      (s) => s.produced >= ORDERS / 3 && (s.statuses.CONFIRMED ?? 0) >= 5,
-      120_000,
+      (s) => s.produced >= ORDERS / 3 && Object.values(s.statuses).reduce((a, b) => a + b, 0) >= 5,
+      180_000,
     );
     const runningAtKill = (await client.workflow.count(`TaskQueue = '${sagaQueue}' AND ExecutionStatus = 'Running'`))
       .count;
@@ -296,7 +302,7 @@ describe('PostgreSQL killed with kill -9 mid-load and restarted', () => {
       'every order terminal',
       orderStatuses,
       (s) => (s.CONFIRMED ?? 0) + (s.FAILED ?? 0) === ORDERS,
-      300_000,
+      600_000,
     );
     await waitUntil(
       'no saga of the scope running',
