@@ -34,7 +34,7 @@ import type { Metrics } from '../observability/metrics';
 import type { Tracing } from '../observability/tracing';
 import { outboxWriterFor } from '../outbox/outbox-config';
 import { startOutboxCleaner } from '../outbox/outbox-cleaner';
-import { sampleReplicationSlots } from '../observability/replication-slots';
+import { startReplicationSlotSampler } from '../observability/replication-slots';
 import type { NotificationChannel } from '../services/notification-channel';
 import { logChannel } from '../services/notification-channel';
 import { SimulatedCardGateway } from '../services/card-gateway';
@@ -233,15 +233,17 @@ export async function startRoles<R extends Role>(
         db,
         intervalMs: own.outboxCleaner.intervalMs,
         onError: (err) => log.warn({ err }, 'outbox clean-up round failed; retrying next round'),
-        onRound: (r) => {
-          log.debug({ deleted: r.deleted, confirmed: r.confirmed }, 'outbox clean-up round');
-          // Each round also samples the slot's lag and retained WAL for the replication-slot alerts.
-          sampleReplicationSlots(db, ctx.metrics).catch((err: unknown) =>
-            log.warn({ err }, 'could not read the replication slots'),
-          );
-        },
+        onRound: (r) => log.debug({ deleted: r.deleted, confirmed: r.confirmed }, 'outbox clean-up round'),
       });
       closers.push('outbox cleaner', () => cleaner.stop());
+      // The replication-slot gauges (lag, retained WAL, WAL left before invalidation) behind the alerts.
+      const slots = startReplicationSlotSampler({
+        db,
+        metrics: ctx.metrics,
+        intervalMs: own.outboxCleaner.slotSampleMs,
+        onError: (err) => log.warn({ err }, 'could not read the replication slots'),
+      });
+      closers.push('replication slot sampler', () => slots.stop());
     }
 
     if (own.ingress) {

@@ -150,6 +150,16 @@ const postgres = {
 };
 
 const rate = z.coerce.number().min(0).max(1);
+/** A WAL size as PostgreSQL writes it (`4GB`, `512MB`, `-1` for unlimited), parsed to megabytes. */
+const walSize = z
+  .string()
+  .trim()
+  .regex(/^(-1|[1-9][0-9]*\s*(MB|GB|TB))$/i, 'a size like 4GB or 512MB (MB, GB, TB), or -1 for unlimited')
+  .transform((v) => {
+    const m = /^([0-9]+)\s*(MB|GB|TB)$/i.exec(v);
+    if (!m) return -1;
+    return Number(m[1]) * { MB: 1, GB: 1024, TB: 1024 * 1024 }[m[2]!.toUpperCase() as 'MB' | 'GB' | 'TB'];
+  });
 const gatewayMs = int(0, 600_000);
 
 /** Sections of the roles. Each holds its own credential and nothing of another role. */
@@ -181,6 +191,13 @@ const roleShapes = {
       .default(6)
       .describe('Partitions of order.placed / order.cancelled: how many orders the ingress handles side by side.'),
     KTS_DOMAIN_TOPIC_PARTITIONS: int(1, 1000).default(3).describe('Partitions of the domain event topics.'),
+    KTS_PG_MAX_SLOT_WAL_KEEP_SIZE: walSize
+      .prefault('4GB')
+      .describe(
+        "PostgreSQL's max_slot_wal_keep_size, set by provisioning (ALTER SYSTEM): the most WAL a stalled " +
+          'replication slot may keep before PostgreSQL invalidates it (Debezium must then snapshot again). ' +
+          'MB, GB or TB; -1 unlimited.',
+      ),
   },
   saga: { ...deploymentEnvSchema.shape },
   orders: { KTS_PG_URL_ORDERS: secretPgUrl('orders service', 'kts_orders') },
@@ -226,6 +243,11 @@ const roleShapes = {
   outboxCleaner: {
     KTS_PG_URL_OUTBOX_CLEANER: outboxCleanerPgUrl,
     KTS_OUTBOX_CLEAN_INTERVAL_MS: ms.default(10_000).describe('Pause between two outbox clean-up rounds.'),
+    KTS_REPLICATION_SLOT_SAMPLE_MS: int(100, 600_000)
+      .default(5_000)
+      .describe(
+        'How often the replication slots (lag, retained WAL, WAL left before invalidation) are read for /metrics.',
+      ),
   },
 } satisfies Record<Role, z.ZodRawShape>;
 
@@ -312,6 +334,8 @@ export interface RoleSettings {
     /** Every login role's URL: provisioning creates the roles with these passwords. */
     roleUrls: Record<DbRole, string>;
     topics: { replicationFactor: number; orderPartitions: number; domainPartitions: number };
+    /** PostgreSQL's max_slot_wal_keep_size in megabytes (-1: unlimited). */
+    maxSlotWalKeepSizeMb: number;
   };
   saga: { deployment: WorkerDeploymentSettings };
   orders: { pgUrl: string };
@@ -331,7 +355,7 @@ export interface RoleSettings {
   api: { pgUrl: string; host: string; port: number; bodyLimitBytes: number; auth: ApiAuthSettings };
   eventStore: { pgUrl: string };
   /** One login role for every outbox: it may read and delete their rows and touch nothing else. */
-  outboxCleaner: { pgUrl: string; intervalMs: number };
+  outboxCleaner: { pgUrl: string; intervalMs: number; slotSampleMs: number };
 }
 
 /** The settings of a process running roles `R`: the shared sections and exactly those roles' sections. */
@@ -519,6 +543,7 @@ function parseRole<R extends Role>(role: R, env: Env, stack: StackConfig): RoleS
           orderPartitions: e.KTS_ORDER_TOPIC_PARTITIONS,
           domainPartitions: e.KTS_DOMAIN_TOPIC_PARTITIONS,
         },
+        maxSlotWalKeepSizeMb: e.KTS_PG_MAX_SLOT_WAL_KEEP_SIZE,
       };
     },
     saga: () => {
@@ -587,6 +612,7 @@ function parseRole<R extends Role>(role: R, env: Env, stack: StackConfig): RoleS
       return {
         pgUrl: url(e.KTS_PG_URL_OUTBOX_CLEANER, 'outbox_cleaner'),
         intervalMs: e.KTS_OUTBOX_CLEAN_INTERVAL_MS,
+        slotSampleMs: e.KTS_REPLICATION_SLOT_SAMPLE_MS,
       };
     },
   };
@@ -675,7 +701,9 @@ export function describeVariables(
         known.sections.push(section);
         continue;
       }
-      const def = schema instanceof z.ZodDefault ? schema.def.defaultValue : undefined;
+      // A prefault is a default given as input (a size like 4GB, parsed on its way in).
+      const def =
+        schema instanceof z.ZodDefault || schema instanceof z.ZodPrefault ? schema.def.defaultValue : undefined;
       out.set(name, {
         name,
         description: schema.description ?? '',

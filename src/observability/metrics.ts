@@ -95,6 +95,20 @@ export function createMetrics(service: string) {
       labelNames: ['slot'] as const,
       registers: [registry],
     }),
+    replicationSlotSafeWalBytes: new Gauge({
+      name: 'kts_replication_slot_safe_wal_bytes',
+      help:
+        'WAL bytes that can still be written before the slot passes max_slot_wal_keep_size and PostgreSQL ' +
+        'invalidates it (absent when the size is unlimited)',
+      labelNames: ['slot'] as const,
+      registers: [registry],
+    }),
+    replicationSlotLost: new Gauge({
+      name: 'kts_replication_slot_lost',
+      help: '1 when PostgreSQL has invalidated the slot (its WAL is gone): Debezium must snapshot again',
+      labelNames: ['slot'] as const,
+      registers: [registry],
+    }),
     sagasParked: new Gauge({
       name: 'kts_sagas_parked',
       help: 'Open sagas PARKED on a compensation that exhausted its retries, waiting for an operator (Temporal visibility)',

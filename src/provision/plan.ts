@@ -82,6 +82,20 @@ export interface PublicationStep {
   tables: string[];
 }
 
+/**
+ * A server setting provisioning keeps (ALTER SYSTEM, then a reload). Only `max_slot_wal_keep_size`
+ * so far: without it a slot whose connector is gone keeps WAL until the disk is full and takes the
+ * whole server down; with it PostgreSQL invalidates that one slot instead (Debezium must then
+ * snapshot again) and every other write goes on.
+ */
+export interface PostgresSettingStep {
+  kind: 'postgres-setting';
+  id: string;
+  name: 'max_slot_wal_keep_size';
+  /** In megabytes, the setting's own unit; -1 means unlimited (PostgreSQL's default). */
+  megabytes: number;
+}
+
 export interface ConnectorStep {
   kind: 'connector';
   id: string;
@@ -89,7 +103,14 @@ export interface ConnectorStep {
 }
 
 export type PlanStep =
-  MigrationsStep | LoginRoleStep | TopicStep | SubjectStep | SearchAttributesStep | PublicationStep | ConnectorStep;
+  | MigrationsStep
+  | LoginRoleStep
+  | TopicStep
+  | SubjectStep
+  | SearchAttributesStep
+  | PostgresSettingStep
+  | PublicationStep
+  | ConnectorStep;
 
 /** What the plan is built from; `settings.ts` derives it from the environment. */
 export interface PlanSettings {
@@ -101,10 +122,29 @@ export interface PlanSettings {
   temporalNamespace: string;
   /** The outbox connector of this scope, or null to leave CDC out (a scope without Debezium). */
   cdc: { connectorName: string; publicationName: string; heartbeatTopic: string } | null;
+  /**
+   * PostgreSQL's max_slot_wal_keep_size in megabytes (-1: unlimited), declared with CDC because
+   * only replication slots need it. Default {@link DEFAULT_MAX_SLOT_WAL_KEEP_SIZE_MB}.
+   */
+  maxSlotWalKeepSizeMb?: number;
   /** Which steps to include: all by default; tests of a scope may take only topics and subjects. */
   include?: readonly PlanStep['kind'][];
   /** Only these canonical topics (and their dead letters and subjects): all by default. */
   topics?: readonly string[];
+}
+
+/**
+ * 4 GB: a stopped connector on the dev stack's write rates takes hours to reach it, the dev stack's
+ * disk holds it easily, and the ReplicationSlotRetainedWal alert (2 GiB) fires half-way there.
+ */
+export const DEFAULT_MAX_SLOT_WAL_KEEP_SIZE_MB = 4096;
+
+/** A size in megabytes as PostgreSQL writes it: `4GB`, `1536MB`, `-1` (unlimited). */
+export function formatMegabytes(mb: number): string {
+  if (mb < 0) return '-1';
+  if (mb % (1024 * 1024) === 0) return `${mb / (1024 * 1024)}TB`;
+  if (mb % 1024 === 0) return `${mb / 1024}GB`;
+  return `${mb}MB`;
 }
 
 /** The schema owners whose migrations provisioning applies, in order (the CDC table last: the publication needs it). */
@@ -272,6 +312,15 @@ export function buildPlan(s: PlanSettings): PlanStep[] {
       attributes: ORDER_SEARCH_ATTRIBUTES.map((k) => ({ name: k.name, type: k.type })),
     });
   }
+  // Before the publication and the connector: the limit holds from the moment a slot exists.
+  if (s.cdc && wanted('postgres-setting')) {
+    steps.push({
+      kind: 'postgres-setting',
+      id: 'postgres-setting:max_slot_wal_keep_size',
+      name: 'max_slot_wal_keep_size',
+      megabytes: s.maxSlotWalKeepSizeMb ?? DEFAULT_MAX_SLOT_WAL_KEEP_SIZE_MB,
+    });
+  }
   if (s.cdc && wanted('publication')) {
     steps.push({
       kind: 'publication',
@@ -302,6 +351,8 @@ export function describeStep(step: PlanStep): string {
       return `subject ${step.subject} (${step.compatibility}; ${step.files.join(', ')})`;
     case 'search-attributes':
       return `search attributes in namespace ${step.namespace} (${step.attributes.map((a) => `${a.name}:${a.type}`).join(', ')})`;
+    case 'postgres-setting':
+      return `PostgreSQL ${step.name} = ${formatMegabytes(step.megabytes)}${step.megabytes < 0 ? ' (unlimited)' : ''}`;
     case 'publication':
       return `publication ${step.name} (${step.tables.join(', ')} + heartbeat, inserts only)`;
     case 'connector':

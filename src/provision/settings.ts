@@ -43,6 +43,7 @@ export function provisionSettingsFrom(settings: Settings<'provision'>): Provisio
       replicationFactor: p.topics.replicationFactor,
       orderPartitions: p.topics.orderPartitions,
       domainPartitions: p.topics.domainPartitions,
+      maxSlotWalKeepSizeMb: p.maxSlotWalKeepSizeMb,
       temporalNamespace: settings.temporal.namespace,
       cdc: {
         connectorName: connector.name,

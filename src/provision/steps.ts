@@ -25,11 +25,13 @@ import type {
   LoginRoleStep,
   MigrationsStep,
   PlanStep,
+  PostgresSettingStep,
   PublicationStep,
   SearchAttributesStep,
   SubjectStep,
   TopicStep,
 } from './plan';
+import { formatMegabytes } from './plan';
 import type { ProvisionTargets } from './settings';
 
 /** Failure type strings of provisioning (match on these, not on classes). */
@@ -460,6 +462,88 @@ async function applySearchAttributes(step: SearchAttributesStep, c: ProvisionCli
 }
 
 // ---------------------------------------------------------------------------------------------
+// PostgreSQL server settings
+
+interface ServerSetting {
+  megabytes: number;
+  /** pg_settings.source: `default`, `configuration file`, `command line`, … */
+  source: string;
+}
+
+async function serverSetting(step: PostgresSettingStep, c: ProvisionClients): Promise<ServerSetting> {
+  const { rows } = await (
+    await c.pg()
+  ).query<{ setting: string; unit: string | null; source: string }>(
+    'SELECT setting, unit, source FROM pg_settings WHERE name = $1',
+    [step.name],
+  );
+  const row = rows[0];
+  if (!row) {
+    throw new ProvisionError(
+      ProvisionFailure.StepFailed,
+      `this PostgreSQL has no ${step.name} (PostgreSQL 13 or newer has): a stalled replication slot would keep WAL without bound`,
+    );
+  }
+  if (row.unit !== 'MB')
+    throw new ProvisionError(ProvisionFailure.StepFailed, `${step.name} is in ${row.unit}, not MB`);
+  return { megabytes: Number(row.setting), source: row.source };
+}
+
+const sized = (mb: number) => (mb < 0 ? 'unlimited' : formatMegabytes(mb));
+
+async function inspectPostgresSetting(step: PostgresSettingStep, c: ProvisionClients): Promise<Inspection> {
+  const now = await serverSetting(step, c);
+  return now.megabytes === step.megabytes
+    ? { ok: true, detail: sized(now.megabytes) }
+    : { ok: false, detail: `is ${sized(now.megabytes)}, would set ${sized(step.megabytes)} (ALTER SYSTEM, reload)` };
+}
+
+async function applyPostgresSetting(step: PostgresSettingStep, c: ProvisionClients): Promise<Applied> {
+  const before = await serverSetting(step, c);
+  if (before.megabytes === step.megabytes) return { changed: false, detail: sized(before.megabytes) };
+  // A value given on the server's command line outranks postgresql.auto.conf: ALTER SYSTEM would do nothing.
+  if (before.source === 'command line') {
+    throw new ProvisionError(
+      ProvisionFailure.Drift,
+      `${step.name} is ${sized(before.megabytes)} from the server's command line, which ALTER SYSTEM cannot override: ` +
+        `change it there, or declare it with KTS_PG_MAX_SLOT_WAL_KEEP_SIZE=${formatMegabytes(before.megabytes)}`,
+    );
+  }
+  const client = await c.pg();
+  // The value is a number from the plan, never user text: safe to inline (ALTER SYSTEM takes no parameters).
+  const literal = step.megabytes < 0 ? '-1' : `${Math.trunc(step.megabytes)}MB`;
+  try {
+    await client.query(`ALTER SYSTEM SET ${step.name} = '${literal}'`);
+  } catch (err) {
+    if ((err as { code?: string }).code === '42501') {
+      // A managed server (RDS, Cloud SQL, …) takes server settings from its own console or API.
+      throw new ProvisionError(
+        ProvisionFailure.Drift,
+        `${step.name} is ${sized(before.megabytes)}, declared ${sized(step.megabytes)}, and this login may not ALTER SYSTEM: ` +
+          `set it in the server's configuration (a managed server's parameter group), or declare the server's value ` +
+          `with KTS_PG_MAX_SLOT_WAL_KEEP_SIZE=${formatMegabytes(before.megabytes)}`,
+      );
+    }
+    throw err;
+  }
+  await client.query('SELECT pg_reload_conf()');
+  // The reload reaches this session asynchronously (a signal, handled between statements).
+  const deadline = Date.now() + 10_000;
+  for (;;) {
+    const now = await serverSetting(step, c);
+    if (now.megabytes === step.megabytes) break;
+    if (Date.now() > deadline) {
+      throw new ProvisionError(
+        ProvisionFailure.StepFailed,
+        `${step.name} still ${sized(now.megabytes)} (source: ${now.source}) 10 s after ALTER SYSTEM and a reload`,
+      );
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  return { changed: true, detail: `set to ${sized(step.megabytes)} (was ${sized(before.megabytes)}); reloaded` };
+}
+
+// ---------------------------------------------------------------------------------------------
 // publication and connector
 
 async function inspectPublication(step: PublicationStep, c: ProvisionClients): Promise<Inspection> {
@@ -515,6 +599,8 @@ export function inspectStep(step: PlanStep, c: ProvisionClients): Promise<Inspec
       return inspectSubject(step, c);
     case 'search-attributes':
       return inspectSearchAttributes(step, c);
+    case 'postgres-setting':
+      return inspectPostgresSetting(step, c);
     case 'publication':
       return inspectPublication(step, c);
     case 'connector':
@@ -535,6 +621,8 @@ export function applyStep(step: PlanStep, c: ProvisionClients, opts: ApplyOption
       return applySubject(step, c, opts);
     case 'search-attributes':
       return applySearchAttributes(step, c);
+    case 'postgres-setting':
+      return applyPostgresSetting(step, c);
     case 'publication':
       return applyPublication(step, c);
     case 'connector':

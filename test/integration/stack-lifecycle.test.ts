@@ -4,8 +4,11 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 
+import pg from 'pg';
+
 import { repoRoot } from '../../src/config/stack-config';
 import { orderPlacedV2Avsc } from '../../src/events/generated/event-schemas';
+import { DEFAULT_MAX_SLOT_WAL_KEEP_SIZE_MB } from '../../src/provision/plan';
 import type { StatusRow, UpResult } from '../../src/stack/stack';
 import { isPortOpen } from '../../src/stack/processes';
 
@@ -89,6 +92,32 @@ describe('stack lifecycle', () => {
     expect(JSON.parse(latest.schema)).toEqual(JSON.parse(JSON.stringify(orderPlacedV2Avsc)));
     const config = await fetch(`${registryUrl}/config/order.placed-value`);
     expect(((await config.json()) as { compatibilityLevel: string }).compatibilityLevel).toBe('BACKWARD');
+    // …and bounds the WAL a stalled replication slot may keep (ALTER SYSTEM on a fresh cluster, whose default is unlimited).
+    const pgAdmin = new pg.Client({
+      connectionString: `postgres://postgres:${encodeURIComponent(process.env.KTS_PG_PASSWORD ?? 'postgres')}@127.0.0.1:${ports.KTS_PG_PORT}/postgres`,
+    });
+    await pgAdmin.connect();
+    try {
+      const walLimit = await pgAdmin.query<{ setting: string; unit: string; source: string }>(
+        "SELECT setting, unit, source FROM pg_settings WHERE name = 'max_slot_wal_keep_size'",
+      );
+      expect(walLimit.rows).toEqual([
+        { setting: String(DEFAULT_MAX_SLOT_WAL_KEEP_SIZE_MB), unit: 'MB', source: 'configuration file' },
+      ]);
+      // The outbox connector's slot (made by its task as it starts) is bounded by it: PostgreSQL
+      // reports how much more WAL it may keep.
+      let safe: string | null | undefined;
+      for (let i = 0; i < 120 && !safe; i++) {
+        if (i) await new Promise((r) => setTimeout(r, 500));
+        const slot = await pgAdmin.query<{ safe: string | null }>(
+          "SELECT safe_wal_size::text AS safe FROM pg_replication_slots WHERE slot_name = 'kts_outbox'",
+        );
+        safe = slot.rows[0]?.safe;
+      }
+      expect(Number(safe)).toBeGreaterThan(0);
+    } finally {
+      await pgAdmin.end();
+    }
     const names = started.map((r) => r.name);
     const pids = Object.fromEntries(names.map((n) => [n, pidOf(dataDir, n)]));
 

@@ -63,6 +63,8 @@ describe('Prometheus alert rules', () => {
         'DeadLettersGrowing',
         'PartitionBlocked',
         'ReplicationSlotLag',
+        'ReplicationSlotLost',
+        'ReplicationSlotNearWalLimit',
         'ReplicationSlotRetainedWal',
         'SagaParkedTooLong',
         'SagasParked',

@@ -1,7 +1,8 @@
 import { EVENT_CATALOG } from '../../src/events/generated/event-schemas';
 import { TOPICS } from '../../src/events/topics';
 import type { PlanSettings, PlanStep, SubjectStep, TopicStep } from '../../src/provision/plan';
-import { MIGRATION_OWNERS, buildPlan, describeStep } from '../../src/provision/plan';
+import { MIGRATION_OWNERS, buildPlan, describeStep, formatMegabytes } from '../../src/provision/plan';
+import { loadProvisionSettings } from '../../src/provision/settings';
 import { outOfOrder } from '../../src/provision/steps';
 import { ROLE_NEEDS } from '../../src/provision/verify';
 import { ORDER_SEARCH_ATTRIBUTES } from '../../src/shared/search-attributes';
@@ -28,7 +29,7 @@ describe('the provisioning plan', () => {
     for (const step of plan) expect(describeStep(step)).not.toMatch(/password|postgres:\/\//i);
   });
 
-  it('orders the kinds so each step finds what it needs: migrations, login roles, topics, subjects, attributes, publication, connector', () => {
+  it('orders the kinds so each step finds what it needs: migrations, login roles, topics, subjects, attributes, WAL limit, publication, connector', () => {
     const kinds = plan.map((s) => s.kind).filter((k, i, all) => all[i - 1] !== k);
     expect(kinds).toEqual([
       'migrations',
@@ -36,6 +37,7 @@ describe('the provisioning plan', () => {
       'topic',
       'subject',
       'search-attributes',
+      'postgres-setting',
       'publication',
       'connector',
     ]);
@@ -57,6 +59,43 @@ describe('the provisioning plan', () => {
     ]);
     // Not a schema owner: it owns nothing it could grant itself more from.
     expect(ofKind(plan, 'migrations').map((m) => m.role)).not.toContain('kts_outbox_cleaner');
+  });
+
+  it('bounds the WAL a stalled slot keeps: max_slot_wal_keep_size, 4GB unless declared, only with CDC', () => {
+    expect(ofKind(plan, 'postgres-setting')).toEqual([
+      {
+        kind: 'postgres-setting',
+        id: 'postgres-setting:max_slot_wal_keep_size',
+        name: 'max_slot_wal_keep_size',
+        megabytes: 4096,
+      },
+    ]);
+    expect(describeStep(ofKind(plan, 'postgres-setting')[0]!)).toBe('PostgreSQL max_slot_wal_keep_size = 4GB');
+    const declared = ofKind(buildPlan({ ...production, maxSlotWalKeepSizeMb: 1536 }), 'postgres-setting');
+    expect(declared.map((s) => [s.megabytes, describeStep(s)])).toEqual([
+      [1536, 'PostgreSQL max_slot_wal_keep_size = 1536MB'],
+    ]);
+    const unlimited = ofKind(buildPlan({ ...production, maxSlotWalKeepSizeMb: -1 }), 'postgres-setting');
+    expect(unlimited.map(describeStep)).toEqual(['PostgreSQL max_slot_wal_keep_size = -1 (unlimited)']);
+    // No CDC, no slot: nothing to bound.
+    expect(ofKind(buildPlan({ ...production, cdc: null }), 'postgres-setting')).toEqual([]);
+    expect(formatMegabytes(2 * 1024 * 1024)).toBe('2TB');
+  });
+
+  it('takes the limit from KTS_PG_MAX_SLOT_WAL_KEEP_SIZE as PostgreSQL writes sizes, refusing anything else', () => {
+    const mb = (v?: string) =>
+      loadProvisionSettings(v === undefined ? {} : { KTS_PG_MAX_SLOT_WAL_KEEP_SIZE: v }).plan.maxSlotWalKeepSizeMb;
+    expect([mb(), mb('4GB'), mb('512MB'), mb('2 gb'), mb('1TB'), mb('-1')]).toEqual([
+      4096,
+      4096,
+      512,
+      2048,
+      1024 * 1024,
+      -1,
+    ]);
+    for (const bad of ['0MB', '4G', '4096', 'lots', '1.5GB']) {
+      expect(() => mb(bad)).toThrow(/KTS_PG_MAX_SLOT_WAL_KEEP_SIZE: a size like 4GB/);
+    }
   });
 
   it("migrates every owner's schema: the services, the card gateway, the ingress ledger, the event store, the CDC heartbeat", () => {
@@ -110,6 +149,7 @@ describe('the provisioning plan', () => {
     const canonical = Object.values(TOPICS).map((t) => `${t}-value`);
     expect(ofKind(scoped, 'subject').map((s) => s.subject)).toEqual([...canonical.map((c) => `t1.${c}`), ...canonical]);
     expect(scoped.some((s) => s.kind === 'publication' || s.kind === 'connector')).toBe(false);
+    expect(scoped.some((s) => s.kind === 'postgres-setting')).toBe(false);
     expect(ofKind(scoped, 'migrations').some((m) => m.schema === 'kts_cdc')).toBe(false);
   });
 
