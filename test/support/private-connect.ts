@@ -98,6 +98,18 @@ export class PrivateConnect {
     await exited;
   }
 
+  /**
+   * Stops the JVM the way an operator or an orchestrator does (SIGTERM: tasks stop, offsets are
+   * flushed, the slot is released) and keeps its storage topics, so start() resumes its connectors.
+   */
+  async halt(): Promise<void> {
+    const child = this.child;
+    if (!child || child.exitCode !== null) return;
+    const exited = new Promise((r) => child.once('exit', r));
+    process.kill(-child.pid!, 'SIGTERM');
+    await exited;
+  }
+
   async stop(): Promise<void> {
     const child = this.child;
     if (child && child.exitCode === null) {
