@@ -72,6 +72,7 @@ describe('Connect stopped for a minute under steady outbox writes', () => {
   let scope: CdcScope;
   let worker: PrivateConnect;
   let store: EventStoreConsumer | undefined;
+  let storeStarting: Promise<EventStoreConsumer> | undefined;
   let cleaner: ChildProcess | undefined;
   let cleanerExited: Promise<unknown> = Promise.resolve();
   let metricsUrl = '';
@@ -83,26 +84,33 @@ describe('Connect stopped for a minute under steady outbox writes', () => {
   beforeAll(async () => {
     scope = await startCdcScope('cdc_stop', { register: false });
     worker = await PrivateConnect.create(`${scope.prefix}_connect`);
+    // Started side by side with Connect: each takes seconds on this machine.
+    startCleaner(scope.prefix, await freePort());
+    storeStarting = startEventStoreConsumer(testSettings(['eventStore'], scope.prefix));
+    storeStarting.catch(() => undefined);
     await worker.start();
     await ensurePublication(endpoints.postgresUrl, scope.options.publicationName, scope.options.tables);
     await ensureConnector(worker.url, scope.options.name, outboxConnectorConfig(cdcTargetOf().adminUrl, scope.options));
     await waitForConnectorRunning(worker.url, scope.options.name, 180_000);
-    store = await startEventStoreConsumer(testSettings(['eventStore'], scope.prefix));
+    store = await storeStarting;
+  });
 
-    // The real outbox-cleaner process of the scope: it exports the replication-slot gauges. Its
-    // clean-up rounds are pushed past the test's end: they would delete rows of the shared outbox
-    // tables that other tests on this server may be counting; the gauges have their own clock.
-    const port = await freePort();
+  /**
+   * The real outbox-cleaner process of the scope: it exports the replication-slot gauges. Its
+   * clean-up rounds are pushed past the test's end: they would delete rows of the shared outbox
+   * tables that other tests on this server may be counting; the gauges have their own clock.
+   */
+  function startCleaner(prefix: string, port: number): void {
     metricsUrl = `http://127.0.0.1:${port}/metrics`;
     const logDir = path.join(ROOT, '.stack', 'logs', 'drills');
     mkdirSync(logDir, { recursive: true });
-    cleanerLog = path.join(logDir, `${scope.prefix}-outbox-cleaner.log`);
+    cleanerLog = path.join(logDir, `${prefix}-outbox-cleaner.log`);
     const log = createWriteStream(cleanerLog, { flags: 'a' });
     const child = spawn(process.execPath, ['--import', 'tsx', 'src/outbox/main.ts'], {
       cwd: ROOT,
       env: {
         ...process.env,
-        KTS_SCOPE: scope.prefix,
+        KTS_SCOPE: prefix,
         KTS_METRICS_PORT: String(port),
         KTS_REPLICATION_SLOT_SAMPLE_MS: '1000',
         KTS_OUTBOX_CLEAN_INTERVAL_MS: '600000',
@@ -114,7 +122,7 @@ describe('Connect stopped for a minute under steady outbox writes', () => {
     child.stderr.pipe(log);
     cleaner = child;
     cleanerExited = new Promise((r) => child.once('exit', r));
-  });
+  }
 
   afterAll(async () => {
     writing = false;
@@ -127,7 +135,7 @@ describe('Connect stopped for a minute under steady outbox writes', () => {
           await cleanerExited;
         },
       ],
-      ['event store', async () => store?.stop()],
+      ['event store', async () => (store ?? (await storeStarting))?.stop()],
       [
         'connector',
         async () =>
@@ -285,6 +293,12 @@ describe('Connect stopped for a minute under steady outbox writes', () => {
     const grown = down.at(-1)!.retained - down[0]!.retained;
     expect(Math.abs(shrunk - grown)).toBeLessThan(Math.max(256 * 1024, grown / 10));
 
+    // What PostgreSQL holds (the cleaner deleted nothing: its first round is due after the test).
+    const committed = await admin.query<{ n: string }>('SELECT count(*) AS n FROM orders.outbox WHERE topic = $1', [
+      scope.writer.destination(TOPICS.orderConfirmed),
+    ]);
+    expect(Number(committed.rows[0]?.n)).toBe(written.length);
+
     // Nothing lost: every row written reached the topic (Debezium is at-least-once: count repeats).
     const wanted = new Set(written.map((w) => w.eventId));
     const seen = new Map<string, number>();
@@ -319,7 +333,7 @@ describe('Connect stopped for a minute under steady outbox writes', () => {
       [
         `Connect stopped ${((runningAt - stoppedAt) / 1000).toFixed(0)} s (SIGTERM took ${((haltedAt - stoppedAt) / 1000).toFixed(0)} s,`,
         `down ${DOWN_MS / 1000} s, start to RUNNING ${((runningAt - haltedAt - DOWN_MS) / 1000).toFixed(0)} s);`,
-        `${written.length} rows written (${writtenDown.length} while down), ${seen.size} delivered, ${twice} twice;`,
+        `${committed.rows[0]?.n} rows in the outbox (${writtenDown.length} written while down), ${seen.size} delivered, ${twice} twice;`,
         `store ${stored.n};`,
         `slot lag ${mib(baseline)} before → peak ${mib(peakLag)}, retained peak ${mib(peakRetained)},`,
         `WAL left before invalidation ${mib(firstSafe!)} → ${mib(lastSafe!)} of ${declaredMb} MB;`,
