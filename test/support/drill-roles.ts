@@ -55,10 +55,16 @@ export async function startDrillProcess(
   };
 }
 
-/** The SDK's own lines (worker state changes, …) stay out of the test output unless they warn. */
+/**
+ * The SDK's own lines (worker state changes, the expected nondeterminism of a replay meant to fail)
+ * stay out of the test output; the drills' processes log to their files.
+ */
 export function quietTemporalRuntime(): void {
   try {
-    Runtime.install({ logger: new DefaultLogger('WARN') });
+    Runtime.install({
+      logger: new DefaultLogger('ERROR'),
+      telemetryOptions: { logging: { filter: { core: 'ERROR', other: 'ERROR' }, forward: {} } },
+    });
   } catch {
     // Installed already by an earlier test file in this Jest process: keep that one.
   }
