@@ -33,6 +33,15 @@ export const STACK_SHAPE = {
   KTS_TEMPORAL_UI_PORT: port.default(8233).describe('Local stack Temporal Web UI port.'),
   KTS_KAFKA_PORT: port.default(9092).describe('Local stack Kafka broker port.'),
   KTS_KAFKA_CONTROLLER_PORT: port.default(9093).describe('Local stack Kafka controller port.'),
+  KTS_STACK_KAFKA_BROKERS: z.coerce
+    .number()
+    .int()
+    .refine((n) => n === 1 || n === 3, 'must be 1 (the dev stack) or 3 (a replicated KRaft cluster)')
+    .default(1)
+    .describe(
+      'Kafka nodes of the local stack (`stack up --kafka-brokers`): 1, or 3 (KRaft, replication 3, min.insync.replicas 2). ' +
+        'Node n listens on KTS_KAFKA_PORT + 2(n-1), its controller on KTS_KAFKA_CONTROLLER_PORT + 2(n-1).',
+    ),
   KTS_REGISTRY_PORT: port.default(8081).describe('Local stack Apicurio registry port.'),
   KTS_CONNECT_PORT: port.default(8083).describe('Local stack Kafka Connect port.'),
   KTS_PG_PASSWORD: z.string().min(1).default('postgres').describe('Local stack PostgreSQL superuser password.'),
@@ -56,6 +65,43 @@ export interface StackConfig {
     connect: number;
   };
   postgres: { user: 'postgres'; password: string; database: 'postgres' };
+  /**
+   * Kafka nodes (each broker and KRaft controller): 1, the default dev stack, or 3, a replicated
+   * cluster. Unset means 1, so a config built by hand for a private single server stays valid.
+   */
+  kafkaBrokers?: number;
+}
+
+/** Port distance between two Kafka nodes of the local stack: node n uses port + 2(n-1). */
+export const KAFKA_NODE_PORT_STEP = 2;
+
+/** One Kafka node of the local stack: its id (1-based), client port and controller port. */
+export interface KafkaNode {
+  id: number;
+  port: number;
+  controllerPort: number;
+}
+
+/** The Kafka nodes of a stack, node 1 on the configured ports and each further one 2 ports up. */
+export function kafkaNodes(cfg: Pick<StackConfig, 'ports' | 'kafkaBrokers'>): KafkaNode[] {
+  return Array.from({ length: cfg.kafkaBrokers ?? 1 }, (_, i) => ({
+    id: i + 1,
+    port: cfg.ports.kafka + KAFKA_NODE_PORT_STEP * i,
+    controllerPort: cfg.ports.kafkaController + KAFKA_NODE_PORT_STEP * i,
+  }));
+}
+
+/**
+ * Replication the stack's Kafka supports, the default of what provisioning declares: every partition
+ * on up to 3 nodes, and with 3 a write needs 2 of them in sync (one node may die without losing an
+ * acknowledged record or refusing writes).
+ */
+export function stackTopicReplication(cfg: Pick<StackConfig, 'kafkaBrokers'>): {
+  replicationFactor: number;
+  minInsyncReplicas: number;
+} {
+  const replicationFactor = Math.min(3, cfg.kafkaBrokers ?? 1);
+  return { replicationFactor, minInsyncReplicas: replicationFactor >= 3 ? 2 : 1 };
 }
 
 /** The repository root, found from this file whether it runs from source (tsx) or from dist/. */
@@ -93,7 +139,12 @@ export function loadStackConfig(env: NodeJS.ProcessEnv = process.env): StackConf
     connect: e.KTS_CONNECT_PORT,
   };
   const seen = new Map<number, string>();
-  for (const [name, value] of Object.entries(ports)) {
+  const claims: [string, number][] = Object.entries(ports);
+  // Further Kafka nodes take the ports above node 1's: those must be free of every other server too.
+  for (const n of kafkaNodes({ ports, kafkaBrokers: e.KTS_STACK_KAFKA_BROKERS }).slice(1)) {
+    claims.push([`kafka node ${n.id}`, n.port], [`kafka node ${n.id} controller`, n.controllerPort]);
+  }
+  for (const [name, value] of claims) {
     const other = seen.get(value);
     if (other) throw new Error(`invalid stack settings: ${name} and ${other} both use port ${value}`);
     seen.set(value, name);
@@ -104,6 +155,7 @@ export function loadStackConfig(env: NodeJS.ProcessEnv = process.env): StackConf
     host: e.KTS_STACK_HOST,
     ports,
     postgres: { user: 'postgres', password: e.KTS_PG_PASSWORD, database: 'postgres' },
+    kafkaBrokers: e.KTS_STACK_KAFKA_BROKERS,
   };
 }
 
@@ -114,7 +166,7 @@ export function stackEndpoints(cfg: StackConfig) {
     postgresUrl: `postgres://${cfg.postgres.user}:${encodeURIComponent(cfg.postgres.password)}@${h}:${cfg.ports.postgres}/${cfg.postgres.database}`,
     temporalAddress: `${h}:${cfg.ports.temporal}`,
     temporalUiUrl: `http://${h}:${cfg.ports.temporalUi}`,
-    kafkaBrokers: [`${h}:${cfg.ports.kafka}`],
+    kafkaBrokers: kafkaNodes(cfg).map((n) => `${h}:${n.port}`),
     registryUrl: `http://${h}:${cfg.ports.registry}/apis/ccompat/v7`,
     connectUrl: `http://${h}:${cfg.ports.connect}`,
   };

@@ -20,6 +20,13 @@ function fail(err: unknown): never {
   process.exit(1);
 }
 
+interface UpOptions {
+  json?: boolean;
+  cdc: boolean;
+  provision: boolean;
+  kafkaBrokers?: string;
+}
+
 const mb = (bytes: number | undefined) => (bytes === undefined ? '-' : `${Math.round(bytes / 2 ** 20)} MiB`);
 
 export function buildStackCli(): Command {
@@ -27,7 +34,7 @@ export function buildStackCli(): Command {
     .description('Run the real servers of kafka-temporal-saga as local processes on 127.0.0.1 (no Docker needed).')
     .addHelpText(
       'after',
-      `\nComponents: ${COMPONENTS.map((c) => c.name).join(', ')}\nSettings (env): KTS_DATA_DIR, KTS_CACHE_DIR, KTS_PG_PORT, KTS_TEMPORAL_PORT, KTS_TEMPORAL_UI_PORT,\n  KTS_KAFKA_PORT, KTS_KAFKA_CONTROLLER_PORT, KTS_REGISTRY_PORT, KTS_CONNECT_PORT`,
+      `\nComponents: ${COMPONENTS.map((c) => c.name).join(', ')}\nSettings (env): KTS_DATA_DIR, KTS_CACHE_DIR, KTS_PG_PORT, KTS_TEMPORAL_PORT, KTS_TEMPORAL_UI_PORT,\n  KTS_KAFKA_PORT, KTS_KAFKA_CONTROLLER_PORT, KTS_STACK_KAFKA_BROKERS, KTS_REGISTRY_PORT, KTS_CONNECT_PORT`,
     );
 
   program
@@ -37,7 +44,14 @@ export function buildStackCli(): Command {
     .option('--json', 'print the result as JSON')
     .option('--no-provision', 'skip provisioning (npm run provision) after the servers are up')
     .option('--no-cdc', 'provision without the publication and the outbox connector')
-    .action(async (names: string[], opts: { json?: boolean; cdc: boolean; provision: boolean }) => {
+    .option(
+      '--kafka-brokers <n>',
+      'Kafka nodes: 1, or 3 for a replicated KRaft cluster (replication 3, min.insync.replicas 2); same as KTS_STACK_KAFKA_BROKERS',
+    )
+    .action(async (names: string[], opts: UpOptions) => {
+      // The flag is the variable for this run: the stack settings and provisioning's defaults
+      // (replication of the topics it creates) both read it.
+      if (opts.kafkaBrokers !== undefined) process.env.KTS_STACK_KAFKA_BROKERS = opts.kafkaBrokers;
       const cfg = loadStackConfig();
       const t0 = Date.now();
       const results = await stackUp(cfg, names);
@@ -78,6 +92,11 @@ export function buildStackCli(): Command {
           `  provisioned: ${provisioned.pending} step(s) changed, ${provisioned.steps.length - provisioned.pending} in place`,
         );
       console.log(`\nlogs: ${cfg.dataDir}/logs   stop: npm run stack -- down`);
+      if ((cfg.kafkaBrokers ?? 1) > 1) {
+        console.log(
+          `Kafka runs ${cfg.kafkaBrokers} nodes: set KTS_STACK_KAFKA_BROKERS=${cfg.kafkaBrokers} for the app and provisioning too`,
+        );
+      }
     });
 
   program

@@ -30,6 +30,11 @@ export interface Component {
   startupTimeoutMs: number;
   install(ctx: StackContext): Promise<void>;
   start(ctx: StackContext): PidRecord | Promise<PidRecord>;
+  /**
+   * Pid files of further processes the component started besides the one `start` returned (the
+   * other nodes of a Kafka cluster): `down` stops them too and `status` counts their memory.
+   */
+  extraPidFiles?(cfg: StackConfig): string[];
   health(cfg: StackConfig): Promise<string>;
 }
 

@@ -190,19 +190,47 @@ export async function stackStatus(cfg: StackConfig): Promise<StatusRow[]> {
         ours,
         healthy: h.ok,
         detail: h.ok ? h.detail : h.why,
-        rssBytes: ours && rec ? processGroupRssBytes(rec.pid) : undefined,
+        rssBytes: ours && rec ? groupRss([rec, ...extraRecords(c, cfg)]) : undefined,
       };
     }),
   );
 }
 
+/** Live records of a component's further processes (see Component.extraPidFiles). */
+function extraRecords(c: Component, cfg: StackConfig): PidRecord[] {
+  return (c.extraPidFiles?.(cfg) ?? []).flatMap((f) => {
+    const rec = readPidRecord(f);
+    return rec && isOurProcessAlive(rec) ? [rec] : [];
+  });
+}
+
+function groupRss(recs: PidRecord[]): number | undefined {
+  const sizes = recs.map((r) => processGroupRssBytes(r.pid) ?? 0);
+  const total = sizes.reduce((a, b) => a + b, 0);
+  return total > 0 ? total : undefined;
+}
+
 /** Stops, in reverse start order, only the processes this tool started (by recorded pid). */
 export async function stackDown(cfg: StackConfig, log: (line: string) => void = console.log): Promise<void> {
   for (const c of [...COMPONENTS].reverse()) {
+    // A cluster's further nodes stop together with the first: one after another, the last ones
+    // would lose their quorum and wait out the grace period instead of shutting down cleanly.
+    const extras = (c.extraPidFiles?.(cfg) ?? []).flatMap((file) => {
+      const rec = readPidRecord(file);
+      return rec ? [{ file, rec }] : [];
+    });
+    const stoppingExtras = extras.map(async ({ file, rec }) => {
+      const result = await stopProcess(rec);
+      fs.rmSync(file, { force: true });
+      if (result === 'stopped') log(`■ stopped ${c.name} ${path.basename(file, '.pid.json')} (pid ${rec.pid})`);
+    });
     const file = pidFile(cfg, c.name);
     const rec = readPidRecord(file);
-    if (!rec) continue;
-    const result = await stopProcess(rec);
+    if (!rec) {
+      await Promise.all(stoppingExtras);
+      continue;
+    }
+    const [result] = await Promise.all([stopProcess(rec), ...stoppingExtras]);
     fs.rmSync(file, { force: true });
     log(
       `${result === 'stopped' ? '■ stopped' : '· was not running'} ${c.name}${result === 'stopped' ? ` (pid ${rec.pid})` : ''}`,
