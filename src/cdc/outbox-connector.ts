@@ -89,6 +89,8 @@ export interface OutboxConnectorOptions {
   /** Tests only: a stopped connector drops its slot so no WAL is retained for it. */
   dropSlotOnStop: boolean;
   tables: readonly string[];
+  /** Replication of topics Connect creates for this connector: provisioning's (1 replica when unset). */
+  topicReplication?: { replicationFactor: number; minInsyncReplicas: number };
 }
 
 function escapeRegex(s: string): string {
@@ -203,8 +205,12 @@ export function outboxConnectorConfig(
     'predicates.outboxTable.pattern': `^${escapeRegex(o.name)}\\.([a-z_]+\\.${OUTBOX_TABLE}|${escapeRegex(HEARTBEAT_TABLE)})$`,
     'predicates.ours.type': 'org.apache.kafka.connect.transforms.predicates.TopicNameMatches',
     'predicates.ours.pattern': `${o.topicPattern}|^${escapeRegex(o.heartbeatTopic)}$`,
-    // The broker may not auto-create topics; Connect creates each routed topic on first use.
-    'topic.creation.default.replication.factor': '1',
+    // The broker may not auto-create topics; Connect creates each routed topic on first use, with
+    // provisioning's replication (a single-replica config stays as it was, so re-registering is a no-op).
+    'topic.creation.default.replication.factor': String(o.topicReplication?.replicationFactor ?? 1),
+    ...((o.topicReplication?.minInsyncReplicas ?? 1) > 1 && {
+      'topic.creation.default.min.insync.replicas': String(o.topicReplication?.minInsyncReplicas),
+    }),
     'topic.creation.default.partitions': '3',
     // The producer must not reorder or drop on retry: per-key order is what the consumers rely on.
     'producer.override.enable.idempotence': 'true',

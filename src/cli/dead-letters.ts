@@ -5,6 +5,7 @@
  */
 import type { Kafka, KafkaMessage } from 'kafkajs';
 
+import { createProducer } from '../config/clients';
 import { deadLetterTopic } from '../events/topics';
 import type { DeadLetterView } from '../ingress/dead-letter';
 import { readDeadLetter, replayHeaders } from '../ingress/dead-letter';
@@ -110,7 +111,7 @@ export async function replayDeadLetters(
   });
   const views = records.map((r) => readDeadLetter(r.partition, r.message));
   if (selection.dryRun || records.length === 0) return views;
-  const producer = kafka.producer({ allowAutoTopicCreation: false });
+  const producer = createProducer(kafka);
   await producer.connect();
   try {
     const byTopic = new Map<string, { key: Buffer | null; value: Buffer | null; headers: KafkaMessage['headers'] }[]>();

@@ -7,7 +7,7 @@ import type { Command } from 'commander';
 import { InvalidArgumentError } from 'commander';
 import { logLevel } from 'kafkajs';
 
-import { createKafka, createPgPool } from '../config/clients';
+import { createKafka, createPgPool, createProducer } from '../config/clients';
 import type { Settings } from '../config/settings';
 import { loadSettings } from '../config/settings';
 import { EventStore } from '../event-store/event-store';
@@ -91,7 +91,7 @@ export function registerHistoryCommands(program: Command): void {
     .action(async (o: { toTopic: string; type?: string; since?: Date; until?: Date; order?: string }) => {
       const settings = storeSettings();
       const kafka = createKafka(settings.kafka, 'orders-cli', { logLevel: logLevel.ERROR });
-      const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
+      const producer = createProducer(kafka);
       await producer.connect();
       try {
         const sent = await withStore(settings, (store) =>

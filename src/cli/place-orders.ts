@@ -5,6 +5,7 @@
  */
 import type { Kafka, Message } from 'kafkajs';
 
+import { createProducer } from '../config/clients';
 import type { EventCodec } from '../events/codec';
 import { producerSpan } from '../observability/tracing';
 import type { BadRecordKind } from './order-events';
@@ -43,7 +44,7 @@ export async function placeOrders(kafka: Kafka, codec: EventCodec, o: PlaceOptio
   const rnd = o.random ?? Math.random;
   const kinds = o.badKinds ?? BAD_RECORD_KINDS;
   const report: PlaceReport = { orderIds: [], duplicatesSent: 0, badSent: {}, cancelsSent: 0, records: 0 };
-  const producer = kafka.producer({ allowAutoTopicCreation: false });
+  const producer = createProducer(kafka);
   await producer.connect();
   const started = Date.now();
   const batchSize = o.rate > 0 ? Math.max(1, Math.min(200, Math.floor(o.rate / 10))) : 200;

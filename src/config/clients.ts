@@ -4,7 +4,7 @@
  */
 import { Connection } from '@temporalio/client';
 import { NativeConnection } from '@temporalio/worker';
-import type { KafkaConfig, SASLOptions } from 'kafkajs';
+import type { KafkaConfig, Producer, RetryOptions, SASLOptions } from 'kafkajs';
 import { Kafka, logLevel } from 'kafkajs';
 import pg from 'pg';
 
@@ -25,6 +25,23 @@ export function createKafka(
     ssl: kafka.ssl,
     sasl: kafka.sasl as SASLOptions | undefined,
   });
+}
+
+/**
+ * Retries of a producer's send: about two minutes in all (the Java client's delivery.timeout.ms),
+ * which outlasts a leader election after a broker dies, then the send fails instead of hanging.
+ */
+export const PRODUCER_RETRY: RetryOptions = { retries: 10, initialRetryTime: 300, maxRetryTime: 30_000 };
+
+/**
+ * Every producer of the app is made here: idempotent, so a batch retried after a lost acknowledgement
+ * (a leader dying mid-request) is written once and in order, and with one request in flight per
+ * broker, the mode kafkajs's idempotent producer is built for. Sends must use acks: -1 (every
+ * in-sync replica, at least the topic's min.insync.replicas), which idempotence requires; the app's
+ * sends all do. Topics are never auto-created: provisioning makes them with their replication.
+ */
+export function createProducer(kafka: Kafka, retry: RetryOptions = PRODUCER_RETRY): Producer {
+  return kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false, retry });
 }
 
 /**

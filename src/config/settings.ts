@@ -22,7 +22,7 @@ import { deploymentEnvSchema, loadWorkerDeploymentSettings } from '../deploy/wor
 import type { ScopeNames } from './scope';
 import { SCOPE_PATTERN, scopeNames } from './scope';
 import type { StackConfig } from './stack-config';
-import { STACK_SHAPE, formatEnvIssues, loadStackConfig, stackEndpoints } from './stack-config';
+import { STACK_SHAPE, formatEnvIssues, loadStackConfig, stackEndpoints, stackTopicReplication } from './stack-config';
 
 /** Everything a process can run. A process is a list of roles; the main job runs them all. */
 export const ROLES = [
@@ -185,8 +185,17 @@ const roleShapes = {
     KTS_PG_URL_CDC: secretPgUrl('CDC heartbeat schema', 'kts_cdc'),
     KTS_PG_URL_OUTBOX_CLEANER: outboxCleanerPgUrl,
     KTS_TOPIC_REPLICATION_FACTOR: int(1, 16)
-      .default(1)
-      .describe('Replication factor of the topics provisioning creates.'),
+      .optional()
+      .describe(
+        'Replication factor of the topics provisioning creates (and of those Debezium creates). ' +
+          "Default: the dev stack's, 1, or 3 with KTS_STACK_KAFKA_BROKERS=3.",
+      ),
+    KTS_TOPIC_MIN_INSYNC_REPLICAS: int(1, 16)
+      .optional()
+      .describe(
+        'min.insync.replicas of those topics: replicas that must hold a write before acks=all succeeds. ' +
+          'Default: 2 when the replication factor is 3 or more, else 1.',
+      ),
     KTS_ORDER_TOPIC_PARTITIONS: int(1, 1000)
       .default(6)
       .describe('Partitions of order.placed / order.cancelled: how many orders the ingress handles side by side.'),
@@ -333,7 +342,12 @@ export interface RoleSettings {
     connectUrl: string;
     /** Every login role's URL: provisioning creates the roles with these passwords. */
     roleUrls: Record<DbRole, string>;
-    topics: { replicationFactor: number; orderPartitions: number; domainPartitions: number };
+    topics: {
+      replicationFactor: number;
+      minInsyncReplicas: number;
+      orderPartitions: number;
+      domainPartitions: number;
+    };
     /** PostgreSQL's max_slot_wal_keep_size in megabytes (-1: unlimited). */
     maxSlotWalKeepSizeMb: number;
   };
@@ -513,6 +527,26 @@ function parsePostgres(env: Env): PostgresSettings {
   return { ssl, sslmode: mode, sslRootCertFile: caFile, poolSize: e.KTS_PG_POOL_SIZE };
 }
 
+/**
+ * Replication of the topics provisioning creates: as given, else what the dev stack's Kafka supports
+ * (up to 3 replicas; 2 in sync with 3). A min ISR above the replication factor would refuse every
+ * acks=all write, so it is refused here.
+ */
+function topicReplication(
+  replicationFactor: number | undefined,
+  minInsyncReplicas: number | undefined,
+  stack: StackConfig,
+): { replicationFactor: number; minInsyncReplicas: number } {
+  const rf = replicationFactor ?? stackTopicReplication(stack).replicationFactor;
+  const isr = minInsyncReplicas ?? (rf >= 3 ? 2 : 1);
+  if (isr > rf) {
+    throw new SettingsError(
+      `invalid provision settings: KTS_TOPIC_MIN_INSYNC_REPLICAS=${isr} is above the replication factor ${rf}, so no acks=all write could succeed`,
+    );
+  }
+  return { replicationFactor: rf, minInsyncReplicas: isr };
+}
+
 function parseRole<R extends Role>(role: R, env: Env, stack: StackConfig): RoleSettings[R] {
   const url = (value: string | undefined, db: DbRole) => value ?? defaultRoleUrl(db, env, stack);
   const build: { [K in Role]: () => RoleSettings[K] } = {
@@ -539,7 +573,7 @@ function parseRole<R extends Role>(role: R, env: Env, stack: StackConfig): RoleS
           outbox_cleaner: url(e.KTS_PG_URL_OUTBOX_CLEANER, 'outbox_cleaner'),
         },
         topics: {
-          replicationFactor: e.KTS_TOPIC_REPLICATION_FACTOR,
+          ...topicReplication(e.KTS_TOPIC_REPLICATION_FACTOR, e.KTS_TOPIC_MIN_INSYNC_REPLICAS, stack),
           orderPartitions: e.KTS_ORDER_TOPIC_PARTITIONS,
           domainPartitions: e.KTS_DOMAIN_TOPIC_PARTITIONS,
         },

@@ -39,8 +39,8 @@ export const STACK_SHAPE = {
     .refine((n) => n === 1 || n === 3, 'must be 1 (the dev stack) or 3 (a replicated KRaft cluster)')
     .default(1)
     .describe(
-      'Kafka nodes of the local stack (`stack up --kafka-brokers`): 1, or 3 (KRaft, replication 3, min.insync.replicas 2). ' +
-        'Node n listens on KTS_KAFKA_PORT + 2(n-1), its controller on KTS_KAFKA_CONTROLLER_PORT + 2(n-1).',
+      'Kafka nodes of the local stack (stack up --kafka-brokers): 1, or 3 with replication 3, min ISR 2. ' +
+        'Node n takes KTS_KAFKA_PORT and KTS_KAFKA_CONTROLLER_PORT + 2(n-1).',
     ),
   KTS_REGISTRY_PORT: port.default(8081).describe('Local stack Apicurio registry port.'),
   KTS_CONNECT_PORT: port.default(8083).describe('Local stack Kafka Connect port.'),

@@ -10,6 +10,7 @@ import type pg from 'pg';
 import { CATALOG_SKUS, cancelledEvent, placedEvent } from '../cli/order-events';
 import type { BadRecordKind } from '../cli/order-events';
 import { badRecord } from '../cli/order-events';
+import { createProducer } from '../config/clients';
 import type { EventCodec } from '../events/codec';
 import { TOPICS } from '../events/topics';
 import { producerSpan } from '../observability/tracing';
@@ -88,7 +89,7 @@ export async function sendDemoBatch(
   // Spread the special cases among the happy ones.
   kinds.sort((a, b) => (a === b ? 0 : a === 'happy' ? -1 : 1));
   const interleaved = kinds.map((_, i) => kinds[(i * 7) % kinds.length] as DemoKind);
-  const producer = kafka.producer({ allowAutoTopicCreation: false });
+  const producer = createProducer(kafka);
   await producer.connect();
   const batch: DemoBatch = { orders: [], malformed: [], duplicated: [] };
   try {

@@ -5,7 +5,7 @@
 import { Client } from '@temporalio/client';
 import { logLevel } from 'kafkajs';
 
-import { connectTemporal, createKafka, createPgPool, createRegistryClient } from '../config/clients';
+import { connectTemporal, createKafka, createPgPool, createProducer, createRegistryClient } from '../config/clients';
 import { countParkedSagas } from '../cli/parked-sagas';
 import { EventCodec } from '../events/codec';
 import { deadLetterTopic } from '../events/topics';
@@ -22,6 +22,9 @@ import { sendDeadLetter } from './dead-letter';
 import { IngressHandler } from './handler';
 import { IngressLedger } from './ledger';
 import { TemporalSagaGateway } from './saga-gateway';
+
+/** The client's own retries cover short broker blips; longer outages surface as handler errors. */
+const KAFKA_RETRY = { retries: 5, initialRetryTime: 200 };
 
 export interface Ingress {
   consumer: IngressConsumer;
@@ -45,8 +48,7 @@ export async function startIngress(
   const groupId = names.groups.ingress;
   const kafka = createKafka(settings.kafka, names.ingressClientId, {
     logLevel: logLevel.ERROR,
-    // The client's own retries cover short broker blips; longer outages surface as handler errors.
-    retry: { retries: 5, initialRetryTime: 200 },
+    retry: KAFKA_RETRY,
   });
   const ingressTopics = { placed: names.topics.orderPlaced, cancelled: names.topics.orderCancelled };
   const topics = [ingressTopics.placed, ingressTopics.cancelled];
@@ -58,7 +60,9 @@ export async function startIngress(
     kafka: settings.kafka,
     pgSsl: settings.postgres.ssl,
   });
-  const producer = kafka.producer({ allowAutoTopicCreation: false });
+  // Dead letters: idempotent and acks=all like every producer of the app, with the client's short
+  // retries, so a long outage surfaces as a handler error (the partition pauses and retries).
+  const producer = createProducer(kafka, KAFKA_RETRY);
   await producer.connect();
   const pool = createPgPool(cfg.pgUrl, settings.postgres, {
     max: cfg.partitionConcurrency + 2,

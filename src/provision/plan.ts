@@ -55,6 +55,8 @@ export interface TopicStep {
   topic: string;
   partitions: number;
   replicationFactor: number;
+  /** The topic's min.insync.replicas: replicas that must hold a record before an acks=all write succeeds. */
+  minInsyncReplicas: number;
   /** Set on a dead-letter topic: the topic whose poison it holds. */
   deadLetterOf?: string;
 }
@@ -116,7 +118,10 @@ export type PlanStep =
 export interface PlanSettings {
   /** Prefix of every topic and subject (`<prefix>.order.placed`); empty in production. */
   topicPrefix: string;
+  /** Replicas of every topic: what the cluster supports (3 on a three-node cluster, 1 on the dev stack's one). */
   replicationFactor: number;
+  /** min.insync.replicas of every topic (2 with 3 replicas, so one node may fail without refusing writes). */
+  minInsyncReplicas: number;
   orderPartitions: number;
   domainPartitions: number;
   temporalNamespace: string;
@@ -262,6 +267,7 @@ export function buildPlan(s: PlanSettings): PlanStep[] {
         topic: name,
         partitions,
         replicationFactor: s.replicationFactor,
+        minInsyncReplicas: s.minInsyncReplicas,
       });
       if (ORDER_INPUT_TOPICS.includes(topic)) {
         const dlq = deadLetterTopic(name);
@@ -272,6 +278,7 @@ export function buildPlan(s: PlanSettings): PlanStep[] {
           topic: dlq,
           partitions,
           replicationFactor: s.replicationFactor,
+          minInsyncReplicas: s.minInsyncReplicas,
           deadLetterOf: name,
         });
       }
@@ -285,6 +292,7 @@ export function buildPlan(s: PlanSettings): PlanStep[] {
         topic: t,
         partitions: s.domainPartitions,
         replicationFactor: s.replicationFactor,
+        minInsyncReplicas: s.minInsyncReplicas,
       });
     }
   }
@@ -345,7 +353,7 @@ export function describeStep(step: PlanStep): string {
     case 'topic':
       return (
         `topic ${step.topic} (${step.partitions} partition${step.partitions === 1 ? '' : 's'}, ` +
-        `replication ${step.replicationFactor}${step.deadLetterOf ? `, dead letters of ${step.deadLetterOf}` : ''})`
+        `replication ${step.replicationFactor}, min ISR ${step.minInsyncReplicas}${step.deadLetterOf ? `, dead letters of ${step.deadLetterOf}` : ''})`
       );
     case 'subject':
       return `subject ${step.subject} (${step.compatibility}; ${step.files.join(', ')})`;

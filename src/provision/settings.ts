@@ -41,6 +41,7 @@ export function provisionSettingsFrom(settings: Settings<'provision'>): Provisio
     plan: {
       topicPrefix: names.topicPrefix,
       replicationFactor: p.topics.replicationFactor,
+      minInsyncReplicas: p.topics.minInsyncReplicas,
       orderPartitions: p.topics.orderPartitions,
       domainPartitions: p.topics.domainPartitions,
       maxSlotWalKeepSizeMb: p.maxSlotWalKeepSizeMb,
@@ -69,7 +70,14 @@ export function provisionSettingsFrom(settings: Settings<'provision'>): Provisio
       registry: settings.registry,
       temporal: settings.temporal,
       postgres: settings.postgres,
-      connector,
+      // Topics Debezium creates itself get the same replication as provisioning's.
+      connector: {
+        ...connector,
+        topicReplication: {
+          replicationFactor: p.topics.replicationFactor,
+          minInsyncReplicas: p.topics.minInsyncReplicas,
+        },
+      },
     },
   };
 }

@@ -4,6 +4,7 @@
  */
 import type { Connection } from '@temporalio/client';
 import type { Admin } from 'kafkajs';
+import { ConfigResourceTypes } from 'kafkajs';
 import type pg from 'pg';
 
 import {
@@ -269,20 +270,43 @@ async function applyLoginRole(step: LoginRoleStep, c: ProvisionClients): Promise
 // ---------------------------------------------------------------------------------------------
 // topics
 
-async function topicState(step: TopicStep, c: ProvisionClients): Promise<{ partitions: number; rf: number } | null> {
+interface TopicState {
+  partitions: number;
+  /** Replicas of the least replicated partition. */
+  rf: number;
+  /** The topic's effective min.insync.replicas (its own, else the broker's default). */
+  minIsr: number;
+}
+
+const MIN_ISR = 'min.insync.replicas';
+
+async function topicState(step: TopicStep, c: ProvisionClients): Promise<TopicState | null> {
   const admin = await c.admin();
   const existing = new Set(await admin.listTopics());
   if (!existing.has(step.topic)) return null;
   const meta = await admin.fetchTopicMetadata({ topics: [step.topic] });
   const parts = meta.topics[0]?.partitions ?? [];
-  return { partitions: parts.length, rf: Math.min(...parts.map((p) => p.replicas.length)) };
+  const configs = await admin.describeConfigs({
+    resources: [{ type: ConfigResourceTypes.TOPIC, name: step.topic, configNames: [MIN_ISR] }],
+    includeSynonyms: false,
+  });
+  const minIsr = configs.resources[0]?.configEntries.find((e) => e.configName === MIN_ISR)?.configValue;
+  return {
+    partitions: parts.length,
+    rf: Math.min(...parts.map((p) => p.replicas.length)),
+    minIsr: Number(minIsr ?? 1),
+  };
 }
 
-/** A topic's partition count is never changed by provisioning: more partitions would move keys. */
-function topicDrift(step: TopicStep, s: { partitions: number; rf: number }): string | undefined {
+/**
+ * A topic's partition count is never changed by provisioning (more partitions would move keys), nor
+ * its replication (a reassignment is an operator's job): a difference is reported, not applied.
+ */
+function topicDrift(step: TopicStep, s: TopicState): string | undefined {
   const parts: string[] = [];
   if (s.partitions !== step.partitions) parts.push(`${s.partitions} partitions, declared ${step.partitions}`);
   if (s.rf < step.replicationFactor) parts.push(`replication ${s.rf}, declared ${step.replicationFactor}`);
+  if (s.minIsr < step.minInsyncReplicas) parts.push(`min ISR ${s.minIsr}, declared ${step.minInsyncReplicas}`);
   return parts.length ? `exists with ${parts.join(' and ')} (left as it is)` : undefined;
 }
 
@@ -293,13 +317,31 @@ async function inspectTopic(step: TopicStep, c: ProvisionClients): Promise<Inspe
   return { ok: true, detail: drift ?? 'exists' };
 }
 
+/** The brokers the cluster has now: a replication factor above it is refused with what to set. */
+async function checkReplicationFits(step: TopicStep, c: ProvisionClients): Promise<void> {
+  const { brokers } = await (await c.admin()).describeCluster();
+  if (step.replicationFactor > brokers.length) {
+    throw new ProvisionError(
+      ProvisionFailure.StepFailed,
+      `replication ${step.replicationFactor} needs ${step.replicationFactor} brokers, the cluster has ${brokers.length}: ` +
+        'set KTS_TOPIC_REPLICATION_FACTOR (and KTS_TOPIC_MIN_INSYNC_REPLICAS) to what it supports',
+    );
+  }
+}
+
 async function applyTopic(step: TopicStep, c: ProvisionClients): Promise<Applied> {
   const s = await topicState(step, c);
   if (s) return { changed: false, detail: topicDrift(step, s) ?? 'exists' };
+  await checkReplicationFits(step, c);
   const admin = await c.admin();
   // false when another provisioning run created it a moment ago: the same end state.
   const created = await createTopicsAndWait(admin, [
-    { topic: step.topic, numPartitions: step.partitions, replicationFactor: step.replicationFactor },
+    {
+      topic: step.topic,
+      numPartitions: step.partitions,
+      replicationFactor: step.replicationFactor,
+      configEntries: [{ name: MIN_ISR, value: String(step.minInsyncReplicas) }],
+    },
   ]);
   return { changed: created, detail: created ? 'created' : 'exists' };
 }

@@ -10,6 +10,7 @@ import { ORDER_SEARCH_ATTRIBUTES } from '../../src/shared/search-attributes';
 const production: PlanSettings = {
   topicPrefix: '',
   replicationFactor: 1,
+  minInsyncReplicas: 1,
   orderPartitions: 6,
   domainPartitions: 3,
   temporalNamespace: 'default',
@@ -116,12 +117,13 @@ describe('the provisioning plan', () => {
     expect(Object.keys(topics).sort()).toEqual(
       [...Object.values(TOPICS), 'order.placed.dlq', 'order.cancelled.dlq', '_kts-outbox-heartbeat'].sort(),
     );
-    expect(topics['order.placed']).toMatchObject({ partitions: 6, replicationFactor: 1 });
+    expect(topics['order.placed']).toMatchObject({ partitions: 6, replicationFactor: 1, minInsyncReplicas: 1 });
     expect(topics['order.placed.dlq']).toMatchObject({ partitions: 6, deadLetterOf: 'order.placed' });
     expect(topics['order.cancelled.dlq']).toMatchObject({ partitions: 6, deadLetterOf: 'order.cancelled' });
     expect(topics['inventory.stock-reserved']).toMatchObject({ partitions: 3, replicationFactor: 1 });
-    const rf3 = buildPlan({ ...production, replicationFactor: 3 });
-    expect(ofKind(rf3, 'topic').every((t) => t.replicationFactor === 3)).toBe(true);
+    const rf3 = buildPlan({ ...production, replicationFactor: 3, minInsyncReplicas: 2 });
+    expect(ofKind(rf3, 'topic').every((t) => t.replicationFactor === 3 && t.minInsyncReplicas === 2)).toBe(true);
+    expect(describeStep(topics['order.placed']!)).toBe('topic order.placed (6 partitions, replication 1, min ISR 1)');
   });
 
   it('declares a BACKWARD subject per event topic with every schema file in file order', () => {

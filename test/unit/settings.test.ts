@@ -47,6 +47,25 @@ describe('the settings model', () => {
     expect(() => loadSettings(['ingress'], { ...bare, KTS_STACK_HOST: '10.0.0.1' })).toThrow(/KTS_STACK_HOST/);
   });
 
+  it("declares topic replication from the stack's Kafka: 1 on one node, 3 with min ISR 2 on three, or as set", () => {
+    const topics = (env: Record<string, string>) =>
+      loadSettings(['provision'], { ...bare, ...env }).roles.provision.topics;
+    expect(topics({})).toMatchObject({ replicationFactor: 1, minInsyncReplicas: 1 });
+    expect(topics({ KTS_STACK_KAFKA_BROKERS: '3' })).toMatchObject({ replicationFactor: 3, minInsyncReplicas: 2 });
+    // A user's own cluster: its replication is set, whatever the dev stack runs.
+    expect(topics({ KTS_TOPIC_REPLICATION_FACTOR: '5' })).toMatchObject({ replicationFactor: 5, minInsyncReplicas: 2 });
+    expect(topics({ KTS_TOPIC_REPLICATION_FACTOR: '2' })).toMatchObject({ replicationFactor: 2, minInsyncReplicas: 1 });
+    expect(() => topics({ KTS_TOPIC_REPLICATION_FACTOR: '1', KTS_TOPIC_MIN_INSYNC_REPLICAS: '2' })).toThrow(
+      /KTS_TOPIC_MIN_INSYNC_REPLICAS=2 is above the replication factor 1/,
+    );
+    // The three nodes are the app's default brokers too.
+    expect(loadSettings(['ingress'], { ...bare, KTS_STACK_KAFKA_BROKERS: '3' }).kafka.brokers).toEqual([
+      '127.0.0.1:9092',
+      '127.0.0.1:9094',
+      '127.0.0.1:9096',
+    ]);
+  });
+
   it('takes Temporal from the SDK conventions: variables, and profiles of a TOML file', () => {
     const ca = file('temporal-ca.pem', 'CA PEM');
     const env = {

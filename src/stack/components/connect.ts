@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 
 import type { StackConfig } from '../../config/stack-config';
-import { STACK_VERSIONS, stackEndpoints } from '../../config/stack-config';
+import { STACK_VERSIONS, stackEndpoints, stackTopicReplication } from '../../config/stack-config';
 import type { Component } from '../component';
 import { JAVA_PREREQ, MVN_PREREQ, componentDir, getJson, javaBin, logFile, pidFile } from '../component';
 import { cached, fetchMavenArtifact, untar } from '../downloads';
@@ -30,6 +30,7 @@ function securityProperties(secure: SecureListeners | undefined): string[] {
 }
 
 function workerProperties(cfg: StackConfig, secure?: SecureListeners): string {
+  const rf = stackTopicReplication(cfg).replicationFactor;
   return [
     '# Written by the stack tool on every start; edit src/stack/components/connect.ts instead.',
     `bootstrap.servers=${stackEndpoints(cfg).kafkaBrokers.join(',')}`,
@@ -44,13 +45,17 @@ function workerProperties(cfg: StackConfig, secure?: SecureListeners): string {
     'value.converter=org.apache.kafka.connect.json.JsonConverter',
     'key.converter.schemas.enable=false',
     'value.converter.schemas.enable=false',
-    // Connect keeps its own state in Kafka topics; one broker means one replica each.
+    // Connect keeps its own state in Kafka topics, replicated as the stack's Kafka allows (1, or 3).
     'config.storage.topic=_kts-connect-configs',
     'offset.storage.topic=_kts-connect-offsets',
     'status.storage.topic=_kts-connect-status',
-    'config.storage.replication.factor=1',
-    'offset.storage.replication.factor=1',
-    'status.storage.replication.factor=1',
+    `config.storage.replication.factor=${rf}`,
+    `offset.storage.replication.factor=${rf}`,
+    `status.storage.replication.factor=${rf}`,
+    // Source connectors' producers (Debezium's): idempotent, acknowledged by every in-sync replica.
+    // Kafka's defaults already, stated because losing or reordering an outbox event is what CDC must not do.
+    'producer.enable.idempotence=true',
+    'producer.acks=all',
     // Flush source offsets often so a killed worker re-sends little.
     'offset.flush.interval.ms=1000',
     ...securityProperties(secure),
