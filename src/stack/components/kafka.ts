@@ -178,6 +178,9 @@ function serverProperties(cfg: StackConfig, node: KafkaNode, files: KafkaNodeFil
     ...listenerProperties(cfg, node, files.dir, secure),
     `log.dirs=${files.logDir}`,
     ...replicationProperties(cfg),
+    // A restarted node gets its preferred leaderships back within 30 s (default 5 min), so after a
+    // failure the load spreads again soon, and drills see leadership move back as well as away.
+    ...(nodes.length > 1 ? ['leader.imbalance.check.interval.seconds=30'] : []),
     'auto.create.topics.enable=true',
     'num.partitions=1',
     // Tests create many short-lived groups; don't make each first join wait 3 s.
