@@ -3,8 +3,9 @@
  * 2), the leader of the busiest order.placed partitions killed with kill -9 mid-load and restarted.
  *
  * The cluster is private (127.0.0.3, a temporary folder, started by the stack tool's own `up` path
- * with KTS_STACK_KAFKA_BROKERS=3); Temporal, PostgreSQL and the registry are the shared stack's, kept
- * apart by a scope of this test's own. Provisioning creates the scope's topics, the app's start
+ * with KTS_STACK_KAFKA_BROKERS=3) and so is Temporal (a dev server of its own, so the drill's 600 sagas
+ * do not wait on whatever else the shared server holds); PostgreSQL and the registry are the shared
+ * stack's, kept apart by a scope of this test's own. Provisioning creates the scope's topics, the app's start
  * function runs the ingress and every worker, and an external producer sends Avro orders through
  * the registry while a broker dies. Every count below is read from PostgreSQL, Temporal or the
  * cluster at the end, never from the producer's own tally.
@@ -35,6 +36,7 @@ import { buildPlan } from '../../src/provision/plan';
 import { runProvision } from '../../src/provision/run';
 import { provisionSettingsFrom } from '../../src/provision/settings';
 import { DECLINED_CARD_TOKEN } from '../../src/services/card-gateway';
+import { PrivateTemporal } from '../../src/stack/private-temporal';
 import { orderWorkflowId } from '../../src/shared/saga-contract';
 import { waitFor } from '../support/ingress-harness';
 import { PrivateKafkaCluster } from '../support/private-kafka-cluster';
@@ -136,6 +138,7 @@ describe('Kafka drill: the leader of the busiest order partitions killed with ki
   const logFile = path.join(os.tmpdir(), `${scope}.log`);
   const db = new pg.Pool({ connectionString: endpoints.postgresUrl, max: 4 });
   let cluster: PrivateKafkaCluster | undefined;
+  let temporal: PrivateTemporal | undefined;
   let settings: Settings<DrillRole>;
   let running: RunningRoles | undefined;
   let connection: Connection | undefined;
@@ -148,12 +151,15 @@ describe('Kafka drill: the leader of the busiest order partitions killed with ki
     cluster = await PrivateKafkaCluster.create();
     await cluster.start();
     timings.clusterUpMs = Date.now() - startedAt;
+    temporal = await PrivateTemporal.create();
+    await temporal.start();
     // The app as a deployment on that cluster would set it: brokers and replication by settings.
     const env = {
       ...process.env,
       KTS_SCOPE: scope,
       KTS_KAFKA_BROKERS: cluster.brokers.join(','),
       KTS_TOPIC_REPLICATION_FACTOR: '3',
+      TEMPORAL_ADDRESS: temporal.address,
       KTS_METRICS_PORT: '0',
       LOG_LEVEL: 'warn',
     };
@@ -165,7 +171,7 @@ describe('Kafka drill: the leader of the busiest order partitions killed with ki
       buildPlan({
         ...provision.plan,
         cdc: null,
-        include: ['topic', 'subject'],
+        include: ['topic', 'subject', 'search-attributes'],
         topics: [TOPICS.orderPlaced, TOPICS.orderCancelled],
       }),
       provision.targets,
@@ -223,6 +229,7 @@ describe('Kafka drill: the leader of the busiest order partitions killed with ki
       });
     }
     await attempt('closing Temporal', async () => connection?.close());
+    await attempt('stopping the drill Temporal', async () => temporal?.stop());
     // The private brokers go whatever happened above.
     await attempt('stopping the drill cluster', async () => cluster?.stop());
     await attempt('closing PostgreSQL', () => db.end());
