@@ -11,6 +11,7 @@ import { orderPlacedV2Avsc } from '../../src/events/generated/event-schemas';
 import { DEFAULT_MAX_SLOT_WAL_KEEP_SIZE_MB } from '../../src/provision/plan';
 import type { StatusRow, UpResult } from '../../src/stack/stack';
 import { isPortOpen } from '../../src/stack/processes';
+import { processesMentioning } from '../support/live-processes';
 
 jest.setTimeout(400_000);
 
@@ -25,22 +26,6 @@ function stackCli(args: string[], env: NodeJS.ProcessEnv) {
 
 function pidOf(dataDir: string, name: string): number {
   return (JSON.parse(fs.readFileSync(path.join(dataDir, 'run', `${name}.pid.json`), 'utf8')) as { pid: number }).pid;
-}
-
-/** Every live process whose command line mentions the folder: what `down` must leave none of. */
-function processesMentioning(dir: string): string[] {
-  const found: string[] = [];
-  for (const entry of fs.readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry) || Number(entry) === process.pid) continue;
-    try {
-      const cmd = fs.readFileSync(`/proc/${entry}/cmdline`, 'utf8').replace(/\0/g, ' ');
-      const state = /State:\s+(\S)/.exec(fs.readFileSync(`/proc/${entry}/status`, 'utf8'))?.[1];
-      if (cmd.includes(dir) && state !== 'Z') found.push(`${entry}: ${cmd.slice(0, 120)}`);
-    } catch {
-      // the process ended while we looked
-    }
-  }
-  return found;
 }
 
 /** A second, private stack on other ports and its own data folder, sharing only the download cache. */

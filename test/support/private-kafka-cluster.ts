@@ -19,6 +19,7 @@ import { isOurProcessAlive, isPortOpen, readPidRecord } from '../../src/stack/pr
 import { ProgressBoard } from '../../src/stack/progress';
 import { stackDown, stackUp } from '../../src/stack/stack';
 import { stackConfig } from './stack';
+import { processesMentioning } from './live-processes';
 
 /** Nobody else's servers bind here: the shared stack owns 127.0.0.1, the secure stack 127.0.0.2. */
 export const DRILL_KAFKA_HOST = '127.0.0.3';
@@ -101,20 +102,4 @@ export class PrivateKafkaCluster {
     fs.rmSync(this.dir, { recursive: true, force: true });
     if (left.length) throw new Error(`drill Kafka processes still running after stop:\n${left.join('\n')}`);
   }
-}
-
-/** Live processes whose command line names `dir` (every node's does: its properties file). */
-function processesMentioning(dir: string): string[] {
-  const found: string[] = [];
-  for (const entry of fs.readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry) || Number(entry) === process.pid) continue;
-    try {
-      const cmd = fs.readFileSync(`/proc/${entry}/cmdline`, 'utf8').replace(/\0/g, ' ');
-      const state = /State:\s+(\S)/.exec(fs.readFileSync(`/proc/${entry}/status`, 'utf8'))?.[1];
-      if (cmd.includes(dir) && state !== 'Z') found.push(`${entry}: ${cmd.slice(0, 160)}`);
-    } catch {
-      // the process ended while we looked
-    }
-  }
-  return found;
 }

@@ -23,6 +23,7 @@ import type { TestPki } from './secure-certs';
 import { makeTestPki } from './secure-certs';
 import { MtlsProxy, RegistryAuthProxy } from './secure-proxies';
 import { stackConfig } from './stack';
+import { processesMentioning } from './live-processes';
 
 /** The second loopback address every secure server binds to; the shared stack owns 127.0.0.1. */
 export const SECURE_HOST = '127.0.0.2';
@@ -58,22 +59,6 @@ function tail(file: string, lines = 15): string {
   } catch {
     return '(no log)';
   }
-}
-
-/** Live processes whose command line names `dir`: every server of ours does (config, data or log paths). */
-function processesMentioning(dir: string): string[] {
-  const found: string[] = [];
-  for (const entry of fs.readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry) || Number(entry) === process.pid) continue;
-    try {
-      const cmd = fs.readFileSync(`/proc/${entry}/cmdline`, 'utf8').replace(/\0/g, ' ');
-      const state = /State:\s+(\S)/.exec(fs.readFileSync(`/proc/${entry}/status`, 'utf8'))?.[1];
-      if (cmd.includes(dir) && state !== 'Z') found.push(`${entry}: ${cmd.slice(0, 160)}`);
-    } catch {
-      // the process ended while we looked
-    }
-  }
-  return found;
 }
 
 async function sleep(ms: number): Promise<void> {
