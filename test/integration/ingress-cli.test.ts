@@ -10,6 +10,7 @@ import {
   db,
   ledgerOutcomes,
   newScope,
+  terminateScopeSagas,
   produce,
   startScopedIngress,
   startStubSagaWorker,
@@ -37,6 +38,7 @@ beforeAll(async () => {
   temporal = await temporalClient();
 });
 afterAll(async () => {
+  await terminateScopeSagas();
   await temporal.close();
   await db.end();
 });

@@ -4,6 +4,7 @@ import {
   db,
   ledgerOutcomes,
   newScope,
+  terminateScopeSagas,
   produce,
   readAll,
   startScopedIngress,
@@ -18,6 +19,7 @@ import { TcpProxy } from '../support/tcp-proxy';
 jest.setTimeout(300_000);
 
 afterAll(async () => {
+  await terminateScopeSagas();
   await db.end();
 });
 

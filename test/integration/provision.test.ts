@@ -30,7 +30,14 @@ import { verifySchema } from '../../src/provision/verify';
 import { placedEvent } from '../../src/cli/order-events';
 import { ORDER_SEARCH_ATTRIBUTES } from '../../src/shared/search-attributes';
 import type { IngressScope } from '../support/ingress-harness';
-import { db, scopeEnv, startScopedIngress, startStubSagaWorker, waitFor } from '../support/ingress-harness';
+import {
+  db,
+  scopeEnv,
+  startScopedIngress,
+  startStubSagaWorker,
+  terminateScopeSagas,
+  waitFor,
+} from '../support/ingress-harness';
 import { PrivateTemporal } from '../support/private-temporal';
 import { allSettings, cdcTargetOf, testSettings } from '../support/settings';
 import { endpoints, kafkaClient, uniqueName } from '../support/stack';
@@ -268,15 +275,17 @@ describe('a Confluent-style producer with use.latest.version', () => {
   let ingress: Ingress | undefined;
   let worker: { stop(): Promise<void> } | undefined;
   let store: EventStoreConsumer | undefined;
+  let scope: IngressScope | undefined;
   afterAll(async () => {
     await ingress?.stop();
     await worker?.stop();
     await store?.stop();
+    if (scope) await terminateScopeSagas([scope]);
   });
 
   it('writes the v2 shape, which the real ingress and the real event store both accept', async () => {
     const prefix = uniqueName('prov_latest');
-    const scope = ingressScope(prefix);
+    scope = ingressScope(prefix);
     const s = scopeSettings(prefix);
     await runProvision(buildPlan({ ...s.plan, cdc: null, include: ['topic', 'subject'] }), s.targets);
 

@@ -29,6 +29,9 @@ export interface IngressScope {
   taskQueuePrefix: string;
 }
 
+/** The scopes newScope made in this test file (Jest loads this module once per file). */
+const scopesMade: IngressScope[] = [];
+
 export async function newScope(name: string, partitions = 1): Promise<IngressScope> {
   const prefix = uniqueName(name);
   const names = scopeNames(prefix);
@@ -41,6 +44,7 @@ export async function newScope(name: string, partitions = 1): Promise<IngressSco
   };
   // Topics, dead-letter topics and subjects, as provisioning makes them: the ingress only verifies.
   await provisionScope(prefix, { topics: [TOPICS.orderPlaced, TOPICS.orderCancelled], partitions });
+  scopesMade.push(scope);
   return scope;
 }
 
@@ -149,6 +153,36 @@ export async function ledgerOutcomes(scope: IngressScope): Promise<Record<string
 export async function temporalClient(address = endpoints.temporalAddress) {
   const connection = await Connection.connect({ address });
   return { client: new Client({ connection }), close: () => connection.close() };
+}
+
+/**
+ * Terminates every RUNNING saga on the scopes' saga task queues (by default every scope newScope made
+ * in this file): a test's stub or half-finished sagas must not stay open in the namespace a user
+ * browses in the Web UI. Returns how many it ended.
+ */
+export async function terminateScopeSagas(
+  scopes: readonly IngressScope[] = scopesMade,
+  address = endpoints.temporalAddress,
+): Promise<number> {
+  if (scopes.length === 0) return 0;
+  const { client, close } = await temporalClient(address);
+  let ended = 0;
+  try {
+    for (const scope of scopes) {
+      const query = `TaskQueue = '${taskQueuesFor(scope.taskQueuePrefix).saga}' AND ExecutionStatus = 'Running'`;
+      for await (const wf of client.workflow.list({ query })) {
+        // One may close between the listing and this call: that is the outcome wanted anyway.
+        await client.workflow
+          .getHandle(wf.workflowId, wf.runId)
+          .terminate('test over')
+          .catch(() => undefined);
+        ended += 1;
+      }
+    }
+  } finally {
+    await close();
+  }
+  return ended;
 }
 
 /** Workflow runs on the scope's saga task queue, per workflow id, from Temporal's visibility store. */
