@@ -52,7 +52,7 @@ export default tseslint.config(
               message: 'I/O libraries belong in activities, not workflows.',
             },
             {
-              group: ['**/activities', '**/activities/**'],
+              group: ['**/*-activities', '**/all-activities'],
               allowTypeImports: true,
               message: 'Workflows may import activities as types only (proxyActivities<typeof acts>).',
             },

@@ -10,7 +10,7 @@ import type {
 } from '@temporalio/worker';
 import { Worker, bundleWorkflowCode } from '@temporalio/worker';
 
-import type { ServiceActivities } from '../activities';
+import type { ServiceActivities } from '../src/services/all-activities';
 import { activityLoggingInterceptor } from '../src/observability/activity-logging';
 import type { Logger } from '../src/observability/logger';
 import { createLogger } from '../src/observability/logger';

@@ -2,7 +2,7 @@ import { main } from '../src/app/run-process';
 import type { WorkerRole } from '../src/config/settings';
 
 /**
- * Entry point shared by the files in workers/: the given workers through the one process start
+ * Entry point shared by the worker entry files (workers/ and src/services/<name>/): the given workers through the one process start
  * (src/app/run-process.ts). A single-role process is that service's worker, holding only that
  * service's database URL, with its own default /metrics port so the five can run side by side.
  * Workers verify nothing and migrate nothing: provisioning prepares the schemas beforehand.
@@ -12,7 +12,11 @@ export function startWorkerProcess(roles: readonly WorkerRole[]): void {
   const single = roles.length === 1 && only !== undefined;
   main({
     service: single ? `kts-${only}-worker` : 'kts-workers',
-    usage: single ? `tsx workers/${only}-worker.ts` : 'npm run worker',
+    usage: single
+      ? only === 'saga'
+        ? 'tsx workers/saga-worker.ts'
+        : `tsx src/services/${only}/${only}-worker.ts`
+      : 'npm run worker',
     description: single
       ? only === 'saga'
         ? 'The orchestrator: runs orderSaga (workflow code only) on its task queue.'

@@ -18,10 +18,10 @@ import {
   workflowInfo,
 } from '@temporalio/workflow';
 
-import type { InventoryActivities } from '../activities/inventory-activities';
-import type { NotificationsActivities } from '../activities/notifications-activities';
-import type { OrdersActivities } from '../activities/orders-activities';
-import type { PaymentsActivities } from '../activities/payments-activities';
+import type { InventoryActivities } from '../src/services/inventory/inventory-activities';
+import type { NotificationsActivities } from '../src/services/notifications/notifications-activities';
+import type { OrdersActivities } from '../src/services/orders/orders-activities';
+import type { PaymentsActivities } from '../src/services/payments/payments-activities';
 import type {
   CompensationStep,
   OrderSagaInput,

@@ -9,11 +9,11 @@
 import type { NativeConnection, Worker, WorkflowBundleOption } from '@temporalio/worker';
 import type pg from 'pg';
 
-import { createInventoryActivities } from '../../activities/inventory-activities';
-import { createNotificationsActivities } from '../../activities/notifications-activities';
-import { createOrdersActivities } from '../../activities/orders-activities';
-import { createPaymentsActivities } from '../../activities/payments-activities';
-import type { ServiceActivities } from '../../activities';
+import { createInventoryActivities } from '../services/inventory/inventory-activities';
+import { createNotificationsActivities } from '../services/notifications/notifications-activities';
+import { createOrdersActivities } from '../services/orders/orders-activities';
+import { createPaymentsActivities } from '../services/payments/payments-activities';
+import type { ServiceActivities } from '../services/all-activities';
 import { createSagaWorkers } from '../../workers/saga-workers';
 import type { OrdersApi } from '../api/app';
 import { startOrdersApi } from '../api/app';
@@ -35,9 +35,9 @@ import type { Tracing } from '../observability/tracing';
 import { outboxWriterFor } from '../outbox/outbox-config';
 import { startOutboxCleaner } from '../outbox/outbox-cleaner';
 import { startReplicationSlotSampler } from '../observability/replication-slots';
-import type { NotificationChannel } from '../services/notification-channel';
-import { logChannel } from '../services/notification-channel';
-import { SimulatedCardGateway } from '../services/card-gateway';
+import type { NotificationChannel } from '../simulated-external/notification-channel';
+import { logChannel } from '../simulated-external/notification-channel';
+import { SimulatedCardGateway } from '../simulated-external/card-gateway';
 import { sagaWorkerDeploymentOptions } from '../deploy/worker-deployment';
 
 export interface RoleContext {

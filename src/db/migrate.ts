@@ -9,8 +9,14 @@ import pg from 'pg';
 import type { DbConfig, DbOwner } from './db-config';
 import { DB_OWNERS } from './db-config';
 
-/** Where each schema's migrations live: `src/db/migrations/<owner>/NNN_name.sql`. */
-export const MIGRATIONS_DIR = path.join(__dirname, 'migrations');
+/**
+ * Where each schema owner's migrations live, next to its code: a service's in
+ * `src/services/<owner>/migrations/`, the simulated card gateway's in `src/simulated-external/migrations/`.
+ */
+export function migrationsDirOf(owner: DbOwner): string {
+  if (owner === 'card_gateway') return path.join(__dirname, '..', 'simulated-external', 'migrations');
+  return path.join(__dirname, '..', 'services', owner, 'migrations');
+}
 
 export interface Migration {
   version: number;
@@ -44,9 +50,9 @@ export async function readMigrationsFrom(folder: string): Promise<Migration[]> {
   return migrations;
 }
 
-/** Reads one service owner's migration files (`src/db/migrations/<owner>/`). */
-export function readMigrations(owner: DbOwner, dir = MIGRATIONS_DIR): Promise<Migration[]> {
-  return readMigrationsFrom(path.join(dir, owner));
+/** Reads one service owner's migration files (see {@link migrationsDirOf}). */
+export function readMigrations(owner: DbOwner): Promise<Migration[]> {
+  return readMigrationsFrom(migrationsDirOf(owner));
 }
 
 // One lock for every migrating process (parallel test suites, several workers starting at once).
@@ -159,7 +165,7 @@ export async function migrateAll(cfg: DbConfig): Promise<MigrationReport[]> {
     const reports: MigrationReport[] = [];
     for (const owner of DB_OWNERS) {
       const { role, password, schema } = cfg.owners[owner];
-      const migrationsDir = path.join(MIGRATIONS_DIR, owner);
+      const migrationsDir = migrationsDirOf(owner);
       reports.push({ schema: owner, ...(await migrateOwner(client, { role, password, schema, migrationsDir })) });
     }
     return reports;

@@ -14,7 +14,7 @@ import { createProducer } from '../config/clients';
 import type { EventCodec } from '../events/codec';
 import { TOPICS } from '../events/topics';
 import { producerSpan } from '../observability/tracing';
-import { DECLINED_CARD_TOKEN } from '../services/card-gateway';
+import { DECLINED_CARD_TOKEN } from '../simulated-external/card-gateway';
 
 /** What the demo expects each order to end as; the summary compares it with what really happened. */
 export type DemoKind = 'happy' | 'declined' | 'out-of-stock' | 'cancelled';

@@ -13,7 +13,7 @@ import { DomainEventDecoder } from '../../src/event-store/domain-event-decoder';
 import { RegistryClient } from '../../src/kafka/registry-client';
 import type { OutboxService } from '../../src/outbox/outbox-constants';
 import { OutboxWriter } from '../../src/outbox/outbox-writer';
-import type { Notice, NotificationChannel } from '../../src/services/notification-channel';
+import type { Notice, NotificationChannel } from '../../src/simulated-external/notification-channel';
 import { allSettings } from '../support/settings';
 import { endpoints, uniqueName } from '../support/stack';
 

@@ -1,4 +1,4 @@
-import { createInventoryActivities } from '../../activities/inventory-activities';
+import { createInventoryActivities } from '../../src/services/inventory/inventory-activities';
 import { outboxEventId } from '../../src/outbox/event-id';
 import { FailureType } from '../../src/shared/saga-contract';
 import { uniqueName } from '../support/stack';

@@ -1,4 +1,4 @@
-import { createNotificationsActivities } from '../../activities/notifications-activities';
+import { createNotificationsActivities } from '../../src/services/notifications/notifications-activities';
 import { outboxEventId } from '../../src/outbox/event-id';
 import { uniqueName } from '../support/stack';
 import type { DbHarness } from './db-harness';

@@ -1,4 +1,4 @@
-import { createOrdersActivities, failureTypeOf } from '../../activities/orders-activities';
+import { createOrdersActivities, failureTypeOf } from '../../src/services/orders/orders-activities';
 import { outboxEventId } from '../../src/outbox/event-id';
 import type { OrderDetails } from '../../src/shared/saga-contract';
 import { FailureType } from '../../src/shared/saga-contract';

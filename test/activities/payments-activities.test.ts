@@ -1,7 +1,7 @@
-import { createPaymentsActivities } from '../../activities/payments-activities';
+import { createPaymentsActivities } from '../../src/services/payments/payments-activities';
 import { outboxEventId } from '../../src/outbox/event-id';
-import type { GatewayBehaviour } from '../../src/services/card-gateway';
-import { DECLINED_CARD_TOKEN, SimulatedCardGateway } from '../../src/services/card-gateway';
+import type { GatewayBehaviour } from '../../src/simulated-external/card-gateway';
+import { DECLINED_CARD_TOKEN, SimulatedCardGateway } from '../../src/simulated-external/card-gateway';
 import { FailureType } from '../../src/shared/saga-contract';
 import { uniqueName } from '../support/stack';
 import type { DbHarness } from './db-harness';

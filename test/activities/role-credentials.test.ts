@@ -50,7 +50,7 @@ describe("a service worker holds only its own role's credentials", () => {
 
   it('the orders worker process given the payments URL stops before it connects, with one line saying why', () => {
     const root = repoRoot();
-    const res = spawnSync(path.join(root, 'node_modules', '.bin', 'tsx'), ['workers/orders-worker.ts'], {
+    const res = spawnSync(path.join(root, 'node_modules', '.bin', 'tsx'), ['src/services/orders/orders-worker.ts'], {
       cwd: root,
       encoding: 'utf8',
       env: {

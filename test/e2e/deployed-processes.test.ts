@@ -52,22 +52,27 @@ const urls = allSettings.roles.provision.roleUrls;
 /** Each process, its entry point, the roles it runs and the only database URL(s) it is given. */
 const WORKERS = [
   { name: 'saga', entry: 'workers/saga-worker.ts', role: 'saga', vars: {} },
-  { name: 'orders', entry: 'workers/orders-worker.ts', role: 'orders', vars: { KTS_PG_URL_ORDERS: urls.orders } },
+  {
+    name: 'orders',
+    entry: 'src/services/orders/orders-worker.ts',
+    role: 'orders',
+    vars: { KTS_PG_URL_ORDERS: urls.orders },
+  },
   {
     name: 'inventory',
-    entry: 'workers/inventory-worker.ts',
+    entry: 'src/services/inventory/inventory-worker.ts',
     role: 'inventory',
     vars: { KTS_PG_URL_INVENTORY: urls.inventory },
   },
   {
     name: 'payments',
-    entry: 'workers/payments-worker.ts',
+    entry: 'src/services/payments/payments-worker.ts',
     role: 'payments',
     vars: { KTS_PG_URL_PAYMENTS: urls.payments, KTS_PG_URL_CARD_GATEWAY: urls.card_gateway },
   },
   {
     name: 'notifications',
-    entry: 'workers/notifications-worker.ts',
+    entry: 'src/services/notifications/notifications-worker.ts',
     role: 'notifications',
     vars: { KTS_PG_URL_NOTIFICATIONS: urls.notifications },
   },

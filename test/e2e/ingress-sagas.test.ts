@@ -1,6 +1,6 @@
 import { placedEvent } from '../../src/cli/order-events';
 import type { SagaStartMemo } from '../../src/ingress/saga-gateway';
-import { DECLINED_CARD_TOKEN } from '../../src/services/card-gateway';
+import { DECLINED_CARD_TOKEN } from '../../src/simulated-external/card-gateway';
 import type { OrderSagaResult } from '../../src/shared/saga-contract';
 import { orderWorkflowId } from '../../src/shared/saga-contract';
 import { db, ledgerOutcomes, newScope, produce, startScopedIngress, waitFor } from '../support/ingress-harness';

@@ -35,7 +35,7 @@ import { createMetrics } from '../../src/observability/metrics';
 import { buildPlan } from '../../src/provision/plan';
 import { runProvision } from '../../src/provision/run';
 import { provisionSettingsFrom } from '../../src/provision/settings';
-import { DECLINED_CARD_TOKEN } from '../../src/services/card-gateway';
+import { DECLINED_CARD_TOKEN } from '../../src/simulated-external/card-gateway';
 import { PrivateTemporal } from '../../src/stack/private-temporal';
 import { orderWorkflowId } from '../../src/shared/saga-contract';
 import { waitFor } from '../support/ingress-harness';

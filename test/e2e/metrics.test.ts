@@ -13,7 +13,7 @@ import type { Metrics } from '../../src/observability/metrics';
 import { createMetrics, serveMetrics } from '../../src/observability/metrics';
 import type { Sample } from '../../src/observability/prometheus-text';
 import { samplesOf, scrape, sumOf } from '../../src/observability/prometheus-text';
-import { DECLINED_CARD_TOKEN } from '../../src/services/card-gateway';
+import { DECLINED_CARD_TOKEN } from '../../src/simulated-external/card-gateway';
 import type { OrderSagaResult } from '../../src/shared/saga-contract';
 import { FailureType, orderWorkflowId, sagaStatusQuery } from '../../src/shared/saga-contract';
 import { db, ledgerOutcomes, newScope, produce, scopeConfig, waitFor } from '../support/ingress-harness';

@@ -26,7 +26,7 @@ import type { OrderPlacedV1, OrderPlacedV2 } from '../../src/events/generated/ev
 import { buildPlan } from '../../src/provision/plan';
 import { runProvision } from '../../src/provision/run';
 import { provisionSettingsFrom } from '../../src/provision/settings';
-import { DECLINED_CARD_TOKEN } from '../../src/services/card-gateway';
+import { DECLINED_CARD_TOKEN } from '../../src/simulated-external/card-gateway';
 import type { OrderSagaResult } from '../../src/shared/saga-contract';
 import { orderWorkflowId } from '../../src/shared/saga-contract';
 import { PrivatePostgres } from '../support/private-postgres';

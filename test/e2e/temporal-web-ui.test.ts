@@ -4,7 +4,7 @@ import path from 'node:path';
 import type { Browser } from 'playwright-core';
 import { chromium } from 'playwright-core';
 
-import { DECLINED_CARD_TOKEN } from '../../src/services/card-gateway';
+import { DECLINED_CARD_TOKEN } from '../../src/simulated-external/card-gateway';
 import { orderWorkflowId } from '../../src/shared/saga-contract';
 import { endpoints } from '../support/stack';
 import type { SagaHarness } from '../workflows/saga-harness';

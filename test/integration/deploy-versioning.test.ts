@@ -14,13 +14,13 @@ import type { Worker, WorkflowBundleWithSourceMap } from '@temporalio/worker';
 import { DefaultLogger, NativeConnection, Runtime } from '@temporalio/worker';
 import { temporal } from '@temporalio/proto';
 
-import { createServiceActivities } from '../../activities';
+import { createServiceActivities } from '../../src/services/all-activities';
 import { currentBuildId, promoteVersion, sagaWorkerDeploymentOptions } from '../../src/deploy/worker-deployment';
 import { replayHistories } from '../../src/deploy/replay-check';
 import { EventCodec } from '../../src/events/codec';
 import { RegistryClient } from '../../src/kafka/registry-client';
 import { OutboxWriter } from '../../src/outbox/outbox-writer';
-import { SimulatedCardGateway } from '../../src/services/card-gateway';
+import { SimulatedCardGateway } from '../../src/simulated-external/card-gateway';
 import type { OrderDetails, SagaTaskQueues, ServiceName } from '../../src/shared/saga-contract';
 import { orderWorkflowId, taskQueuesFor } from '../../src/shared/saga-contract';
 import { temporalCliPath } from '../../src/stack/components/temporal';

@@ -262,7 +262,7 @@ describe('a process started before provisioning', () => {
   });
 
   it("a service worker without its role's credentials says which role cannot log in", () => {
-    const r = runEntryPoint('workers/orders-worker.ts', {
+    const r = runEntryPoint('src/services/orders/orders-worker.ts', {
       ...process.env,
       KTS_PG_URL_ORDERS: withPassword(allSettings.roles.orders.pgUrl, 'not-the-provisioned-password'),
     });

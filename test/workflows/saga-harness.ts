@@ -5,14 +5,14 @@ import { Client, Connection } from '@temporalio/client';
 import type { WorkflowBundleWithSourceMap } from '@temporalio/worker';
 import { DefaultLogger, NativeConnection, Runtime } from '@temporalio/worker';
 
-import type { ServiceActivities } from '../../activities';
-import { createServiceActivities } from '../../activities';
+import type { ServiceActivities } from '../../src/services/all-activities';
+import { createServiceActivities } from '../../src/services/all-activities';
 import { EventCodec } from '../../src/events/codec';
 import { RegistryClient } from '../../src/kafka/registry-client';
 import type { Metrics } from '../../src/observability/metrics';
 import { OutboxWriter } from '../../src/outbox/outbox-writer';
-import type { GatewayBehaviour } from '../../src/services/card-gateway';
-import { SimulatedCardGateway } from '../../src/services/card-gateway';
+import type { GatewayBehaviour } from '../../src/simulated-external/card-gateway';
+import { SimulatedCardGateway } from '../../src/simulated-external/card-gateway';
 import type { OrderDetails, OrderSagaInput, SagaTaskQueues, SagaTuning } from '../../src/shared/saga-contract';
 import { orderWorkflowId, sagaStartMetadata, taskQueuesFor } from '../../src/shared/saga-contract';
 import { orderSaga } from '../../workflows';

@@ -14,7 +14,7 @@ const ROOT = path.resolve(__dirname, '..', '..');
 
 /** The real payments worker entry point in its own process group, so the test can kill it outright. */
 function spawnPaymentsWorker(taskQueuePrefix: string): ChildProcess {
-  return spawn(path.join(ROOT, 'node_modules', '.bin', 'tsx'), ['workers/payments-worker.ts'], {
+  return spawn(path.join(ROOT, 'node_modules', '.bin', 'tsx'), ['src/services/payments/payments-worker.ts'], {
     cwd: ROOT,
     detached: true,
     stdio: ['ignore', 'ignore', 'inherit'],

@@ -1,13 +1,13 @@
 import type pg from 'pg';
 
-import type { OutboxWriter } from '../src/outbox/outbox-writer';
-import type { CardGateway } from '../src/services/card-gateway';
-import type { NotificationChannel } from '../src/services/notification-channel';
-import type { ServiceName } from '../src/shared/saga-contract';
-import { createInventoryActivities } from './inventory-activities';
-import { createNotificationsActivities } from './notifications-activities';
-import { createOrdersActivities } from './orders-activities';
-import { createPaymentsActivities } from './payments-activities';
+import type { OutboxWriter } from '../outbox/outbox-writer';
+import type { CardGateway } from '../simulated-external/card-gateway';
+import type { NotificationChannel } from '../simulated-external/notification-channel';
+import type { ServiceName } from '../shared/saga-contract';
+import { createInventoryActivities } from './inventory/inventory-activities';
+import { createNotificationsActivities } from './notifications/notifications-activities';
+import { createOrdersActivities } from './orders/orders-activities';
+import { createPaymentsActivities } from './payments/payments-activities';
 
 export interface ActivityDeps {
   /** One pool per service, each logged in as that service's role. */

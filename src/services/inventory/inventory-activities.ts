@@ -1,12 +1,12 @@
 import type pg from 'pg';
 
-import { BusinessRejection, runIdempotent, voidIfAbsent } from '../src/db/idempotent';
-import type { InventoryStockReleasedV1, InventoryStockReservedV1 } from '../src/events/generated/event-schemas';
-import { TOPICS } from '../src/events/topics';
-import { outboxEventId } from '../src/outbox/event-id';
-import { ORDER_AGGREGATE_TYPE } from '../src/outbox/outbox-constants';
-import type { OutboxWriter } from '../src/outbox/outbox-writer';
-import { FailureType } from '../src/shared/saga-contract';
+import { BusinessRejection, runIdempotent, voidIfAbsent } from '../../db/idempotent';
+import type { InventoryStockReleasedV1, InventoryStockReservedV1 } from '../../events/generated/event-schemas';
+import { TOPICS } from '../../events/topics';
+import { outboxEventId } from '../../outbox/event-id';
+import { ORDER_AGGREGATE_TYPE } from '../../outbox/outbox-constants';
+import type { OutboxWriter } from '../../outbox/outbox-writer';
+import { FailureType } from '../../shared/saga-contract';
 
 export interface InventoryDeps {
   /** Pool logged in as the inventory role (schema `inventory` only). */

@@ -1,13 +1,13 @@
 import type pg from 'pg';
 
-import { BusinessRejection, runIdempotent } from '../src/db/idempotent';
-import type { PaymentsPaymentCapturedV1, PaymentsPaymentRefundedV1 } from '../src/events/generated/event-schemas';
-import { TOPICS } from '../src/events/topics';
-import { outboxEventId } from '../src/outbox/event-id';
-import { ORDER_AGGREGATE_TYPE } from '../src/outbox/outbox-constants';
-import type { OutboxWriter } from '../src/outbox/outbox-writer';
-import type { CardGateway } from '../src/services/card-gateway';
-import { FailureType } from '../src/shared/saga-contract';
+import { BusinessRejection, runIdempotent } from '../../db/idempotent';
+import type { PaymentsPaymentCapturedV1, PaymentsPaymentRefundedV1 } from '../../events/generated/event-schemas';
+import { TOPICS } from '../../events/topics';
+import { outboxEventId } from '../../outbox/event-id';
+import { ORDER_AGGREGATE_TYPE } from '../../outbox/outbox-constants';
+import type { OutboxWriter } from '../../outbox/outbox-writer';
+import type { CardGateway } from '../../simulated-external/card-gateway';
+import { FailureType } from '../../shared/saga-contract';
 
 export interface PaymentsDeps {
   /** Pool logged in as the payments role (schema `payments` only). */

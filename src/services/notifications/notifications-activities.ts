@@ -1,12 +1,12 @@
 import type pg from 'pg';
 
-import { runIdempotent } from '../src/db/idempotent';
-import type { NotificationsNotificationSentV1 } from '../src/events/generated/event-schemas';
-import { TOPICS } from '../src/events/topics';
-import { outboxEventId } from '../src/outbox/event-id';
-import { ORDER_AGGREGATE_TYPE } from '../src/outbox/outbox-constants';
-import type { OutboxWriter } from '../src/outbox/outbox-writer';
-import type { NotificationChannel, NoticeKind } from '../src/services/notification-channel';
+import { runIdempotent } from '../../db/idempotent';
+import type { NotificationsNotificationSentV1 } from '../../events/generated/event-schemas';
+import { TOPICS } from '../../events/topics';
+import { outboxEventId } from '../../outbox/event-id';
+import { ORDER_AGGREGATE_TYPE } from '../../outbox/outbox-constants';
+import type { OutboxWriter } from '../../outbox/outbox-writer';
+import type { NotificationChannel, NoticeKind } from '../../simulated-external/notification-channel';
 
 export interface NotificationsDeps {
   /** Pool logged in as the notifications role (schema `notifications` only). */

@@ -1,15 +1,15 @@
 import type pg from 'pg';
 import { z } from 'zod';
 
-import { BusinessRejection, runIdempotent } from '../src/db/idempotent';
-import { toSafeInteger } from '../src/db/pools';
-import type { OrderConfirmedV1, OrderFailedV1, OrderParkedDecisionV1 } from '../src/events/generated/event-schemas';
-import { TOPICS } from '../src/events/topics';
-import { outboxEventId } from '../src/outbox/event-id';
-import { ORDER_AGGREGATE_TYPE } from '../src/outbox/outbox-constants';
-import type { OutboxWriter } from '../src/outbox/outbox-writer';
-import type { CompensationStep, OrderDetails, ParkedDecisionKind } from '../src/shared/saga-contract';
-import { FailureType } from '../src/shared/saga-contract';
+import { BusinessRejection, runIdempotent } from '../../db/idempotent';
+import { toSafeInteger } from '../../db/pools';
+import type { OrderConfirmedV1, OrderFailedV1, OrderParkedDecisionV1 } from '../../events/generated/event-schemas';
+import { TOPICS } from '../../events/topics';
+import { outboxEventId } from '../../outbox/event-id';
+import { ORDER_AGGREGATE_TYPE } from '../../outbox/outbox-constants';
+import type { OutboxWriter } from '../../outbox/outbox-writer';
+import type { CompensationStep, OrderDetails, ParkedDecisionKind } from '../../shared/saga-contract';
+import { FailureType } from '../../shared/saga-contract';
 
 export interface OrdersDeps {
   /** Pool logged in as the orders role (schema `orders` only). */

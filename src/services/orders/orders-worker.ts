@@ -1,0 +1,3 @@
+import { startWorkerProcess } from '../../../workers/start-workers';
+
+startWorkerProcess(['orders']);

@@ -1,3 +1,0 @@
-import { startWorkerProcess } from './start-workers';
-
-startWorkerProcess(['payments']);
