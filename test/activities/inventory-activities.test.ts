@@ -2,8 +2,8 @@ import { createInventoryActivities } from '../../src/services/inventory/inventor
 import { outboxEventId } from '../../src/outbox/event-id';
 import { FailureType } from '../../src/shared/saga-contract';
 import { uniqueName } from '../support/stack';
-import type { DbHarness } from './db-harness';
-import { failureOf, openDb, outboxEvents, putStock, runActivity, stockOf } from './db-harness';
+import type { DbHarness } from '../support/db-harness';
+import { failureOf, openDb, outboxEvents, putStock, runActivity, stockOf } from '../support/db-harness';
 
 describe('inventory activities', () => {
   let db: DbHarness;

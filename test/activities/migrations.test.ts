@@ -1,7 +1,7 @@
 import { DB_OWNERS } from '../../src/db/db-config';
 import { migrateAll, readMigrations } from '../../src/db/migrate';
-import type { DbHarness } from './db-harness';
-import { openDb } from './db-harness';
+import type { DbHarness } from '../support/db-harness';
+import { openDb } from '../support/db-harness';
 
 describe('migrations', () => {
   let db: DbHarness;

@@ -1,8 +1,8 @@
 import { createNotificationsActivities } from '../../src/services/notifications/notifications-activities';
 import { outboxEventId } from '../../src/outbox/event-id';
 import { uniqueName } from '../support/stack';
-import type { DbHarness } from './db-harness';
-import { openDb, outboxEvents, recordingChannel, runActivity } from './db-harness';
+import type { DbHarness } from '../support/db-harness';
+import { openDb, outboxEvents, recordingChannel, runActivity } from '../support/db-harness';
 
 describe('notifications activities', () => {
   let db: DbHarness;

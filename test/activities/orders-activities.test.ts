@@ -3,8 +3,8 @@ import { outboxEventId } from '../../src/outbox/event-id';
 import type { OrderDetails } from '../../src/shared/saga-contract';
 import { FailureType } from '../../src/shared/saga-contract';
 import { uniqueName } from '../support/stack';
-import type { DbHarness } from './db-harness';
-import { failureOf, openDb, outboxEvents, runActivity } from './db-harness';
+import type { DbHarness } from '../support/db-harness';
+import { failureOf, openDb, outboxEvents, runActivity } from '../support/db-harness';
 
 describe('orders activities', () => {
   let db: DbHarness;

@@ -4,8 +4,8 @@ import type { GatewayBehaviour } from '../../src/simulated-external/card-gateway
 import { DECLINED_CARD_TOKEN, SimulatedCardGateway } from '../../src/simulated-external/card-gateway';
 import { FailureType } from '../../src/shared/saga-contract';
 import { uniqueName } from '../support/stack';
-import type { DbHarness } from './db-harness';
-import { failureOf, openDb, outboxEvents, runActivity } from './db-harness';
+import type { DbHarness } from '../support/db-harness';
+import { failureOf, openDb, outboxEvents, runActivity } from '../support/db-harness';
 
 const calm: GatewayBehaviour = { declineRate: 0, transientErrorRate: 0, latencyMs: { min: 0, max: 0 } };
 

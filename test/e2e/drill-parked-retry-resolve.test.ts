@@ -33,7 +33,7 @@ import type { DrillProcess } from '../support/drill-roles';
 import { ordersCli, quietTemporalRuntime, startDrillProcess, workflowTaskFailures } from '../support/drill-roles';
 import { waitFor } from '../support/ingress-harness';
 import { endpoints, uniqueName } from '../support/stack';
-import { TEST_TUNING } from '../workflows/saga-harness';
+import { TEST_TUNING } from '../support/saga-harness';
 
 // About 1.5 min alone; the margin is for a machine shared with other suites (no wall-clock limit is asserted).
 jest.setTimeout(420_000);

@@ -76,7 +76,7 @@ describe('drill: rolling deploy of the saga worker with 100 sagas in flight', ()
     oldBuild = await bundleSagaWorkflows({ workflowsPath: variant('saga-before-received-notice.ts'), logger: quiet });
     newBuild = await bundleSagaWorkflows({ logger: quiet });
     unpatched = await bundleSagaWorkflows({
-      workflowsPath: path.join(__dirname, '..', 'replay', 'variants', 'unpatched-received-notice.ts'),
+      workflowsPath: variant('saga-unpatched-received-notice.ts'),
       logger: quiet,
     });
   });

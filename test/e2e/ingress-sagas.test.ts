@@ -4,8 +4,8 @@ import { DECLINED_CARD_TOKEN } from '../../src/simulated-external/card-gateway';
 import type { OrderSagaResult } from '../../src/shared/saga-contract';
 import { orderWorkflowId } from '../../src/shared/saga-contract';
 import { db, ledgerOutcomes, newScope, produce, startScopedIngress, waitFor } from '../support/ingress-harness';
-import type { SagaHarness } from '../workflows/saga-harness';
-import { openSagaHarness, stockedSku, withSagaWorkers } from '../workflows/saga-harness';
+import type { SagaHarness } from '../support/saga-harness';
+import { openSagaHarness, stockedSku, withSagaWorkers } from '../support/saga-harness';
 
 jest.setTimeout(300_000);
 

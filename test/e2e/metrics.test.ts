@@ -18,7 +18,7 @@ import type { OrderSagaResult } from '../../src/shared/saga-contract';
 import { FailureType, orderWorkflowId, sagaStatusQuery } from '../../src/shared/saga-contract';
 import { db, ledgerOutcomes, newScope, produce, scopeConfig, waitFor } from '../support/ingress-harness';
 import { endpoints, kafkaClient } from '../support/stack';
-import type { SagaHarness } from '../workflows/saga-harness';
+import type { SagaHarness } from '../support/saga-harness';
 import {
   CALM_GATEWAY,
   newOrder,
@@ -26,7 +26,7 @@ import {
   stockedSku,
   withSagaWorkers,
   workflowFailure,
-} from '../workflows/saga-harness';
+} from '../support/saga-harness';
 
 jest.setTimeout(300_000);
 

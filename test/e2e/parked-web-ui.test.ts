@@ -17,7 +17,7 @@ import { decideParked, listParkedSagas } from '../../src/cli/parked-sagas';
 import { FailureType, orderWorkflowId, sagaStatusQuery } from '../../src/shared/saga-contract';
 import type { orderSaga } from '../../workflows';
 import { endpoints } from '../support/stack';
-import type { SagaHarness } from '../workflows/saga-harness';
+import type { SagaHarness } from '../support/saga-harness';
 import {
   CALM_GATEWAY,
   eventually,
@@ -25,7 +25,7 @@ import {
   openSagaHarness,
   stockedSku,
   withSagaWorkers,
-} from '../workflows/saga-harness';
+} from '../support/saga-harness';
 
 jest.setTimeout(240_000);
 

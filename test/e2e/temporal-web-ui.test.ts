@@ -7,8 +7,8 @@ import { chromium } from 'playwright-core';
 import { DECLINED_CARD_TOKEN } from '../../src/simulated-external/card-gateway';
 import { orderWorkflowId } from '../../src/shared/saga-contract';
 import { endpoints } from '../support/stack';
-import type { SagaHarness } from '../workflows/saga-harness';
-import { newOrder, openSagaHarness, stockedSku, withSagaWorkers } from '../workflows/saga-harness';
+import type { SagaHarness } from '../support/saga-harness';
+import { newOrder, openSagaHarness, stockedSku, withSagaWorkers } from '../support/saga-harness';
 
 jest.setTimeout(180_000);
 

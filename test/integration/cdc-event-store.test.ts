@@ -16,8 +16,8 @@ import type { CdcScope } from '../support/cdc-scope';
 import { startCdcScope } from '../support/cdc-scope';
 import { waitFor } from '../support/ingress-harness';
 import { consumeUntil, kafkaClient } from '../support/stack';
-import type { SagaHarness } from '../workflows/saga-harness';
-import { newOrder, openSagaHarness, stockedSku, withSagaWorkers } from '../workflows/saga-harness';
+import type { SagaHarness } from '../support/saga-harness';
+import { newOrder, openSagaHarness, stockedSku, withSagaWorkers } from '../support/saga-harness';
 
 jest.setTimeout(180_000);
 

@@ -16,8 +16,8 @@ import { runDeployCheck } from '../../src/deploy/deploy-check';
 import { checkSchemas } from '../../src/deploy/schema-check';
 import { SCHEMAS_DIR } from '../../src/events/codegen';
 import { RegistryClient } from '../../src/kafka/registry-client';
-import type { SagaHarness } from '../workflows/saga-harness';
-import { newOrder, openSagaHarness, stockedSku, withSagaWorkers } from '../workflows/saga-harness';
+import type { SagaHarness } from '../support/saga-harness';
+import { newOrder, openSagaHarness, stockedSku, withSagaWorkers } from '../support/saga-harness';
 import { endpoints, uniqueName } from '../support/stack';
 
 jest.setTimeout(300_000);

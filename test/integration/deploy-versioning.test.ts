@@ -25,12 +25,12 @@ import type { OrderDetails, SagaTaskQueues, ServiceName } from '../../src/shared
 import { orderWorkflowId, taskQueuesFor } from '../../src/shared/saga-contract';
 import { temporalCliPath } from '../../src/stack/components/temporal';
 import { bundleSagaWorkflows, createSagaWorkers } from '../../workers/saga-workers';
-import type { DbHarness } from '../activities/db-harness';
-import { openDb, putStock, recordingChannel } from '../activities/db-harness';
+import type { DbHarness } from '../support/db-harness';
+import { openDb, putStock, recordingChannel } from '../support/db-harness';
 import { ensureOrderSearchAttributes } from '../support/search-attributes';
 import { PrivateTemporal } from '../support/private-temporal';
 import { endpoints, stackConfig, uniqueName } from '../support/stack';
-import { CALM_GATEWAY, TEST_TUNING } from '../workflows/saga-harness';
+import { CALM_GATEWAY, TEST_TUNING } from '../support/saga-harness';
 
 jest.setTimeout(300_000);
 

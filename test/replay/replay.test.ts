@@ -118,7 +118,7 @@ describe('recorded orderSaga histories replay against the current workflow code'
 
   it('catches a non-deterministic change: the v2 notice without patched() breaks every v1 history', async () => {
     const unpatched = await bundleSagaWorkflows({
-      workflowsPath: path.join(__dirname, 'variants', 'unpatched-received-notice.ts'),
+      workflowsPath: path.join(__dirname, '..', 'support', 'workflows', 'saga-unpatched-received-notice.ts'),
       logger: new DefaultLogger('ERROR'),
     });
     const outcome = await replayAll(unpatched, histories);
@@ -129,7 +129,7 @@ describe('recorded orderSaga histories replay against the current workflow code'
 
   it('catches a non-deterministic change: parking without patched() breaks the runs that ended in CompensationFailed', async () => {
     const unpatched = await bundleSagaWorkflows({
-      workflowsPath: path.join(__dirname, 'variants', 'unpatched-parking.ts'),
+      workflowsPath: path.join(__dirname, '..', 'support', 'workflows', 'saga-unpatched-parking.ts'),
       logger: new DefaultLogger('ERROR'),
     });
     const outcome = await replayAll(unpatched, histories);

@@ -1,8 +1,8 @@
 import type { OrderSagaResult } from '../../src/shared/saga-contract';
 import { FailureType } from '../../src/shared/saga-contract';
-import { stockOf } from '../activities/db-harness';
-import type { SagaHarness } from './saga-harness';
-import { CALM_GATEWAY, newOrder, openSagaHarness, stockedSku, withSagaWorkers } from './saga-harness';
+import { stockOf } from '../support/db-harness';
+import type { SagaHarness } from '../support/saga-harness';
+import { CALM_GATEWAY, newOrder, openSagaHarness, stockedSku, withSagaWorkers } from '../support/saga-harness';
 
 jest.setTimeout(600_000);
 

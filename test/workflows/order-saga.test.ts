@@ -4,8 +4,8 @@ import { ApplicationFailure } from '@temporalio/common';
 
 import type { SagaStatus } from '../../src/shared/saga-contract';
 import { FailureType, cancelOrderSignal, idempotencyKey, sagaStatusQuery } from '../../src/shared/saga-contract';
-import { stockOf } from '../activities/db-harness';
-import type { SagaHarness } from './saga-harness';
+import { stockOf } from '../support/db-harness';
+import type { SagaHarness } from '../support/saga-harness';
 import {
   CALM_GATEWAY,
   eventually,
@@ -16,7 +16,7 @@ import {
   stockedSku,
   withSagaWorkers,
   workflowFailure,
-} from './saga-harness';
+} from '../support/saga-harness';
 
 jest.setTimeout(120_000);
 
@@ -292,7 +292,7 @@ describe('orderSaga on the real Temporal server', () => {
 describe('orderSaga as runs from before parking take it', () => {
   let old: SagaHarness;
   beforeAll(async () => {
-    old = await openSagaHarness(5, path.join(__dirname, 'variants', 'before-parking.ts'));
+    old = await openSagaHarness(5, path.join(__dirname, '..', 'support', 'workflows', 'saga-before-parking.ts'));
   });
   afterAll(() => old.close());
   const orderRow = async (orderId: string) =>

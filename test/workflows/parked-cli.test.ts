@@ -11,8 +11,15 @@ import { ApplicationFailure } from '@temporalio/common';
 
 import { FailureType, sagaStatusQuery } from '../../src/shared/saga-contract';
 import type { orderSaga } from '../../workflows';
-import type { SagaHarness } from './saga-harness';
-import { CALM_GATEWAY, eventually, newOrder, openSagaHarness, stockedSku, withSagaWorkers } from './saga-harness';
+import type { SagaHarness } from '../support/saga-harness';
+import {
+  CALM_GATEWAY,
+  eventually,
+  newOrder,
+  openSagaHarness,
+  stockedSku,
+  withSagaWorkers,
+} from '../support/saga-harness';
 
 jest.setTimeout(180_000);
 

@@ -28,9 +28,9 @@ import {
   parkedSinceKey,
 } from '../../src/shared/search-attributes';
 import type { orderSaga } from '../../workflows';
-import { stockOf } from '../activities/db-harness';
+import { stockOf } from '../support/db-harness';
 import { endpoints } from '../support/stack';
-import type { SagaHarness, SagaRun } from './saga-harness';
+import type { SagaHarness, SagaRun } from '../support/saga-harness';
 import {
   CALM_GATEWAY,
   eventually,
@@ -41,7 +41,7 @@ import {
   stockedSku,
   withSagaWorkers,
   workflowFailure,
-} from './saga-harness';
+} from '../support/saga-harness';
 
 jest.setTimeout(180_000);
 

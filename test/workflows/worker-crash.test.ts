@@ -4,9 +4,9 @@ import path from 'node:path';
 
 import { idempotencyKey, sagaStatusQuery } from '../../src/shared/saga-contract';
 import { createSagaWorkers, runWorkersUntil } from '../../workers/saga-workers';
-import { stockOf } from '../activities/db-harness';
-import type { SagaHarness } from './saga-harness';
-import { eventually, newOrder, openSagaHarness, stockedSku, withSagaWorkers } from './saga-harness';
+import { stockOf } from '../support/db-harness';
+import type { SagaHarness } from '../support/saga-harness';
+import { eventually, newOrder, openSagaHarness, stockedSku, withSagaWorkers } from '../support/saga-harness';
 
 jest.setTimeout(180_000);
 

@@ -14,8 +14,8 @@ import { RegistryClient } from '../../src/kafka/registry-client';
 import type { OutboxService } from '../../src/outbox/outbox-constants';
 import { OutboxWriter } from '../../src/outbox/outbox-writer';
 import type { Notice, NotificationChannel } from '../../src/simulated-external/notification-channel';
-import { allSettings } from '../support/settings';
-import { endpoints, uniqueName } from '../support/stack';
+import { allSettings } from './settings';
+import { endpoints, uniqueName } from './stack';
 
 export interface DbHarness {
   cfg: DbConfig;

@@ -17,12 +17,12 @@ import type { OrderDetails, OrderSagaInput, SagaTaskQueues, SagaTuning } from '.
 import { orderWorkflowId, sagaStartMetadata, taskQueuesFor } from '../../src/shared/saga-contract';
 import { orderSaga } from '../../workflows';
 import type { WorkerRole } from '../../workers/saga-workers';
-import { ensureOrderSearchAttributes } from '../support/search-attributes';
+import { ensureOrderSearchAttributes } from './search-attributes';
 import { bundleSagaWorkflows, createSagaWorkers, runWorkersUntil } from '../../workers/saga-workers';
-import type { DbHarness } from '../activities/db-harness';
-import { openDb, putStock, recordingChannel } from '../activities/db-harness';
+import type { DbHarness } from './db-harness';
+import { openDb, putStock, recordingChannel } from './db-harness';
 import { saveFixture } from '../../src/deploy/history-recorder';
-import { endpoints, uniqueName } from '../support/stack';
+import { endpoints, uniqueName } from './stack';
 
 let runtimeInstalled = false;
 /** Worker warnings for failures a test provokes on purpose would bury the report; errors still show. */
