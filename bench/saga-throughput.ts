@@ -20,7 +20,8 @@ import { buildPlan } from '../src/provision/plan';
 import { runProvision } from '../src/provision/run';
 import { provisionSettingsFrom } from '../src/provision/settings';
 import type { OrderSagaInput } from '../src/shared/saga-contract';
-import { ORDER_SAGA_WORKFLOW_TYPE, SERVICES, orderWorkflowId, taskQueuesFor } from '../src/shared/saga-contract';
+import { SERVICE_NAMES } from '../src/services/registry';
+import { ORDER_SAGA_WORKFLOW_TYPE, orderWorkflowId, taskQueuesFor } from '../src/shared/saga-contract';
 
 const SAGAS = Number(process.argv[2] ?? 200);
 const ROUNDS = Number(process.argv[3] ?? 2);
@@ -88,7 +89,7 @@ async function main(): Promise<void> {
       plugins,
     }),
     ...(await Promise.all(
-      SERVICES.map((s) =>
+      SERVICE_NAMES.map((s) =>
         Worker.create({ connection: workerConnection, namespace, taskQueue: bareQueues[s], activities: noop, plugins }),
       ),
     )),

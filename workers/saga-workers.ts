@@ -17,7 +17,8 @@ import { createLogger } from '../src/observability/logger';
 import type { Metrics } from '../src/observability/metrics';
 import type { Tracing } from '../src/observability/tracing';
 import { initTracing, temporalTracingPlugin } from '../src/observability/tracing';
-import type { SagaTaskQueues, ServiceName } from '../src/shared/saga-contract';
+import type { ServiceName } from '../src/services/registry';
+import type { SagaTaskQueues } from '../src/shared/saga-contract';
 import { sagaMetricsSinks } from './saga-metrics-sinks';
 
 /** The workflow code the orchestrator runs; the worker bundles it unless given a prebuilt bundle. */

@@ -30,6 +30,7 @@ import type { Ingress } from '../ingress/app';
 import { startIngress } from '../ingress/app';
 import { LagMonitor } from '../observability/consumer-lag';
 import type { Logger } from '../observability/logger';
+import type { DbOwner } from '../db/db-config';
 import type { Metrics } from '../observability/metrics';
 import type { Tracing } from '../observability/tracing';
 import { outboxWriterFor } from '../outbox/outbox-config';
@@ -62,7 +63,7 @@ export interface RunningRoles {
   eventStore?: EventStoreConsumer;
   workers: Worker[];
   /** The pools this process opened, by owner (each logged in as that owner's role). */
-  pools: Partial<Record<'orders' | 'inventory' | 'payments' | 'notifications' | 'card_gateway', pg.Pool>>;
+  pools: Partial<Record<DbOwner, pg.Pool>>;
   /** Settles when a worker stops by itself (a fatal error): the process should then stop. */
   failed: Promise<Error>;
   /** Graceful, in reverse start order: API, ingress, event store, cleaner, workers, connections. */

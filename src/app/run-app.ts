@@ -8,6 +8,7 @@ import type pg from 'pg';
 
 import type { Settings } from '../config/settings';
 import type { Metrics } from '../observability/metrics';
+import { SERVICE_NAMES } from '../services/registry';
 import type { RoleContext, RunningRoles } from './roles';
 import { startRoles } from './roles';
 
@@ -15,10 +16,7 @@ import { startRoles } from './roles';
 export const APP_ROLES = [
   'provision',
   'saga',
-  'orders',
-  'inventory',
-  'payments',
-  'notifications',
+  ...SERVICE_NAMES,
   'eventStore',
   'outboxCleaner',
   'ingress',

@@ -19,6 +19,7 @@ import type { ApiAuthSettings } from '../api/auth-settings';
 import { apiAuthEnvSchema, apiAuthSettingsSchema } from '../api/auth-settings';
 import type { WorkerDeploymentSettings } from '../deploy/worker-deployment';
 import { deploymentEnvSchema, loadWorkerDeploymentSettings } from '../deploy/worker-deployment';
+import { SERVICE_NAMES } from '../services/registry';
 import type { ScopeNames } from './scope';
 import { SCOPE_PATTERN, scopeNames } from './scope';
 import type { StackConfig } from './stack-config';
@@ -40,7 +41,7 @@ export const ROLES = [
 export type Role = (typeof ROLES)[number];
 
 /** The roles whose worker runs on a task queue of the saga. */
-export const WORKER_ROLES = ['saga', 'orders', 'inventory', 'payments', 'notifications'] as const;
+export const WORKER_ROLES = ['saga', ...SERVICE_NAMES] as const;
 export type WorkerRole = (typeof WORKER_ROLES)[number];
 
 export type Env = Readonly<Record<string, string | undefined>>;

@@ -2,14 +2,16 @@ import type { ConnectionOptions } from 'node:tls';
 
 import type { PostgresSettings, RoleSettings } from '../config/settings';
 import { roleFromUrl } from '../config/settings';
-import type { ServiceName } from '../shared/saga-contract';
+import type { ServiceName } from '../services/registry';
+import { SERVICE_NAMES } from '../services/registry';
 
 /**
- * Owners of a PostgreSQL schema: the four services, plus the simulated card gateway, which stands
- * for an external company and so keeps its ledger apart from the payments service's own data.
+ * Owners of a PostgreSQL schema whose pools and roles the database config holds: every service of
+ * the registry, plus the simulated card gateway, which stands for an external company and so keeps
+ * its ledger apart from the payments service's own data.
  */
-export const DB_OWNERS = ['orders', 'inventory', 'payments', 'notifications', 'card_gateway'] as const;
-export type DbOwner = (typeof DB_OWNERS)[number];
+export type DbOwner = ServiceName | 'card_gateway';
+export const DB_OWNERS: readonly DbOwner[] = [...SERVICE_NAMES, 'card_gateway'];
 
 export type ServiceDbOwner = ServiceName & DbOwner;
 

@@ -11,7 +11,8 @@
 import type pg from 'pg';
 
 import type { OutboxService } from './outbox-constants';
-import { OUTBOX_SERVICES, OUTBOX_TABLE } from './outbox-constants';
+import { OUTBOX_SERVICE_NAMES } from '../services/registry';
+import { OUTBOX_TABLE } from './outbox-constants';
 
 export interface OutboxWatermark {
   snapshot: string;
@@ -65,7 +66,7 @@ export async function slotPassed(db: pg.Pool, slotName: string, lsn: string): Pr
  */
 export async function cleanOutboxOnce(options: CleanOptions): Promise<CleanReport> {
   const { db } = options;
-  const services = options.services ?? OUTBOX_SERVICES;
+  const services = options.services ?? OUTBOX_SERVICE_NAMES;
   if (!services.length) return { deleted: {}, confirmed: false };
   const mark = await takeWatermark(db);
   const deadline = Date.now() + (options.waitMs ?? 30_000);

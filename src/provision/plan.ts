@@ -8,7 +8,8 @@ import path from 'node:path';
 
 import { EVENT_CATALOG } from '../events/generated/event-schemas';
 import { TOPICS, deadLetterTopic, valueSubject } from '../events/topics';
-import { OUTBOX_SERVICES, OUTBOX_TABLE, OUTBOX_TABLES, prefixedTopic } from '../outbox/outbox-constants';
+import { OUTBOX_TABLE, OUTBOX_TABLES, prefixedTopic } from '../outbox/outbox-constants';
+import { OUTBOX_SERVICE_NAMES, SERVICE_REGISTRY } from '../services/registry';
 import { ORDER_SEARCH_ATTRIBUTES } from '../shared/search-attributes';
 
 /** Partitions of `order.placed` and `order.cancelled` (and their dead letters): orders handled side by side. */
@@ -154,30 +155,13 @@ export function formatMegabytes(mb: number): string {
 
 /** The schema owners whose migrations provisioning applies, in order (the CDC table last: the publication needs it). */
 export const MIGRATION_OWNERS = [
-  {
-    owner: 'orders',
-    schema: 'orders',
-    role: 'kts_orders',
-    dir: path.join(__dirname, '..', 'services', 'orders', 'migrations'),
-  },
-  {
-    owner: 'inventory',
-    schema: 'inventory',
-    role: 'kts_inventory',
-    dir: path.join(__dirname, '..', 'services', 'inventory', 'migrations'),
-  },
-  {
-    owner: 'payments',
-    schema: 'payments',
-    role: 'kts_payments',
-    dir: path.join(__dirname, '..', 'services', 'payments', 'migrations'),
-  },
-  {
-    owner: 'notifications',
-    schema: 'notifications',
-    role: 'kts_notifications',
-    dir: path.join(__dirname, '..', 'services', 'notifications', 'migrations'),
-  },
+  // Every domain service of the registry, its migrations next to its code.
+  ...SERVICE_REGISTRY.map((s) => ({
+    owner: s.schema,
+    schema: s.schema,
+    role: s.role,
+    dir: path.join(__dirname, '..', s.migrations),
+  })),
   {
     owner: 'card_gateway',
     schema: 'card_gateway',
@@ -209,7 +193,7 @@ export const LOGIN_ROLES = [
   {
     owner: 'outbox_cleaner',
     role: 'kts_outbox_cleaner',
-    grants: OUTBOX_SERVICES.map((schema): TableGrant => ({
+    grants: OUTBOX_SERVICE_NAMES.map((schema): TableGrant => ({
       schema,
       table: OUTBOX_TABLE,
       privileges: ['SELECT', 'DELETE'],

@@ -12,15 +12,14 @@ import { formatVersion, readMigrationsFrom } from '../db/migrate';
 import { EVENT_CATALOG } from '../events/generated/event-schemas';
 import { TOPICS, deadLetterTopic, valueSubject } from '../events/topics';
 import { prefixedTopic } from '../outbox/outbox-constants';
+import type { ServiceName, Topic } from '../services/registry';
+import { SERVICE_REGISTRY, serviceEntry } from '../services/registry';
 import { ORDER_SEARCH_ATTRIBUTES } from '../shared/search-attributes';
 import type { MigrationOwner, TableGrant } from './plan';
 import { LOGIN_ROLES, MIGRATION_OWNERS } from './plan';
 
 /** The long-running roles that verify before they start. */
-export type VerifiedRole =
-  'saga' | 'orders' | 'inventory' | 'payments' | 'notifications' | 'ingress' | 'api' | 'eventStore' | 'outboxCleaner';
-
-type Topic = (typeof TOPICS)[keyof typeof TOPICS];
+export type VerifiedRole = 'saga' | ServiceName | 'ingress' | 'api' | 'eventStore' | 'outboxCleaner';
 
 /** Declared needs of a role: schemas it logs into, topics it reads, subjects whose schemas it writes with. */
 export interface RoleNeeds {
@@ -49,19 +48,16 @@ const outboxCleanerRole = LOGIN_ROLES.find((r) => r.owner === 'outbox_cleaner')!
 export const ROLE_NEEDS: Readonly<Record<VerifiedRole, RoleNeeds>> = {
   // The orchestrator keeps the order's search attributes current.
   saga: { ...none, searchAttributes: true },
-  orders: {
-    ...none,
-    schemas: ['orders'],
-    writes: [TOPICS.orderConfirmed, TOPICS.orderFailed, TOPICS.orderParkedDecision],
-  },
-  inventory: { ...none, schemas: ['inventory'], writes: [TOPICS.stockReserved, TOPICS.stockReleased] },
+  // Each service's worker: its own schema and the topics its activities emit, as the registry says.
+  ...(Object.fromEntries(
+    SERVICE_REGISTRY.map((s) => [s.settingsKey, { ...none, schemas: [s.schema], writes: [...s.topics] }]),
+  ) as Record<ServiceName, RoleNeeds>),
   // The simulated card gateway is the payments worker's outside party and keeps its own ledger.
   payments: {
     ...none,
     schemas: ['payments', 'card_gateway'],
-    writes: [TOPICS.paymentCaptured, TOPICS.paymentRefunded],
+    writes: [...serviceEntry('payments').topics],
   },
-  notifications: { ...none, schemas: ['notifications'], writes: [TOPICS.notificationSent] },
   ingress: { ...none, schemas: ['ingress'], consumes: [TOPICS.orderPlaced, TOPICS.orderCancelled], deadLetters: true },
   api: { ...none, schemas: ['orders'], writes: [TOPICS.orderPlaced, TOPICS.orderCancelled] },
   eventStore: { ...none, schemas: ['event_store'], consumes: Object.values(TOPICS) },

@@ -3,7 +3,7 @@ import type pg from 'pg';
 import type { OutboxWriter } from '../outbox/outbox-writer';
 import type { CardGateway } from '../simulated-external/card-gateway';
 import type { NotificationChannel } from '../simulated-external/notification-channel';
-import type { ServiceName } from '../shared/saga-contract';
+import type { ServiceName } from './registry';
 import { createInventoryActivities } from './inventory/inventory-activities';
 import { createNotificationsActivities } from './notifications/notifications-activities';
 import { createOrdersActivities } from './orders/orders-activities';

@@ -7,18 +7,11 @@
 import type { Sinks } from '@temporalio/workflow';
 import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
 
-/** The services that own data and run activities, one task queue and one PostgreSQL schema each. */
-export const SERVICES = ['orders', 'inventory', 'payments', 'notifications'] as const;
-export type ServiceName = (typeof SERVICES)[number];
+import type { ServiceName } from '../services/registry';
+import { SERVICE_REGISTRY } from '../services/registry';
 
 /** Task queue of the orchestrator (workflow code only) and of each service's activity worker. */
-export interface SagaTaskQueues {
-  saga: string;
-  orders: string;
-  inventory: string;
-  payments: string;
-  notifications: string;
-}
+export type SagaTaskQueues = { saga: string } & Record<ServiceName, string>;
 
 /**
  * Task queue names under an optional prefix. Production uses no prefix; tests and benchmarks pass a
@@ -26,13 +19,8 @@ export interface SagaTaskQueues {
  */
 export function taskQueuesFor(prefix = ''): SagaTaskQueues {
   const p = prefix ? `${prefix}.` : '';
-  return {
-    saga: `${p}order-saga`,
-    orders: `${p}orders`,
-    inventory: `${p}inventory`,
-    payments: `${p}payments`,
-    notifications: `${p}notifications`,
-  };
+  const services = Object.fromEntries(SERVICE_REGISTRY.map((s) => [s.name, `${p}${s.taskQueue}`]));
+  return { saga: `${p}order-saga`, ...(services as Record<ServiceName, string>) };
 }
 
 export const TASK_QUEUES: SagaTaskQueues = taskQueuesFor();

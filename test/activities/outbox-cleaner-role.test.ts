@@ -9,7 +9,7 @@ import { startRoles } from '../../src/app/roles';
 import { repoRoot } from '../../src/config/stack-config';
 import { createMetrics } from '../../src/observability/metrics';
 import { cleanOutboxOnce } from '../../src/outbox/outbox-cleaner';
-import { OUTBOX_SERVICES } from '../../src/outbox/outbox-constants';
+import { OUTBOX_SERVICE_NAMES } from '../../src/services/registry';
 import type { LoginRoleStep } from '../../src/provision/plan';
 import { buildPlan } from '../../src/provision/plan';
 import { runProvision } from '../../src/provision/run';
@@ -22,7 +22,7 @@ jest.setTimeout(120_000);
 const provision = provisionSettingsFrom(allSettings);
 const loginRolePlan = buildPlan({ ...provision.plan, include: ['login-role'] });
 const cleanerUrl = testSettings(['outboxCleaner']).roles.outboxCleaner.pgUrl;
-const OUTBOXES = OUTBOX_SERVICES.map((s) => `${s}.outbox`);
+const OUTBOXES = OUTBOX_SERVICE_NAMES.map((s) => `${s}.outbox`);
 
 /**
  * The outbox cleaner has a database role of its own: provisioning creates it with SELECT and DELETE
