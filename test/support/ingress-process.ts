@@ -7,7 +7,8 @@ import type { IngressScope } from './ingress-harness';
 import { scopeEnv } from './ingress-harness';
 
 const root = path.join(__dirname, '..', '..');
-const logDir = path.join(root, '.stack', 'logs', 'ingress-tests');
+/** Where each spawned member's output goes, as `<scope prefix>-<name>.log`. */
+export const INGRESS_LOG_DIR = path.join(root, '.stack', 'logs', 'ingress-tests');
 
 export interface IngressProcess {
   name: string;
@@ -23,8 +24,8 @@ export interface IngressProcess {
  * consumer itself). Output goes to a log file under .stack/logs/ingress-tests for post-mortems.
  */
 export function spawnIngress(scope: IngressScope, name: string, env: Record<string, string> = {}): IngressProcess {
-  mkdirSync(logDir, { recursive: true });
-  const log = createWriteStream(path.join(logDir, `${scope.prefix}-${name}.log`), { flags: 'a' });
+  mkdirSync(INGRESS_LOG_DIR, { recursive: true });
+  const log = createWriteStream(path.join(INGRESS_LOG_DIR, `${scope.prefix}-${name}.log`), { flags: 'a' });
   const child = spawn(process.execPath, ['--import', 'tsx', 'src/ingress/main.ts'], {
     cwd: root,
     // Port 0: several members run side by side, each with its own /metrics port.
