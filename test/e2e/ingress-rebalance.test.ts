@@ -10,6 +10,7 @@ import { RegistryClient } from '../../src/kafka/registry-client';
 import { fetchConsumerLag } from '../../src/observability/consumer-lag';
 import type { IngressScope } from '../support/ingress-harness';
 import {
+  bundleStubWorkflows,
   db,
   ledgerOutcomes,
   newScope,
@@ -44,6 +45,8 @@ const PROGRESS_BEFORE_CHANGE = 10;
 // same time, and a start there can take most of a second under that load, which would make this
 // test's duration depend on its neighbours. Counts still come from Temporal (this server) and PG.
 const server = PrivateTemporal.create();
+// Bundled while the server starts: on a busy machine either takes many seconds.
+const bundle = bundleStubWorkflows();
 let temporal: { client: Client; close: () => Promise<void> };
 beforeAll(async () => {
   await (await server).start();
@@ -104,8 +107,8 @@ describe('ingress consumer group under rebalances', () => {
       KTS_TEMPORAL_PORT: String(port),
       KTS_TEMPORAL_UI_PORT: String(uiPort),
     };
-    // Bundling the workflow code and starting three Node processes are both slow: side by side.
-    const workerStarting = startStubSagaWorker(scope, address);
+    // Starting three Node processes is slow on a busy machine: the saga worker starts meanwhile.
+    const workerStarting = bundle.then((b) => startStubSagaWorker(scope, address, b));
     const members = new Map<string, IngressProcess>();
     const everyMember: string[] = [];
     let serial = 0;

@@ -1,7 +1,8 @@
 import path from 'node:path';
 
 import { Client, Connection } from '@temporalio/client';
-import { NativeConnection, Worker } from '@temporalio/worker';
+import type { WorkflowBundle } from '@temporalio/worker';
+import { NativeConnection, Worker, bundleWorkflowCode } from '@temporalio/worker';
 import type { KafkaMessage } from 'kafkajs';
 import pg from 'pg';
 import pino from 'pino';
@@ -64,15 +65,28 @@ export function startScopedIngress(scope: IngressScope, extra: Record<string, st
 
 export const STUB_WORKFLOWS_PATH = path.join(__dirname, 'workflows', 'stub-order-saga.ts');
 
+/**
+ * The stub workflows bundled once, for a file that starts stub workers more than once or wants the
+ * bundling (many seconds on a busy machine) to overlap with its other setup.
+ */
+export function bundleStubWorkflows(): Promise<WorkflowBundle> {
+  return bundleWorkflowCode({ workflowsPath: STUB_WORKFLOWS_PATH });
+}
+
 /** A worker running the stub `orderSaga` on the scope's saga task queue, until `stop()`. */
-export async function startStubSagaWorker(scope: IngressScope, address = endpoints.temporalAddress) {
+export async function startStubSagaWorker(
+  scope: IngressScope,
+  address = endpoints.temporalAddress,
+  /** A bundle from bundleStubWorkflows; without it the worker bundles the stub workflows itself. */
+  bundle?: WorkflowBundle,
+) {
   await ensureStubTable();
   const pool = new pg.Pool({ connectionString: endpoints.postgresUrl, max: 10 });
   const connection = await NativeConnection.connect({ address });
   const worker = await Worker.create({
     connection,
     taskQueue: taskQueuesFor(scope.taskQueuePrefix).saga,
-    workflowsPath: STUB_WORKFLOWS_PATH,
+    ...(bundle ? { workflowBundle: bundle } : { workflowsPath: STUB_WORKFLOWS_PATH }),
     activities: createStubSagaActivities(pool),
     maxConcurrentWorkflowTaskExecutions: 100,
     maxConcurrentActivityTaskExecutions: 100,
