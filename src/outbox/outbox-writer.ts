@@ -1,23 +1,19 @@
 /**
- * The transactional outbox writer: services call {@link OutboxWriter.append} with the SQL client of
- * the transaction that changes their state, so the event exists exactly when the change commits.
+ * The transactional outbox writer: services call {@link OutboxWriter.emit} with the SQL client of
+ * the transaction that changes their state and an event built by its factory (see
+ * src/events/event-factory.ts), so the event exists exactly when the change commits.
  */
 import { context, propagation } from '@opentelemetry/api';
 import type pg from 'pg';
 
 import type { EventCodec } from '../events/codec';
+import type { DomainEvent, EventMessage } from '../events/event-factory';
 import type { OutboxService } from './outbox-constants';
 import { OUTBOX_HEADERS, OUTBOX_TABLE, prefixedTopic } from './outbox-constants';
 
-/** Fields every domain event has (see schemas/*.avsc). */
-export interface DomainEvent {
-  eventId: string;
-  eventType: string;
-  eventVersion: number;
-  occurredAt: number;
-  orderId: string;
-}
+export type { DomainEvent } from '../events/event-factory';
 
+/** An event built by hand and where it goes; services use {@link OutboxWriter.emit} with a factory's message. */
 export interface OutboxEntry<E extends DomainEvent> {
   /** Canonical topic (a TOPICS value); the writer adds its prefix. */
   topic: string;
@@ -59,24 +55,58 @@ export class OutboxWriter {
   }
 
   /**
+   * Appends the event `message` (built by its type's factory) to its service's outbox through `tx`:
+   * see {@link append}. Must be called inside the transaction of the state change. Returns the
+   * row's topic.
+   */
+  emit<E extends DomainEvent>(
+    tx: Queryable,
+    message: EventMessage<E>,
+    trace?: OutboxEntry<E>['trace'],
+  ): Promise<string> {
+    return this.insert(
+      tx,
+      message.service,
+      message.topic,
+      message.aggregateType,
+      message.aggregateId,
+      message.event,
+      trace,
+    );
+  }
+
+  /**
    * Serializes `event` with the registry (Confluent-framed Avro, subject `<topic>-value` of the
    * canonical topic, so prefixed test topics share the production schemas) and inserts it into
    * `<service>.outbox` through `tx`. Must be called inside the transaction of the state change.
    * Idempotent by eventId: appending the same event twice leaves one row. Returns the row's topic.
+   * The aggregate id is the event's orderId.
    */
-  async append<E extends DomainEvent>(tx: Queryable, service: OutboxService, entry: OutboxEntry<E>): Promise<string> {
-    const payload = await this.codec.encode(entry.topic, entry.event);
-    const topic = this.destination(entry.topic);
-    const trace = entry.trace ?? activeTrace();
+  append<E extends DomainEvent>(tx: Queryable, service: OutboxService, entry: OutboxEntry<E>): Promise<string> {
+    return this.insert(tx, service, entry.topic, entry.aggregateType, entry.event.orderId, entry.event, entry.trace);
+  }
+
+  private async insert(
+    tx: Queryable,
+    service: OutboxService,
+    canonicalTopic: string,
+    aggregateType: string,
+    aggregateId: string,
+    event: DomainEvent,
+    traceContext: OutboxEntry<DomainEvent>['trace'],
+  ): Promise<string> {
+    const payload = await this.codec.encode(canonicalTopic, event);
+    const topic = this.destination(canonicalTopic);
+    const trace = traceContext ?? activeTrace();
     await tx.query(
       `INSERT INTO ${tx.escapeIdentifier(service)}.${OUTBOX_TABLE}
          (id, aggregatetype, aggregateid, type, topic, payload, traceparent, tracestate)
        VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (id) DO NOTHING`,
       [
-        entry.event.eventId,
-        entry.aggregateType,
-        entry.event.orderId,
-        entry.event.eventType,
+        event.eventId,
+        aggregateType,
+        aggregateId,
+        event.eventType,
         topic,
         payload,
         trace.traceparent ?? null,
