@@ -18,6 +18,7 @@ import { TOPICS } from '../src/events/topics';
 import { RegistryClient } from '../src/kafka/registry-client';
 import { OUTBOX_HEADERS } from '../src/outbox/outbox-constants';
 import { OutboxWriter } from '../src/outbox/outbox-writer';
+import { orderConfirmed } from '../src/services/orders/orders-events';
 
 const cfg = loadStackConfig();
 const ep = stackEndpoints(cfg);
@@ -62,23 +63,21 @@ async function main(): Promise<void> {
     },
   });
   const write = async () => {
-    const event = {
-      eventId: randomUUID(),
-      eventType: 'order.confirmed',
-      eventVersion: 1,
-      occurredAt: Date.now(),
-      orderId: `ord-${randomUUID()}`,
+    const orderId = `ord-${randomUUID()}`;
+    const confirmed = orderConfirmed({
+      idempotencyKey: `order-${orderId}/confirmOrder`,
+      orderId,
       customerId: 'bench',
       totalMinor: 1000,
       currency: 'EUR',
-    };
+    });
     const tx = await db.connect();
     await tx.query('BEGIN');
-    await writer.append(tx, 'orders', { topic: TOPICS.orderConfirmed, aggregateType: 'order', event });
+    await writer.emit(tx, confirmed);
     await tx.query('COMMIT');
     tx.release();
-    committedAt.set(event.eventId, Date.now());
-    return event.eventId;
+    committedAt.set(confirmed.event.eventId, Date.now());
+    return confirmed.event.eventId;
   };
   // Warm up the codec, connector and consumer group: measure only once a record made the trip.
   const warm = await write();

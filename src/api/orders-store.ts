@@ -8,13 +8,10 @@ import { randomUUID } from 'node:crypto';
 import type pg from 'pg';
 
 import { toSafeInteger } from '../db/pools';
-import type { OrderCancelledV1, OrderPlacedV2 } from '../events/generated/event-schemas';
-import { TOPICS } from '../events/topics';
 import type { OutboxWriter } from '../outbox/outbox-writer';
+import { orderCancelled, orderPlaced } from '../services/orders/orders-events';
 import type { CancelAccepted, CancelOrderRequest, OrderCreated, PlaceOrderRequest } from './order-requests';
 import { requestHash } from './order-requests';
-
-export const ORDER_AGGREGATE = 'order';
 
 /** Outcome of a write: the answer to send, and whether it repeats an earlier request's answer. */
 export type WriteOutcome<T> =
@@ -106,11 +103,7 @@ export class OrdersStore {
           [orderId, i + 1, item.sku, item.quantity, item.unitPriceMinor],
         );
       }
-      const event: OrderPlacedV2 = {
-        eventId: randomUUID(),
-        eventType: 'order.placed',
-        eventVersion: 2,
-        occurredAt: Date.now(),
+      const placed = orderPlaced({
         orderId,
         userId: req.customerId,
         items: req.items,
@@ -118,14 +111,14 @@ export class OrdersStore {
         currency: req.currency,
         paymentToken: req.paymentToken,
         isLoyaltyMember: req.isLoyaltyMember,
-      };
-      await this.outbox.append(tx, 'orders', { topic: TOPICS.orderPlaced, aggregateType: ORDER_AGGREGATE, event });
+      });
+      await this.outbox.emit(tx, placed);
       const body: OrderCreated = {
         orderId,
         status: 'PENDING',
         totalMinor,
         currency: req.currency,
-        eventId: event.eventId,
+        eventId: placed.event.eventId,
       };
       return { kind: 'done', status: 201, body, replayed: false, orderId };
     });
@@ -144,20 +137,12 @@ export class OrdersStore {
       const order = rows[0];
       if (!order) return { kind: 'notFound' };
       if (order.status !== 'PENDING') return { kind: 'notCancellable', status: order.status };
-      const event: OrderCancelledV1 = {
-        eventId: randomUUID(),
-        eventType: 'order.cancelled',
-        eventVersion: 1,
-        occurredAt: Date.now(),
-        orderId,
-        userId: order.customer_id,
-        reason: req.reason,
-      };
-      await this.outbox.append(tx, 'orders', { topic: TOPICS.orderCancelled, aggregateType: ORDER_AGGREGATE, event });
+      const cancelled = orderCancelled({ orderId, userId: order.customer_id, reason: req.reason });
+      await this.outbox.emit(tx, cancelled);
       return {
         kind: 'done',
         status: 202,
-        body: { orderId, cancelRequested: true, eventId: event.eventId },
+        body: { orderId, cancelRequested: true, eventId: cancelled.event.eventId },
         replayed: false,
         orderId,
       };

@@ -12,6 +12,7 @@ import { DecodeFailure } from '../events/codec';
 import type { OrderCancelledV1, OrderPlacedV1, OrderPlacedV2 } from '../events/generated/event-schemas';
 import { orderPlacedV1Avsc } from '../events/generated/event-schemas';
 import { encodeFrame } from '../kafka/wire-format';
+import { orderCancelled, orderPlaced, orderPlacedV1 } from '../services/orders/orders-events';
 
 /** The SKUs `orders place` sells by default; the main job stocks them so placed orders can succeed. */
 export const CATALOG_SKUS = ['SKU-RED-MUG', 'SKU-TEA-100G', 'SKU-KETTLE', 'SKU-SPOON-SET', 'SKU-TEAPOT', 'SKU-FILTERS'];
@@ -38,11 +39,7 @@ export function placedEvent(opts: PlacedOptions): OrderPlacedV1 | OrderPlacedV2 
     quantity: 1 + Math.floor(rnd() * 3),
     unitPriceMinor: 100 + Math.floor(rnd() * 5000),
   }));
-  const base: OrderPlacedV1 = {
-    eventId: randomUUID(),
-    eventType: 'order.placed',
-    eventVersion: 1,
-    occurredAt: Date.now(),
+  const facts = {
     orderId: opts.orderId ?? `ord-${randomUUID()}`,
     userId: `user-${1 + Math.floor(rnd() * 1000)}`,
     items,
@@ -50,20 +47,13 @@ export function placedEvent(opts: PlacedOptions): OrderPlacedV1 | OrderPlacedV2 
     currency: opts.currency ?? 'EUR',
     paymentToken: opts.paymentToken ?? 'tok_visa_4242',
   };
-  if (opts.version === 1) return base;
-  return { ...base, eventVersion: 2, isLoyaltyMember: opts.isLoyaltyMember ?? rnd() < 0.3 };
+  if (opts.version === 1) return orderPlacedV1(facts).event;
+  return orderPlaced({ ...facts, isLoyaltyMember: opts.isLoyaltyMember ?? rnd() < 0.3 }).event;
 }
 
+/** A valid order.cancelled event for `orderId`. */
 export function cancelledEvent(orderId: string, userId: string, reason = 'changed my mind'): OrderCancelledV1 {
-  return {
-    eventId: randomUUID(),
-    eventType: 'order.cancelled',
-    eventVersion: 1,
-    occurredAt: Date.now(),
-    orderId,
-    userId,
-    reason,
-  };
+  return orderCancelled({ orderId, userId, reason }).event;
 }
 
 /** Kinds of bad record the CLI can inject and the test corpus covers. */
