@@ -1,12 +1,9 @@
 import type pg from 'pg';
 
 import { BusinessRejection, runIdempotent, voidIfAbsent } from '../../db/idempotent';
-import type { InventoryStockReleasedV1, InventoryStockReservedV1 } from '../../events/generated/event-schemas';
-import { TOPICS } from '../../events/topics';
-import { outboxEventId } from '../../outbox/event-id';
-import { ORDER_AGGREGATE_TYPE } from '../../outbox/outbox-constants';
 import type { OutboxWriter } from '../../outbox/outbox-writer';
 import { FailureType } from '../../shared/saga-contract';
+import { stockReleased, stockReserved } from './inventory-events';
 
 export interface InventoryDeps {
   /** Pool logged in as the inventory role (schema `inventory` only). */
@@ -98,19 +95,7 @@ export function createInventoryActivities({ db, outbox }: InventoryDeps) {
             [idempotencyKey, line.sku, line.quantity],
           );
         }
-        const event: InventoryStockReservedV1 = {
-          eventId: outboxEventId(idempotencyKey, TOPICS.stockReserved),
-          eventType: 'inventory.stock-reserved',
-          eventVersion: 1,
-          occurredAt: Date.now(),
-          orderId,
-          lines,
-        };
-        await outbox.append(tx, 'inventory', {
-          topic: TOPICS.stockReserved,
-          aggregateType: ORDER_AGGREGATE_TYPE,
-          event,
-        });
+        await outbox.emit(tx, stockReserved({ idempotencyKey, orderId, lines }));
         return { reservationKey: idempotencyKey, orderId, lines };
       });
     },
@@ -152,19 +137,7 @@ export function createInventoryActivities({ db, outbox }: InventoryDeps) {
           `UPDATE inventory.reservations SET status = 'RELEASED', released_at = now() WHERE reservation_key = $1`,
           [reservationKey],
         );
-        const event: InventoryStockReleasedV1 = {
-          eventId: outboxEventId(idempotencyKey, TOPICS.stockReleased),
-          eventType: 'inventory.stock-released',
-          eventVersion: 1,
-          occurredAt: Date.now(),
-          orderId,
-          lines: lines.rows,
-        };
-        await outbox.append(tx, 'inventory', {
-          topic: TOPICS.stockReleased,
-          aggregateType: ORDER_AGGREGATE_TYPE,
-          event,
-        });
+        await outbox.emit(tx, stockReleased({ idempotencyKey, orderId, lines: lines.rows }));
         return { reservationKey, released: lines.rows, voided: false };
       });
     },

@@ -1,12 +1,9 @@
 import type pg from 'pg';
 
 import { runIdempotent } from '../../db/idempotent';
-import type { NotificationsNotificationSentV1 } from '../../events/generated/event-schemas';
-import { TOPICS } from '../../events/topics';
-import { outboxEventId } from '../../outbox/event-id';
-import { ORDER_AGGREGATE_TYPE } from '../../outbox/outbox-constants';
 import type { OutboxWriter } from '../../outbox/outbox-writer';
 import type { NotificationChannel, NoticeKind } from '../../simulated-external/notification-channel';
+import { notificationSent } from './notifications-events';
 
 export interface NotificationsDeps {
   /** Pool logged in as the notifications role (schema `notifications` only). */
@@ -61,21 +58,8 @@ export function createNotificationsActivities({ db, channel, outbox }: Notificat
         );
         // Before delivery: if the event cannot be written (e.g. registry down) nothing reaches the
         // customer, and the retry starts clean.
-        const event: NotificationsNotificationSentV1 = {
-          eventId: outboxEventId(input.idempotencyKey, TOPICS.notificationSent),
-          eventType: 'notifications.notification-sent',
-          eventVersion: 1,
-          occurredAt: Date.now(),
-          orderId: input.orderId,
-          customerId: input.customerId,
-          kind: input.kind,
-          channel: channel.name,
-        };
-        await outbox.append(tx, 'notifications', {
-          topic: TOPICS.notificationSent,
-          aggregateType: ORDER_AGGREGATE_TYPE,
-          event,
-        });
+        const { idempotencyKey, orderId, customerId, kind } = input;
+        await outbox.emit(tx, notificationSent({ idempotencyKey, orderId, customerId, kind, channel: channel.name }));
         await channel.deliver({
           idempotencyKey: input.idempotencyKey,
           orderId: input.orderId,

@@ -3,13 +3,10 @@ import { z } from 'zod';
 
 import { BusinessRejection, runIdempotent } from '../../db/idempotent';
 import { toSafeInteger } from '../../db/pools';
-import type { OrderConfirmedV1, OrderFailedV1, OrderParkedDecisionV1 } from '../../events/generated/event-schemas';
-import { TOPICS } from '../../events/topics';
-import { outboxEventId } from '../../outbox/event-id';
-import { ORDER_AGGREGATE_TYPE } from '../../outbox/outbox-constants';
 import type { OutboxWriter } from '../../outbox/outbox-writer';
 import type { CompensationStep, OrderDetails, ParkedDecisionKind } from '../../shared/saga-contract';
 import { FailureType } from '../../shared/saga-contract';
+import { orderConfirmed, orderFailed, orderParkedDecision } from './orders-events';
 
 export interface OrdersDeps {
   /** Pool logged in as the orders role (schema `orders` only). */
@@ -171,17 +168,9 @@ export function createOrdersActivities({ db, outbox }: OrdersDeps) {
           orderId,
         ]);
         if (!row) throw new Error(`order ${orderId} vanished under its lock`);
-        const event: OrderConfirmedV1 = {
-          eventId: outboxEventId(idempotencyKey, TOPICS.orderConfirmed),
-          eventType: 'order.confirmed',
-          eventVersion: 1,
-          occurredAt: Date.now(),
-          orderId,
-          customerId: row.customer_id,
-          totalMinor: toSafeInteger(row.total_minor, 'total'),
-          currency: row.currency,
-        };
-        await outbox.append(tx, 'orders', { topic: TOPICS.orderConfirmed, aggregateType: ORDER_AGGREGATE_TYPE, event });
+        const totalMinor = toSafeInteger(row.total_minor, 'total');
+        const { customer_id: customerId, currency } = row;
+        await outbox.emit(tx, orderConfirmed({ idempotencyKey, orderId, customerId, totalMinor, currency }));
         return { orderId, status: 'CONFIRMED', changed: true };
       });
     },
@@ -206,17 +195,11 @@ export function createOrdersActivities({ db, outbox }: OrdersDeps) {
           `UPDATE orders.orders SET status = 'FAILED', failure_reason = $2, updated_at = now() WHERE order_id = $1`,
           [orderId, reason],
         );
-        const event: OrderFailedV1 = {
-          eventId: outboxEventId(idempotencyKey, TOPICS.orderFailed),
-          eventType: 'order.failed',
-          eventVersion: 1,
-          occurredAt: Date.now(),
-          orderId,
-          customerId: row.customer_id,
-          failureType: failureTypeOf(reason),
-          reason,
-        };
-        await outbox.append(tx, 'orders', { topic: TOPICS.orderFailed, aggregateType: ORDER_AGGREGATE_TYPE, event });
+        const customerId = row.customer_id;
+        await outbox.emit(
+          tx,
+          orderFailed({ idempotencyKey, orderId, customerId, failureType: failureTypeOf(reason), reason }),
+        );
         return { orderId, status: 'FAILED', changed: true };
       });
     },
@@ -230,24 +213,10 @@ export function createOrdersActivities({ db, outbox }: OrdersDeps) {
      */
     recordParkedDecision: async (input: RecordParkedDecisionInput): Promise<{ eventId: string }> => {
       return runIdempotent(db, 'orders', input.idempotencyKey, 'recordParkedDecision', async (tx) => {
-        const event: OrderParkedDecisionV1 = {
-          eventId: outboxEventId(input.idempotencyKey, TOPICS.orderParkedDecision),
-          eventType: 'order.parked-decision',
-          eventVersion: 1,
-          occurredAt: input.decidedAt,
-          orderId: input.orderId,
-          decision: input.decision,
-          operator: input.operator,
-          reason: input.reason,
-          failedSteps: input.failedSteps,
-          round: input.round,
-        };
-        await outbox.append(tx, 'orders', {
-          topic: TOPICS.orderParkedDecision,
-          aggregateType: ORDER_AGGREGATE_TYPE,
-          event,
-        });
-        return { eventId: event.eventId };
+        const { decidedAt, ...facts } = input;
+        const decided = orderParkedDecision({ ...facts, occurredAt: decidedAt });
+        await outbox.emit(tx, decided);
+        return { eventId: decided.event.eventId };
       });
     },
   };

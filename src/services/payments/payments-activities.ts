@@ -1,13 +1,10 @@
 import type pg from 'pg';
 
 import { BusinessRejection, runIdempotent } from '../../db/idempotent';
-import type { PaymentsPaymentCapturedV1, PaymentsPaymentRefundedV1 } from '../../events/generated/event-schemas';
-import { TOPICS } from '../../events/topics';
-import { outboxEventId } from '../../outbox/event-id';
-import { ORDER_AGGREGATE_TYPE } from '../../outbox/outbox-constants';
 import type { OutboxWriter } from '../../outbox/outbox-writer';
 import type { CardGateway } from '../../simulated-external/card-gateway';
 import { FailureType } from '../../shared/saga-contract';
+import { paymentCaptured, paymentRefunded } from './payments-events';
 
 export interface PaymentsDeps {
   /** Pool logged in as the payments role (schema `payments` only). */
@@ -87,21 +84,9 @@ export function createPaymentsActivities({ db, gateway, outbox }: PaymentsDeps) 
            VALUES ($1, $2, $3, $4, 'CAPTURED', $5)`,
           [idempotencyKey, orderId, amountMinor, currency, charge.chargeId],
         );
-        const event: PaymentsPaymentCapturedV1 = {
-          eventId: outboxEventId(idempotencyKey, TOPICS.paymentCaptured),
-          eventType: 'payments.payment-captured',
-          eventVersion: 1,
-          occurredAt: Date.now(),
-          orderId,
-          chargeId: charge.chargeId,
-          amountMinor: charge.amountMinor,
-          currency: charge.currency,
-        };
-        await outbox.append(tx, 'payments', {
-          topic: TOPICS.paymentCaptured,
-          aggregateType: ORDER_AGGREGATE_TYPE,
-          event,
-        });
+        // The event states what the gateway captured, in its own words.
+        const captured = { chargeId: charge.chargeId, amountMinor: charge.amountMinor, currency: charge.currency };
+        await outbox.emit(tx, paymentCaptured({ idempotencyKey, orderId, ...captured }));
         return { chargeKey: idempotencyKey, orderId, gatewayChargeId: charge.chargeId, amountMinor, currency };
       });
     },
@@ -130,22 +115,8 @@ export function createPaymentsActivities({ db, gateway, outbox }: PaymentsDeps) 
             [chargeKey, orderId, refund.amountMinor, refund.currency, refund.chargeId, idempotencyKey, refund.refundId],
           );
         }
-        const event: PaymentsPaymentRefundedV1 = {
-          eventId: outboxEventId(idempotencyKey, TOPICS.paymentRefunded),
-          eventType: 'payments.payment-refunded',
-          eventVersion: 1,
-          occurredAt: Date.now(),
-          orderId,
-          chargeId: refund.chargeId,
-          refundId: refund.refundId,
-          amountMinor: refund.amountMinor,
-          currency: refund.currency,
-        };
-        await outbox.append(tx, 'payments', {
-          topic: TOPICS.paymentRefunded,
-          aggregateType: ORDER_AGGREGATE_TYPE,
-          event,
-        });
+        const { chargeId, refundId, amountMinor, currency } = refund;
+        await outbox.emit(tx, paymentRefunded({ idempotencyKey, orderId, chargeId, refundId, amountMinor, currency }));
         return { chargeKey, gatewayRefundId: refund.refundId, amountMinor: refund.amountMinor };
       });
     },
