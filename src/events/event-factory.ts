@@ -81,6 +81,8 @@ export interface EventFactory<S extends EventSchema, I> {
   (input: I): EventMessage<z.infer<S>>;
   readonly eventType: z.infer<S>['eventType'];
   readonly eventVersion: z.infer<S>['eventVersion'];
+  /** Where the eventId comes from: the writing step's idempotency key, or fresh (see the two builders). */
+  readonly ids: 'step' | 'fresh';
   readonly service: OutboxService;
   readonly topic: string;
   readonly aggregateType: string;
@@ -105,6 +107,7 @@ function entryOf(schema: EventSchema): CatalogEntry {
 function factory<S extends EventSchema, I extends OccurredAt>(
   schema: S,
   route: EventRoute,
+  ids: 'step' | 'fresh',
   envelope: (input: I) => { eventId: string; facts: object },
 ): EventFactory<S, I> {
   const entry = entryOf(schema);
@@ -132,6 +135,7 @@ function factory<S extends EventSchema, I extends OccurredAt>(
   return Object.assign(build, {
     eventType: entry.eventType,
     eventVersion: entry.version,
+    ids,
     service: route.service,
     topic: route.topic,
     aggregateType: ORDER_AGGREGATE_TYPE,
@@ -144,7 +148,7 @@ function factory<S extends EventSchema, I extends OccurredAt>(
  * and the canonical topic, exactly as {@link outboxEventId} always has).
  */
 export function stepEvent<S extends EventSchema>(schema: S, route: EventRoute): EventFactory<S, StepEventInput<S>> {
-  return factory(schema, route, (input: StepEventInput<S>) => {
+  return factory(schema, route, 'step', (input: StepEventInput<S>) => {
     const { idempotencyKey, occurredAt: _occurredAt, ...facts } = input;
     return { eventId: outboxEventId(idempotencyKey, route.topic), facts };
   });
@@ -152,7 +156,7 @@ export function stepEvent<S extends EventSchema>(schema: S, route: EventRoute): 
 
 /** The factory of an event with a fresh random eventId unless one is given. */
 export function freshEvent<S extends EventSchema>(schema: S, route: EventRoute): EventFactory<S, FreshEventInput<S>> {
-  return factory(schema, route, (input: FreshEventInput<S>) => {
+  return factory(schema, route, 'fresh', (input: FreshEventInput<S>) => {
     const { eventId, occurredAt: _occurredAt, ...facts } = input;
     return { eventId: eventId ?? randomUUID(), facts };
   });
