@@ -8,15 +8,8 @@ import pg from 'pg';
 
 import type { DbConfig, DbOwner } from './db-config';
 import { DB_OWNERS } from './db-config';
-
-/**
- * Where each schema owner's migrations live, next to its code: a service's in
- * `src/services/<owner>/migrations/`, the simulated card gateway's in `src/simulated-external/migrations/`.
- */
-export function migrationsDirOf(owner: DbOwner): string {
-  if (owner === 'card_gateway') return path.join(__dirname, '..', 'simulated-external', 'migrations');
-  return path.join(__dirname, '..', 'services', owner, 'migrations');
-}
+import type { SharedMigration } from './schema-owners';
+import { schemaOwner } from './schema-owners';
 
 export interface Migration {
   version: number;
@@ -44,15 +37,38 @@ export async function readMigrationsFrom(folder: string): Promise<Migration[]> {
     const version = Number(m[1]);
     if (seen.has(version)) throw new Error(`duplicate migration version ${version} in ${folder}/`);
     seen.add(version);
-    const sql = await readFile(path.join(folder, file), 'utf8');
-    migrations.push({ version, name: m[2], sql, checksum: createHash('sha256').update(sql).digest('hex') });
+    migrations.push(toMigration(version, m[2], await readFile(path.join(folder, file), 'utf8')));
   }
   return migrations;
 }
 
-/** Reads one service owner's migration files (see {@link migrationsDirOf}). */
+function toMigration(version: number, name: string, sql: string): Migration {
+  return { version, name, sql, checksum: createHash('sha256').update(sql).digest('hex') };
+}
+
+/**
+ * Reads one owner's migrations: the files of its folder plus the shared ones it applies (the outbox
+ * table), in version order; a version both in the folder and shared is an error.
+ */
+export async function readOwnerMigrations(
+  owner: Pick<SchemaOwner, 'migrationsDir' | 'sharedMigrations'>,
+): Promise<Migration[]> {
+  const migrations = await readMigrationsFrom(owner.migrationsDir);
+  for (const shared of owner.sharedMigrations ?? []) {
+    if (migrations.some((m) => m.version === shared.version)) {
+      throw new Error(
+        `duplicate migration version ${shared.version} in ${owner.migrationsDir}/: it is the shared ${shared.file}`,
+      );
+    }
+    migrations.push(toMigration(shared.version, shared.name, await readFile(shared.file, 'utf8')));
+  }
+  return migrations.sort((a, b) => a.version - b.version);
+}
+
+/** Reads the migrations of one owner whose pools the database config holds (a service or the card gateway). */
 export function readMigrations(owner: DbOwner): Promise<Migration[]> {
-  return readMigrationsFrom(migrationsDirOf(owner));
+  const { dir, shared } = schemaOwner(owner);
+  return readOwnerMigrations({ migrationsDir: dir, sharedMigrations: shared });
 }
 
 // One lock for every migrating process (parallel test suites, several workers starting at once).
@@ -65,6 +81,8 @@ export interface SchemaOwner {
   password: string;
   /** Folder of `NNN_name.sql` files. */
   migrationsDir: string;
+  /** Migrations shared with other owners (the outbox table), at their version. */
+  sharedMigrations?: readonly SharedMigration[];
 }
 
 /**
@@ -80,7 +98,7 @@ export async function migrateOwner(
   const { role, password, schema } = owner;
   const r = client.escapeIdentifier(role);
   const s = client.escapeIdentifier(schema);
-  const migrations = await readMigrationsFrom(owner.migrationsDir);
+  const migrations = await readOwnerMigrations(owner);
   await client.query('BEGIN');
   try {
     await client.query('SELECT pg_advisory_xact_lock($1)', [MIGRATION_LOCK]);
@@ -165,8 +183,11 @@ export async function migrateAll(cfg: DbConfig): Promise<MigrationReport[]> {
     const reports: MigrationReport[] = [];
     for (const owner of DB_OWNERS) {
       const { role, password, schema } = cfg.owners[owner];
-      const migrationsDir = migrationsDirOf(owner);
-      reports.push({ schema: owner, ...(await migrateOwner(client, { role, password, schema, migrationsDir })) });
+      const { dir: migrationsDir, shared: sharedMigrations } = schemaOwner(owner);
+      reports.push({
+        schema: owner,
+        ...(await migrateOwner(client, { role, password, schema, migrationsDir, sharedMigrations })),
+      });
     }
     return reports;
   } finally {
@@ -195,9 +216,9 @@ export interface SchemaState {
 /** Compares one schema owner with its migration files through an admin connection, changing nothing. */
 export async function inspectSchema(
   client: pg.ClientBase,
-  owner: Pick<SchemaOwner, 'schema' | 'role' | 'migrationsDir'>,
+  owner: Pick<SchemaOwner, 'schema' | 'role' | 'migrationsDir' | 'sharedMigrations'>,
 ): Promise<SchemaState> {
-  const migrations = await readMigrationsFrom(owner.migrationsDir);
+  const migrations = await readOwnerMigrations(owner);
   const role = await client.query('SELECT 1 FROM pg_roles WHERE rolname = $1', [owner.role]);
   const table = await client.query<{ t: string | null }>('SELECT to_regclass($1) AS t', [
     `${client.escapeIdentifier(owner.schema)}.schema_migrations`,

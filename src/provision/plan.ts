@@ -4,12 +4,13 @@
  * provision -- --dry-run` can print it, `--check` can compare it with what exists, and the apply run
  * and the per-role verifications read the same declarations. No I/O here; steps.ts does the work.
  */
-import path from 'node:path';
 
 import { EVENT_CATALOG } from '../events/generated/event-schemas';
 import { TOPICS, deadLetterTopic, valueSubject } from '../events/topics';
 import { OUTBOX_TABLE, OUTBOX_TABLES, prefixedTopic } from '../outbox/outbox-constants';
-import { OUTBOX_SERVICE_NAMES, SERVICE_REGISTRY } from '../services/registry';
+import type { SharedMigration } from '../db/schema-owners';
+import { SCHEMA_OWNERS } from '../db/schema-owners';
+import { OUTBOX_SERVICE_NAMES } from '../services/registry';
 import { ORDER_SEARCH_ATTRIBUTES } from '../shared/search-attributes';
 
 /** Partitions of `order.placed` and `order.cancelled` (and their dead letters): orders handled side by side. */
@@ -26,6 +27,8 @@ export interface MigrationsStep {
   schema: string;
   role: string;
   migrationsDir: string;
+  /** Migration files shared with other owners (the outbox table), at their version. */
+  sharedMigrations: readonly SharedMigration[];
 }
 
 /** Table privileges a login role may hold; provisioning grants exactly the declared ones. */
@@ -153,35 +156,8 @@ export function formatMegabytes(mb: number): string {
   return `${mb}MB`;
 }
 
-/** The schema owners whose migrations provisioning applies, in order (the CDC table last: the publication needs it). */
-export const MIGRATION_OWNERS = [
-  // Every domain service of the registry, its migrations next to its code.
-  ...SERVICE_REGISTRY.map((s) => ({
-    owner: s.schema,
-    schema: s.schema,
-    role: s.role,
-    dir: path.join(__dirname, '..', s.migrations),
-  })),
-  {
-    owner: 'card_gateway',
-    schema: 'card_gateway',
-    role: 'kts_card_gateway',
-    dir: path.join(__dirname, '..', 'simulated-external', 'migrations'),
-  },
-  {
-    owner: 'ingress',
-    schema: 'ingress',
-    role: 'kts_ingress',
-    dir: path.join(__dirname, '..', 'ingress', 'migrations'),
-  },
-  {
-    owner: 'event_store',
-    schema: 'event_store',
-    role: 'kts_event_store',
-    dir: path.join(__dirname, '..', 'event-store', 'migrations'),
-  },
-  { owner: 'cdc', schema: 'kts_cdc', role: 'kts_cdc', dir: path.join(__dirname, '..', 'cdc', 'migrations') },
-] as const;
+/** The schema owners whose migrations provisioning applies, in order: the one list, `src/db/schema-owners.ts`. */
+export const MIGRATION_OWNERS = SCHEMA_OWNERS;
 export type MigrationOwner = (typeof MIGRATION_OWNERS)[number]['owner'];
 
 /**
@@ -232,6 +208,7 @@ export function buildPlan(s: PlanSettings): PlanStep[] {
         schema: o.schema,
         role: o.role,
         migrationsDir: o.dir,
+        sharedMigrations: o.shared,
       });
     }
   }

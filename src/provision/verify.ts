@@ -8,7 +8,7 @@ import type { ConnectionOptions } from 'node:tls';
 
 import { connectTemporal, createKafka, createPgClient, createRegistryClient } from '../config/clients';
 import type { KafkaSettings, RegistrySettings, TemporalSettings } from '../config/settings';
-import { formatVersion, readMigrationsFrom } from '../db/migrate';
+import { formatVersion, readOwnerMigrations } from '../db/migrate';
 import { EVENT_CATALOG } from '../events/generated/event-schemas';
 import { TOPICS, deadLetterTopic, valueSubject } from '../events/topics';
 import { prefixedTopic } from '../outbox/outbox-constants';
@@ -99,7 +99,7 @@ export async function verifySchema(
 ): Promise<void> {
   const o = MIGRATION_OWNERS.find((m) => m.owner === owner);
   if (!o) throw new Error(`unknown schema owner ${owner}`);
-  const files = await readMigrationsFrom(o.dir);
+  const files = await readOwnerMigrations({ migrationsDir: o.dir, sharedMigrations: o.shared });
   const expected = files.at(-1)?.version ?? 0;
   const client = createPgClient(url, { ssl, poolSize: 1 }, `kts-verify-${owner}`);
   try {

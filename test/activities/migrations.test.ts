@@ -1,7 +1,17 @@
+import { randomBytes } from 'node:crypto';
+import path from 'node:path';
+
+import pg from 'pg';
+
 import { DB_OWNERS } from '../../src/db/db-config';
-import { migrateAll, readMigrations } from '../../src/db/migrate';
+import { inspectSchema, migrateAll, migrateOwner, readMigrations } from '../../src/db/migrate';
+import { schemaOwner } from '../../src/db/schema-owners';
 import type { DbHarness } from '../support/db-harness';
 import { openDb } from '../support/db-harness';
+import { uniqueName } from '../support/stack';
+
+/** The five owners' migration folders as commit 1b4096a had them (`src/db/migrations/<owner>/`), copied verbatim. */
+const OLD_LAYOUT = path.join(__dirname, '..', 'support', 'fixtures', 'migrations-1b4096a');
 
 describe('migrations', () => {
   let db: DbHarness;
@@ -50,5 +60,35 @@ describe('migrations', () => {
     expect(Object.fromEntries(owners.rows.map((r) => [r.nspname, r.owner]))).toEqual(
       Object.fromEntries(DB_OWNERS.map((o) => [o, `kts_${o}`])),
     );
+  });
+
+  it('finds a schema migrated by the old layout (1b4096a) up to date: nothing re-runs, nothing fails', async () => {
+    const client = new pg.Client({ connectionString: db.cfg.adminUrl, ssl: db.cfg.ssl });
+    await client.connect();
+    const made: { schema: string; role: string }[] = [];
+    try {
+      for (const owner of DB_OWNERS) {
+        // A schema of its own per owner, so the shared schemas (and other worktrees' migrations) play no part.
+        const schema = uniqueName(`mig_old_${owner}`);
+        const target = { schema, role: schema, password: randomBytes(12).toString('hex') };
+        made.push(target);
+        const old = await migrateOwner(client, { ...target, migrationsDir: path.join(OLD_LAYOUT, owner) });
+        expect(old.applied.length).toBeGreaterThan(0);
+        const { rows: before } = await client.query(`SELECT * FROM ${schema}.schema_migrations ORDER BY version`);
+
+        const { dir, shared } = schemaOwner(owner);
+        const now = { ...target, migrationsDir: dir, sharedMigrations: shared };
+        await expect(inspectSchema(client, now)).resolves.toMatchObject({ pending: [], changed: [] });
+        await expect(migrateOwner(client, now)).resolves.toEqual({ applied: [], alreadyApplied: old.applied.length });
+        const { rows: after } = await client.query(`SELECT * FROM ${schema}.schema_migrations ORDER BY version`);
+        expect(after).toEqual(before);
+      }
+    } finally {
+      for (const { schema, role } of made) {
+        await client.query(`DROP SCHEMA IF EXISTS ${client.escapeIdentifier(schema)} CASCADE`);
+        await client.query(`DROP ROLE IF EXISTS ${client.escapeIdentifier(role)}`);
+      }
+      await client.end();
+    }
   });
 });
