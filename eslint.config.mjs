@@ -1,5 +1,6 @@
 // @ts-check
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
+import { builtinModules } from 'node:module';
 import path from 'node:path';
 
 import js from '@eslint/js';
@@ -100,28 +101,12 @@ export default tseslint.config(
           patterns: [
             { group: ['node:*'], message: 'Node builtins are not available in the workflow sandbox.' },
             {
-              group: [
-                'fs',
-                'fs/*',
-                'path',
-                'os',
-                'crypto',
-                'child_process',
-                'net',
-                'http',
-                'https',
-                'dns',
-                'stream',
-                'worker_threads',
-                'events',
-                'util',
-                'timers',
-                'process',
-              ],
+              // Bare names only, matched whole: a folder of ours called events/ or path/ is no builtin.
+              regex: `^(?:${builtinModules.join('|')})(?:/.*)?$`,
               message: 'Node builtins are not available in the workflow sandbox.',
             },
             {
-              group: ['pg', 'kafkajs', 'avsc', 'pino', 'prom-client'],
+              regex: '^(?:pg|kafkajs|avsc|pino|prom-client)(?:/.*)?$',
               message: 'I/O libraries belong in activities, not workflows.',
             },
             {
