@@ -1,6 +1,7 @@
 import path from 'node:path';
 
 import type {
+  ActivityInterceptorsFactory,
   NativeConnection,
   Logger as SdkLogger,
   WorkerDeploymentOptions,
@@ -51,6 +52,11 @@ export interface SagaWorkersOptions {
    * when absent. Service workers stay unversioned: they run no workflow code.
    */
   sagaDeployment?: WorkerDeploymentOptions;
+  /**
+   * Extra activity interceptors of the service workers, e.g. a test's fault injection around one
+   * real activity: the workers, activities and settings stay the ones the processes run.
+   */
+  activityInterceptors?: ActivityInterceptorsFactory[];
 }
 
 /** The tracing plugin of this process; installs tracing under a generic name if no entry point did. */
@@ -126,6 +132,7 @@ export async function createSagaWorkers(opts: SagaWorkersOptions): Promise<Worke
             taskQueue: opts.taskQueues[role],
             activities,
             maxConcurrentActivityTaskExecutions: opts.maxConcurrentActivityTaskExecutions ?? 50,
+            ...(opts.activityInterceptors ? { interceptors: { activity: opts.activityInterceptors } } : {}),
           },
           opts.tracing,
           logger,

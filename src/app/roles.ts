@@ -6,7 +6,7 @@
  * Each role is built only from its own section of the settings: the orders worker gets the orders
  * URL and nothing else, so it cannot open another service's pool.
  */
-import type { NativeConnection, Worker, WorkflowBundleOption } from '@temporalio/worker';
+import type { ActivityInterceptorsFactory, NativeConnection, Worker, WorkflowBundleOption } from '@temporalio/worker';
 import type pg from 'pg';
 
 import { createInventoryActivities } from '../services/inventory/inventory-activities';
@@ -54,6 +54,10 @@ export interface RoleContext {
   channel?: NotificationChannel;
   /** Activity slots per service worker. */
   maxConcurrentActivityTaskExecutions?: number;
+  /** Extra activity interceptors of the service workers (tests inject faults around real activities). */
+  activityInterceptors?: ActivityInterceptorsFactory[];
+  /** Randomness of the simulated card gateway (tests make its transient errors deterministic). */
+  gatewayRandom?: () => number;
 }
 
 export interface RunningRoles {
@@ -162,7 +166,7 @@ export async function startRoles<R extends Role>(
       if (own.payments) {
         const gateway = new SimulatedCardGateway(
           pool('card_gateway', own.payments.cardGatewayPgUrl),
-          own.payments.gateway,
+          ctx.gatewayRandom ? { ...own.payments.gateway, random: ctx.gatewayRandom } : own.payments.gateway,
         );
         activities.payments = createPaymentsActivities({ db: pool('payments', own.payments.pgUrl), gateway, outbox });
       }
@@ -187,6 +191,7 @@ export async function startRoles<R extends Role>(
         workflowBundle: ctx.workflowBundle,
         sagaDeployment: own.saga ? sagaWorkerDeploymentOptions(own.saga.deployment) : undefined,
         maxConcurrentActivityTaskExecutions: ctx.maxConcurrentActivityTaskExecutions,
+        activityInterceptors: ctx.activityInterceptors,
       });
       const runs = running.workers.map((w) =>
         w.run().then(

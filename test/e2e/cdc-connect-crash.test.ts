@@ -17,9 +17,9 @@ import { TOPICS } from '../../src/events/topics';
 import { OUTBOX_HEADERS } from '../../src/outbox/outbox-constants';
 import type { CdcScope } from '../support/cdc-scope';
 import { startCdcScope } from '../support/cdc-scope';
-import { waitFor } from '../support/ingress-harness';
 import { PrivateConnect } from '../support/private-connect';
 import { consumeUntil, endpoints } from '../support/stack';
+import { waitUntil } from '../support/wait-until';
 
 jest.setTimeout(420_000);
 
@@ -78,7 +78,7 @@ describe('Connect worker killed with kill -9 during a burst of outbox writes', (
     };
     const writing = writeAll();
     // Kill mid-burst: some rows are on Kafka, some read but unflushed, some not yet read.
-    await waitFor(
+    await waitUntil(
       'a third of the burst committed',
       () => Promise.resolve(committed),
       (n) => n >= ORDERS / 3,
@@ -109,7 +109,7 @@ describe('Connect worker killed with kill -9 during a burst of outbox writes', (
     // Informational: how many rows Kafka got twice because their offsets were not yet flushed.
     console.log(`kill -9 after ${killedAt}/${ORDERS} commits; ${duplicates} duplicate record(s) on the topic`);
 
-    const stored = await waitFor(
+    const stored = await waitUntil(
       'every event in the store',
       async () =>
         (
@@ -119,7 +119,7 @@ describe('Connect worker killed with kill -9 during a burst of outbox writes', (
           )
         ).rows[0]!,
       (r) => Number(r.distinct) >= ORDERS,
-      240_000,
+      { timeoutMs: 240_000 },
     );
     expect(Number(stored.n)).toBe(ORDERS);
   });

@@ -32,11 +32,11 @@ import { OUTBOX_HEADERS } from '../../src/outbox/outbox-constants';
 import { loadProvisionSettings } from '../../src/provision/settings';
 import type { CdcScope } from '../support/cdc-scope';
 import { startCdcScope } from '../support/cdc-scope';
-import { waitFor } from '../support/ingress-harness';
 import { PrivateConnect } from '../support/private-connect';
 import { freePort } from '../support/private-temporal';
 import { cdcTargetOf, testSettings } from '../support/settings';
 import { consumeUntil, endpoints } from '../support/stack';
+import { waitUntil } from '../support/wait-until';
 
 jest.setTimeout(420_000);
 
@@ -181,14 +181,14 @@ describe('Connect stopped for a minute under steady outbox writes', () => {
       if (lag === undefined || retained === undefined) return undefined;
       return { at: Date.now(), phase, lag, retained, safe: gaugeOf(text, 'kts_replication_slot_safe_wal_bytes', slot) };
     };
-    await waitFor(
+    await waitUntil(
       'the outbox cleaner exporting this slot',
       async () => {
         if (cleaner?.exitCode !== null) throw new Error(`the outbox cleaner exited; see ${cleanerLog}`);
         return readGauges();
       },
       (s) => s !== undefined,
-      120_000,
+      { timeoutMs: 120_000 },
     );
     let scraping = true;
     const scraper = (async () => {
@@ -255,11 +255,11 @@ describe('Connect stopped for a minute under steady outbox writes', () => {
     const peakLag = Math.max(...outage.map((s) => s.lag));
     const peakRetained = Math.max(...outage.map((s) => s.retained));
 
-    const drained = await waitFor(
+    const drained = await waitUntil(
       'the slot to drain',
       readGauges,
       (s) => s !== undefined && s.lag <= peakLag / 4 && s.retained <= peakRetained / 2,
-      120_000,
+      { timeoutMs: 120_000 },
     );
     const drainedAt = Date.now();
     scraping = false;
@@ -315,7 +315,7 @@ describe('Connect stopped for a minute under steady outbox writes', () => {
     const twice = [...seen.values()].filter((n) => n > 1).length;
 
     // …and the event store holds each once.
-    const stored = await waitFor(
+    const stored = await waitUntil(
       'every event in the store',
       async () =>
         (
@@ -325,7 +325,7 @@ describe('Connect stopped for a minute under steady outbox writes', () => {
           )
         ).rows[0]!,
       (r) => Number(r.distinct) >= wanted.size,
-      180_000,
+      { timeoutMs: 180_000 },
     );
     expect(Number(stored.n)).toBe(wanted.size);
 

@@ -31,11 +31,12 @@ import { provisionSettingsFrom } from '../../src/provision/settings';
 import { PrivateTemporal } from '../../src/stack/private-temporal';
 import { orderWorkflowId, taskQueuesFor } from '../../src/shared/saga-contract';
 import type { IngressScope } from '../support/ingress-harness';
-import { newScope, temporalClient, temporalRuns, waitFor } from '../support/ingress-harness';
+import { newScope, temporalClient, temporalRuns } from '../support/ingress-harness';
 import type { RoleProcess } from '../support/role-process';
 import { spawnRoleProcess } from '../support/role-process';
 import { allSettings, testSettings } from '../support/settings';
 import { endpoints, kafkaClient } from '../support/stack';
+import { waitUntil } from '../support/wait-until';
 
 jest.setTimeout(300_000);
 
@@ -260,11 +261,11 @@ describe('each role as its own process, two ingress replicas, one killed mid-loa
   it('runs every worker and two ingress replicas, each as its own process, and completes every saga exactly once', async () => {
     await Promise.all(processes.map((p) => p.ready));
     // Both replicas hold partitions of the one group.
-    const members = await waitFor(
+    const members = await waitUntil(
       'both replicas assigned partitions',
       () => assignment(admin, scope.groupId, scope.placed),
       (a) => a.size === 2 && [...a.values()].every((ps) => ps.length > 0),
-      60_000,
+      { timeoutMs: 60_000 },
     );
     expect([...members.values()].flat().sort()).toEqual([0, 1, 2, 3, 4, 5]);
 
@@ -273,18 +274,18 @@ describe('each role as its own process, two ingress replicas, one killed mid-loa
     // The same records again (same eventId), as a producer retrying after a timeout would send them.
     for (const e of events.slice(0, RESENT)) await external.send(e);
     const ids = events.map((e) => e.orderId);
-    const pgCounts = await waitFor(
+    const pgCounts = await waitUntil(
       `${FIRST} orders CONFIRMED`,
       () => fromPostgres(ids),
       (c) => c.status.CONFIRMED === FIRST,
-      120_000,
+      { timeoutMs: 120_000 },
     );
     expect(pgCounts).toEqual({ status: { CONFIRMED: FIRST }, chargedOnce: FIRST, chargedTwice: [], sagas: FIRST });
-    const t = await waitFor(
+    const t = await waitUntil(
       'every run completed in Temporal',
       () => fromTemporal(ids),
       (c) => c.completed === FIRST,
-      60_000,
+      { timeoutMs: 60_000 },
     );
     expect(t).toEqual({ runs: FIRST, unexpected: [], notOnce: [], completed: FIRST });
     const ledger = await db.query<{ outcome: string; n: string }>(
@@ -315,11 +316,11 @@ describe('each role as its own process, two ingress replicas, one killed mid-loa
     expect(await killedHow).toBe('SIGKILL');
 
     // The survivor alone holds every partition, including the ones the killed member held.
-    const after = await waitFor(
+    const after = await waitUntil(
       'the survivor to hold every partition',
       () => assignment(admin, scope.groupId, scope.placed),
       (a) => a.size === 1 && [...a.values()][0]?.length === PARTITIONS,
-      60_000,
+      { timeoutMs: 60_000 },
     );
     const [survivor] = [...after.keys()];
     expect(before.has(survivor!)).toBe(true);
@@ -331,11 +332,11 @@ describe('each role as its own process, two ingress replicas, one killed mid-loa
     expect(proc('ingress-b').child.exitCode).toBeNull();
 
     const all = [...firstIds, ...secondIds];
-    const pgCounts = await waitFor(
+    const pgCounts = await waitUntil(
       `all ${all.length} orders CONFIRMED`,
       () => fromPostgres(all),
       (c) => c.status.CONFIRMED === all.length,
-      150_000,
+      { timeoutMs: 150_000 },
     );
     expect(pgCounts).toEqual({
       status: { CONFIRMED: all.length },
@@ -343,11 +344,11 @@ describe('each role as its own process, two ingress replicas, one killed mid-loa
       chargedTwice: [],
       sagas: all.length,
     });
-    const t = await waitFor(
+    const t = await waitUntil(
       'every run completed in Temporal',
       () => fromTemporal(all),
       (c) => c.completed === all.length,
-      60_000,
+      { timeoutMs: 60_000 },
     );
     expect(t).toEqual({ runs: all.length, unexpected: [], notOnce: [], completed: all.length });
     const orphanStates = await fromPostgres(orphaned);

@@ -31,9 +31,9 @@ import type { CdcScope } from '../support/cdc-scope';
 import { startCdcScope } from '../support/cdc-scope';
 import type { DrillProcess } from '../support/drill-roles';
 import { ordersCli, quietTemporalRuntime, startDrillProcess, workflowTaskFailures } from '../support/drill-roles';
-import { waitFor } from '../support/ingress-harness';
 import { endpoints, uniqueName } from '../support/stack';
 import { TEST_TUNING } from '../support/saga-harness';
+import { waitUntil } from '../support/wait-until';
 
 // About 1.5 min alone; the margin is for a machine shared with other suites (no wall-clock limit is asserted).
 jest.setTimeout(420_000);
@@ -84,11 +84,11 @@ describe('drill: parked sagas, retried and resolved by operators', () => {
 
   const state = async (h: WorkflowHandle<typeof orderSaga>) => h.query(sagaStatusQuery);
   const parkedInRound = (h: WorkflowHandle<typeof orderSaga>, round: number) =>
-    waitFor(
+    waitUntil(
       `${h.workflowId} parked in round ${round}`,
       () => state(h),
       (s) => s.state === 'PARKED' && s.parked?.round === round,
-      120_000,
+      { timeoutMs: 120_000 },
     );
 
   /** The gateway's ledger for an order: charges captured, refunds made, refund requests refused while down. */
@@ -144,7 +144,7 @@ describe('drill: parked sagas, retried and resolved by operators', () => {
     // Each order is cancelled as soon as the gateway has booked its charge and still holds the answer:
     // the signal is in the history before the charge completes, so the saga must refund it.
     const signalled = new Set<string>();
-    await waitFor(
+    await waitUntil(
       'both charges booked at the gateway, each order cancelled meanwhile',
       async () => {
         for (const [i, o] of orders.entries()) {
@@ -155,7 +155,7 @@ describe('drill: parked sagas, retried and resolved by operators', () => {
         return signalled.size;
       },
       (n) => n === orders.length,
-      120_000,
+      { timeoutMs: 120_000 },
     );
     // The gateway goes down: the payments worker is replaced by one whose gateway refuses everything.
     // The old one stops polling at once and finishes the two charges in flight.
@@ -171,11 +171,11 @@ describe('drill: parked sagas, retried and resolved by operators', () => {
       expect(s.compensationsRun).toEqual(['releaseStock', 'failOrder', 'notifyCustomer']);
     }
     // What an operator sees: both in `orders parked list` (visibility indexes them shortly after parking).
-    const listed = await waitFor(
+    const listed = await waitUntil(
       'both sagas in `orders parked list`',
       () => ordersCli(['parked', 'list', '--task-queue', names.taskQueues.saga, '--json']),
       (out) => orders.every((o) => out.includes(`"orderId":"${o.orderId}"`)),
-      120_000,
+      { timeoutMs: 120_000 },
     );
     expect(listed.split('\n').filter(Boolean)).toHaveLength(2);
 
@@ -228,7 +228,7 @@ describe('drill: parked sagas, retried and resolved by operators', () => {
 
     // The audit trail: each decision came to the event store from the scope's Kafka topic (Debezium's).
     const decisionTopic = names.topics.orderParkedDecision;
-    const stored = await waitFor(
+    const stored = await waitUntil(
       'three order.parked-decision events in the event store',
       async () =>
         (
@@ -239,7 +239,7 @@ describe('drill: parked sagas, retried and resolved by operators', () => {
           )
         ).rows,
       (rows) => rows.length >= 3,
-      90_000,
+      { timeoutMs: 90_000 },
     );
     expect(stored).toHaveLength(3);
     expect(stored.map((r) => [r.order_id, r.source_topic, r.payload.decision, r.payload.operator])).toEqual(
@@ -250,11 +250,11 @@ describe('drill: parked sagas, retried and resolved by operators', () => {
       ]),
     );
     // `orders history`: A's state after its refund landed, B's with the decision that ended it.
-    const histA = await waitFor(
+    const histA = await waitUntil(
       "A's history to show the refund after the retry",
       () => history(orderA.orderId),
       (h) => h.state.parked?.state === 'RETRIED',
-      120_000,
+      { timeoutMs: 120_000 },
     );
     expect(histA.state).toMatchObject({ status: 'FAILED', payment: 'REFUNDED', paidMinor: 0, stock: 'RELEASED' });
     expect(histA.state.parked).toMatchObject({ round: 2, failedSteps: ['refundPayment'], openSteps: [] });

@@ -30,9 +30,10 @@ import type { orderSaga } from '../../workflows';
 import { bundleSagaWorkflows } from '../../workers/saga-workers';
 import type { DrillProcess } from '../support/drill-roles';
 import { quietTemporalRuntime, startDrillProcess, workflowTaskFailures } from '../support/drill-roles';
-import { produce, waitFor } from '../support/ingress-harness';
+import { produce } from '../support/ingress-harness';
 import { provisionScope } from '../support/provision-scope';
 import { endpoints, uniqueName } from '../support/stack';
+import { waitUntil } from '../support/wait-until';
 
 // About 3 min alone; the margin is for a machine shared with other suites (no wall-clock limit is asserted).
 jest.setTimeout(600_000);
@@ -145,11 +146,11 @@ describe('drill: rolling deploy of the saga worker with 100 sagas in flight', ()
     const old = await startDrillProcess(scope, 'saga-old-build', ['saga'], {}, { workflowBundle: oldBuild });
 
     const firstWave = await placeOrders(sku, FIRST_WAVE);
-    await waitFor(
+    await waitUntil(
       `${CHARGING_AT_STOP} sagas of the first wave in chargePayment`,
       () => charged(firstWave),
       (c) => c.n >= CHARGING_AT_STOP || (c.n > 0 && c.firstMsAgo >= STOP_BEFORE_FIRST_ANSWER_MS),
-      240_000,
+      { timeoutMs: 240_000 },
     );
     // The old build stops mid-flight, the way runProcess stops a worker on SIGTERM.
     await old.stop();
@@ -160,7 +161,7 @@ describe('drill: rolling deploy of the saga worker with 100 sagas in flight', ()
     const all = [...firstWave, ...secondWave];
     // Only the ones not seen yet are asked for again: the shared server has other work.
     const started = new Set<string>();
-    await waitFor(
+    await waitUntil(
       'the ingress to start every saga',
       async () => {
         const probed = await Promise.all(
@@ -179,7 +180,7 @@ describe('drill: rolling deploy of the saga worker with 100 sagas in flight', ()
         return started.size;
       },
       (n) => n === TOTAL,
-      240_000,
+      { timeoutMs: 240_000 },
     );
 
     // Before the new build takes over: what `npm run deploy:check` does, on the histories in flight.
@@ -258,11 +259,11 @@ describe('drill: rolling deploy of the saga worker with 100 sagas in flight', ()
     );
     expect(db.rows[0]).toEqual({ orders: TOTAL, confirmed: TOTAL, payments: TOTAL, charges: TOTAL });
     // Temporal: one run per order (the workflow id allows no second), all on this drill's task queue.
-    const runs = await waitFor(
+    const runs = await waitUntil(
       'visibility to index every run',
       async () => (await client.workflow.count(`TaskQueue = '${names.taskQueues.saga}'`)).count,
       (n) => n >= TOTAL,
-      60_000,
+      { timeoutMs: 60_000 },
     );
     expect(runs).toBe(TOTAL);
 

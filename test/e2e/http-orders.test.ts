@@ -14,9 +14,10 @@ import { bundleSagaWorkflows } from '../../workers/saga-workers';
 import type { CdcScope } from '../support/cdc-scope';
 import { startCdcScope } from '../support/cdc-scope';
 import type { IngressScope } from '../support/ingress-harness';
-import { newScope, temporalClient, temporalRuns, waitFor } from '../support/ingress-harness';
+import { newScope, temporalClient, temporalRuns } from '../support/ingress-harness';
 import { testSettings } from '../support/settings';
 import { endpoints } from '../support/stack';
+import { waitUntil } from '../support/wait-until';
 
 jest.setTimeout(300_000);
 
@@ -98,7 +99,7 @@ describe('Orders HTTP API through CDC to the saga', () => {
     const created = res.json<{ orderId: string; eventId: string; totalMinor: number }>();
     expect(created.totalMinor).toBe(3_998);
     expect(res.headers.location).toBe(`/orders/${created.orderId}`);
-    const done = await waitFor(
+    const done = await waitUntil(
       'order confirmed',
       () => getOrder(created.orderId),
       (o) => o.saga?.state === 'CONFIRMED',
@@ -121,7 +122,7 @@ describe('Orders HTTP API through CDC to the saga', () => {
       'order.confirmed',
       'notifications.notification-sent',
     ];
-    const history = await waitFor(
+    const history = await waitUntil(
       'the whole chain stored',
       () => store.store.history(created.orderId),
       (h) => h.length >= chain.length,
@@ -155,7 +156,7 @@ describe('Orders HTTP API through CDC to the saga', () => {
     expect(other.statusCode).toBe(422);
     expect(other.json<{ error: string }>().error).toBe(ApiError.IdempotencyKeyReused);
 
-    await waitFor(
+    await waitUntil(
       'saga confirmed',
       () => getOrder(orderId),
       (o) => o.saga?.state === 'CONFIRMED',
@@ -237,7 +238,7 @@ describe('Orders HTTP API through CDC to the saga', () => {
     });
     expect(res.statusCode).toBe(202);
     const { eventId } = res.json<{ eventId: string }>();
-    const stored = await waitFor(
+    const stored = await waitUntil(
       'order.cancelled stored',
       () => store.store.history(orderId),
       (h) => h.length >= 1,

@@ -19,12 +19,12 @@ import {
   stubRuns,
   temporalClient,
   temporalRuns,
-  waitFor,
 } from '../support/ingress-harness';
 import type { IngressProcess } from '../support/ingress-process';
 import { INGRESS_LOG_DIR, killHard, spawnIngress, stopGracefully } from '../support/ingress-process';
 import { PrivateTemporal } from '../support/private-temporal';
 import { endpoints, kafkaClient } from '../support/stack';
+import { waitUntil } from '../support/wait-until';
 
 jest.setTimeout(900_000);
 
@@ -148,11 +148,11 @@ describe('ingress consumer group under rebalances', () => {
           maxPayloadBytes: 256 * 1024,
         });
         orderIds.push(...report.orderIds);
-        await waitFor(
+        await waitUntil(
           `the group handling records again before "${action}"`,
           () => handledCount(scope),
           (n) => n >= before + PROGRESS_BEFORE_CHANGE,
-          120_000,
+          { timeoutMs: 120_000 },
         );
         lagAtChange.push(await groupLag(scope));
         const name = pick();
@@ -180,19 +180,19 @@ describe('ingress consumer group under rebalances', () => {
       expect([...members.values()].filter((m) => m.child.exitCode !== null).map((m) => m.name)).toEqual([]);
       while (members.size < 3) add();
 
-      await waitFor(
+      await waitUntil(
         `${ORDERS} sagas charged`,
         () => stubRuns(scope),
         (r) => r.length >= ORDERS,
-        600_000,
+        { timeoutMs: 600_000 },
       );
       phase('sagas charged');
       // Let redelivered records (uncommitted when a member died) drain before counting.
-      await waitFor(
+      await waitUntil(
         'every placed event handled',
         () => ledgerOutcomes(scope),
         (o) => (o.STARTED ?? 0) + (o.ALREADY_STARTED ?? 0) === ORDERS,
-        600_000,
+        { timeoutMs: 600_000 },
       );
       const runs = await stubRuns(scope);
       expect(new Set(runs.map((r) => r.orderId))).toEqual(new Set(orderIds));

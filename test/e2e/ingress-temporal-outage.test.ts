@@ -14,11 +14,11 @@ import {
   startStubSagaWorker,
   stubRuns,
   temporalRuns,
-  waitFor,
 } from '../support/ingress-harness';
 import type { IngressScope } from '../support/ingress-harness';
 import { PrivateTemporal } from '../support/private-temporal';
 import { endpoints, kafkaClient } from '../support/stack';
+import { waitUntil } from '../support/wait-until';
 
 jest.setTimeout(600_000);
 
@@ -86,7 +86,7 @@ describe('ingress while Temporal is down', () => {
         cancelledTopic: scope.cancelled,
         maxPayloadBytes: 256 * 1024,
       });
-      await waitFor(
+      await waitUntil(
         'some sagas started before the outage',
         () => ledgerOutcomes(scope),
         (o) => (o.STARTED ?? 0) >= 50,
@@ -100,11 +100,11 @@ describe('ingress while Temporal is down', () => {
       const failuresAtStop = ingress.consumer.stats.transientFailures;
       // The outage lasts until every partition could have failed and backed off to the ceiling: the
       // failures are counted over all partitions, which all hold records (the load goes on).
-      await waitFor(
+      await waitUntil(
         `${FAILURES_PER_PARTITION} failed attempts per partition`,
         () => Promise.resolve(ingress.consumer.stats.transientFailures - failuresAtStop),
         (n) => n >= FAILURES_PER_PARTITION * PARTITIONS,
-        300_000,
+        { timeoutMs: 300_000 },
       );
       // Late in the outage: the ingress is retrying, not skipping or dead-lettering, and lag builds up.
       const failuresInOutage = ingress.consumer.stats.transientFailures - failuresAtStop;
@@ -117,17 +117,17 @@ describe('ingress while Temporal is down', () => {
       await temporal.start();
       worker = await startStubSagaWorker(scope, temporal.address, await bundle);
       const report = await load;
-      await waitFor(
+      await waitUntil(
         'every order started',
         () => ledgerOutcomes(scope),
         (o) => (o.STARTED ?? 0) + (o.ALREADY_STARTED ?? 0) === ORDERS,
       );
-      await waitFor(
+      await waitUntil(
         'lag back to zero',
         () => groupLag(scope),
         (lag) => lag === 0,
       );
-      await waitFor(
+      await waitUntil(
         'every saga charged',
         () => stubRuns(scope),
         (r) => r.length === ORDERS,

@@ -38,9 +38,9 @@ import { provisionSettingsFrom } from '../../src/provision/settings';
 import { DECLINED_CARD_TOKEN } from '../../src/simulated-external/card-gateway';
 import { PrivateTemporal } from '../../src/stack/private-temporal';
 import { orderWorkflowId } from '../../src/shared/saga-contract';
-import { waitFor } from '../support/ingress-harness';
 import { PrivateKafkaCluster } from '../support/private-kafka-cluster';
 import { endpoints, uniqueName } from '../support/stack';
+import { waitUntil } from '../support/wait-until';
 
 jest.setTimeout(900_000);
 
@@ -327,7 +327,7 @@ describe('Kafka drill: the leader of the busiest order partitions killed with ki
     // The fault: once a third of the orders is on Kafka, the node leading the most records of the
     // order topic's partitions dies without a shutdown.
     const fault = (async () => {
-      await waitFor(
+      await waitUntil(
         `${KILL_AFTER} orders produced`,
         () => Promise.resolve(sent),
         (n) => n >= KILL_AFTER,

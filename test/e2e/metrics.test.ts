@@ -1,12 +1,8 @@
-import { ApplicationFailure } from '@temporalio/common';
-import pino from 'pino';
-
 import type { BadRecordKind } from '../../src/cli/order-events';
 import { badRecord, placedEvent } from '../../src/cli/order-events';
 import { decideParked } from '../../src/cli/parked-sagas';
 import { EventCodec } from '../../src/events/codec';
 import { deadLetterTopic } from '../../src/events/topics';
-import { startIngress } from '../../src/ingress/app';
 import { RegistryClient } from '../../src/kafka/registry-client';
 import { LagMonitor } from '../../src/observability/consumer-lag';
 import type { Metrics } from '../../src/observability/metrics';
@@ -16,28 +12,20 @@ import { samplesOf, scrape, sumOf } from '../../src/observability/prometheus-tex
 import { DECLINED_CARD_TOKEN } from '../../src/simulated-external/card-gateway';
 import type { OrderSagaResult } from '../../src/shared/saga-contract';
 import { FailureType, orderWorkflowId, sagaStatusQuery } from '../../src/shared/saga-contract';
-import { db, ledgerOutcomes, newScope, produce, scopeConfig, waitFor } from '../support/ingress-harness';
-import { endpoints, kafkaClient } from '../support/stack';
-import type { SagaHarness } from '../support/saga-harness';
-import {
-  CALM_GATEWAY,
-  newOrder,
-  openSagaHarness,
-  stockedSku,
-  withSagaWorkers,
-  workflowFailure,
-} from '../support/saga-harness';
+import { db, ledgerOutcomes, newScope, produce } from '../support/ingress-harness';
+import { endpoints, kafkaClient, uniqueName } from '../support/stack';
+import { newOrder, workflowFailure } from '../support/saga-harness';
+import { failActivity, retryable, startSystem } from '../support/system';
+import { waitUntil } from '../support/wait-until';
 
 jest.setTimeout(300_000);
 
-let h: SagaHarness;
-beforeAll(async () => {
-  h = await openSagaHarness();
-});
 afterAll(async () => {
-  await h.close();
   await db.end();
 });
+
+/** The orchestrator and the four services in one process, the ingress in another: each with its own registry. */
+const WORKER_ROLES = ['saga', 'orders', 'inventory', 'payments', 'notifications'] as const;
 
 /** A registry served on a free port, as each process serves its own; scraped over HTTP like Prometheus does. */
 async function served(
@@ -57,7 +45,8 @@ const BAD: BadRecordKind[] = ['empty', 'empty', 'truncated', 'wrong-magic', 'inv
 describe('Prometheus metrics after a known load', () => {
   it('counts what was produced: consumed by type, dead letters by reason, lag per partition, saga outcomes and compensations', async () => {
     const scope = await newScope('e2e_metrics', PARTITIONS);
-    const sku = await stockedSku(h, 10_000);
+    const sku = uniqueName('sku');
+    await db.query('INSERT INTO inventory.stock (sku, available) VALUES ($1, 10000)', [sku]);
     const events = Array.from({ length: VALID }, (_, i) =>
       placedEvent({ version: 2, skus: [sku], paymentToken: i % 3 === 2 ? DECLINED_CARD_TOKEN : 'tok_visa' }),
     );
@@ -98,70 +87,67 @@ describe('Prometheus metrics after a known load', () => {
     // One more saga, started straight from a client with a compensation that can never succeed.
     const stuck = newOrder(sku, 1, DECLINED_CARD_TOKEN);
     try {
-      await withSagaWorkers(
-        h,
-        {
-          metrics: workerMetrics.metrics,
-          gateway: CALM_GATEWAY,
-          // The ingress's scope: its sagas land on these workers' task queues.
+      const workers = await startSystem(WORKER_ROLES, {
+        // The ingress's scope: its sagas land on these workers' task queues.
+        scope: scope.prefix,
+        metrics: workerMetrics.metrics,
+        activityInterceptors: [
+          failActivity(
+            'releaseStock',
+            (input) => input.orderId === stuck.orderId,
+            retryable('inventory database unreachable', 'DatabaseDown'),
+          ),
+        ],
+      });
+      try {
+        const ingress = await startSystem(['ingress'], {
           scope: scope.prefix,
-          override: (real) => ({
-            inventory: {
-              releaseStock: (input) =>
-                input.orderId === stuck.orderId
-                  ? Promise.reject(ApplicationFailure.retryable('inventory database unreachable', 'DatabaseDown'))
-                  : real.inventory.releaseStock(input),
-            },
-          }),
-        },
-        async (run) => {
-          const ingress = await startIngress(
-            scopeConfig(scope, { KTS_INGRESS_LAG_INTERVAL_MS: '200' }),
-            pino({ level: 'silent' }),
-            ingressMetrics.metrics,
+          env: { KTS_INGRESS_LAG_INTERVAL_MS: '200' },
+          metrics: ingressMetrics.metrics,
+        });
+        try {
+          await waitUntil(
+            'the sagas started',
+            () => ledgerOutcomes(scope),
+            (o) => o.STARTED === VALID,
           );
-          try {
-            await waitFor(
-              'the sagas started',
-              () => ledgerOutcomes(scope),
-              (o) => o.STARTED === VALID,
-            );
-            const results = await Promise.all(
-              events.map(
-                (e) => h.client.workflow.getHandle(orderWorkflowId(e.orderId)).result() as Promise<OrderSagaResult>,
-              ),
-            );
-            expect(results.filter((r) => r.outcome === 'FAILED')).toHaveLength(DECLINED);
-            // The compensation that can never succeed parks the saga; an operator abandons it.
-            const stuckSaga = await run.start(stuck);
-            await waitFor(
-              'the stuck saga parked',
-              () => stuckSaga.query(sagaStatusQuery),
-              (s) => s.state === 'PARKED',
-            );
-            await decideParked(h.client, stuck.orderId, {
-              decision: 'ABANDON',
-              operator: 'metrics-test',
-              reason: 'the inventory database is gone for good',
-            });
-            const failure = await workflowFailure(stuckSaga.result());
-            expect(failure.type).toBe(FailureType.CompensationFailed);
-            // Caught up: every record committed, no saga running, so the gauges read zero.
-            await waitFor(
-              'lag back to zero and no saga in flight',
-              () => ingressMetrics.scrape(),
-              (s) =>
-                sumOf(s, 'kts_events_consumed_total') === total &&
-                samplesOf(s, 'kts_consumer_lag', { group: scope.groupId }).length === 2 * PARTITIONS &&
-                sumOf(s, 'kts_consumer_lag', { group: scope.groupId }) === 0 &&
-                samplesOf(s, 'kts_sagas_in_flight').length === 1 &&
-                sumOf(s, 'kts_sagas_in_flight') === 0,
-            );
-          } finally {
-            await ingress.stop();
-          }
-        },
-      );
+          const results = await Promise.all(
+            events.map(
+              (e) => workers.client.workflow.getHandle(orderWorkflowId(e.orderId)).result() as Promise<OrderSagaResult>,
+            ),
+          );
+          expect(results.filter((r) => r.outcome === 'FAILED')).toHaveLength(DECLINED);
+          // The compensation that can never succeed parks the saga; an operator abandons it.
+          const stuckSaga = await workers.start(stuck);
+          await waitUntil(
+            'the stuck saga parked',
+            () => stuckSaga.query(sagaStatusQuery),
+            (s) => s.state === 'PARKED',
+          );
+          await decideParked(workers.client, stuck.orderId, {
+            decision: 'ABANDON',
+            operator: 'metrics-test',
+            reason: 'the inventory database is gone for good',
+          });
+          const failure = await workflowFailure(stuckSaga.result());
+          expect(failure.type).toBe(FailureType.CompensationFailed);
+          // Caught up: every record committed, no saga running, so the gauges read zero.
+          await waitUntil(
+            'lag back to zero and no saga in flight',
+            () => ingressMetrics.scrape(),
+            (s) =>
+              sumOf(s, 'kts_events_consumed_total') === total &&
+              samplesOf(s, 'kts_consumer_lag', { group: scope.groupId }).length === 2 * PARTITIONS &&
+              sumOf(s, 'kts_consumer_lag', { group: scope.groupId }) === 0 &&
+              samplesOf(s, 'kts_sagas_in_flight').length === 1 &&
+              sumOf(s, 'kts_sagas_in_flight') === 0,
+          );
+        } finally {
+          await ingress.stop();
+        }
+      } finally {
+        await workers.stop();
+      }
 
       const ing = await ingressMetrics.scrape();
       expect(sumOf(ing, 'kts_events_consumed_total', { topic: scope.placed, event_type: 'order.placed' })).toBe(total);

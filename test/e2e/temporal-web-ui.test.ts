@@ -7,20 +7,24 @@ import { chromium } from 'playwright-core';
 import { DECLINED_CARD_TOKEN } from '../../src/simulated-external/card-gateway';
 import { orderWorkflowId } from '../../src/shared/saga-contract';
 import { endpoints } from '../support/stack';
-import type { SagaHarness } from '../support/saga-harness';
-import { newOrder, openSagaHarness, stockedSku, withSagaWorkers } from '../support/saga-harness';
+import { newOrder } from '../support/saga-harness';
+import type { RunningSystem } from '../support/system';
+import { startSystem } from '../support/system';
 
 jest.setTimeout(180_000);
+
+/** The orchestrator and the four services, started as their processes start them. */
+const ROLES = ['saga', 'orders', 'inventory', 'payments', 'notifications'] as const;
 
 /** Debian's chromium (apt-get install chromium); npm test installs it when missing. */
 const CHROMIUM = process.env.KTS_CHROMIUM ?? '/usr/bin/chromium';
 
 describe('the Temporal Web UI of the local stack', () => {
-  let h: SagaHarness;
+  let system: RunningSystem<(typeof ROLES)[number]>;
   let browser: Browser;
 
   beforeAll(async () => {
-    h = await openSagaHarness();
+    system = await startSystem(ROLES);
     browser = await chromium.launch({
       executablePath: CHROMIUM,
       headless: true,
@@ -39,18 +43,16 @@ describe('the Temporal Web UI of the local stack', () => {
 
   afterAll(async () => {
     await browser?.close();
-    await h?.close();
+    await system?.stop();
   });
 
   it('finds a compensated saga by its workflow id and shows its compensation activities', async () => {
     // A declined card after stock was reserved: the saga releases the stock and fails the order.
-    const sku = await stockedSku(h, 5);
+    const sku = await system.stockedSku(5);
     const order = newOrder(sku, 2, DECLINED_CARD_TOKEN);
     const workflowId = orderWorkflowId(order.orderId);
-    await withSagaWorkers(h, {}, async ({ start }) => {
-      const result = await (await start(order)).result();
-      expect(result.outcome).toBe('FAILED');
-    });
+    const result = await (await system.start(order)).result();
+    expect(result.outcome).toBe('FAILED');
 
     const page = await browser.newPage();
     try {

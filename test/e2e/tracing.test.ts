@@ -25,9 +25,10 @@ import { bundleSagaWorkflows } from '../../workers/saga-workers';
 import type { CdcScope } from '../support/cdc-scope';
 import { startCdcScope } from '../support/cdc-scope';
 import type { IngressScope } from '../support/ingress-harness';
-import { newScope, readAll, temporalClient, waitFor } from '../support/ingress-harness';
+import { newScope, readAll, temporalClient } from '../support/ingress-harness';
 import { testSettings } from '../support/settings';
 import { endpoints, kafkaClient } from '../support/stack';
+import { waitUntil } from '../support/wait-until';
 
 jest.setTimeout(300_000);
 
@@ -95,7 +96,7 @@ describe('one trace per order', () => {
     }
 
     const handle = temporal.client.workflow.getHandle(orderWorkflowId(event.orderId));
-    await waitFor(
+    await waitUntil(
       'the saga to start',
       () =>
         handle.describe().then(
@@ -117,7 +118,7 @@ describe('one trace per order', () => {
     ];
     const inTrace = (spans: ReadableSpan[]) =>
       spans.filter((s) => s.spanContext().traceId === traceId).map((s) => s.name);
-    const names = await waitFor(
+    const names = await waitUntil(
       'every span of the order',
       async () => {
         await tracing.spanProcessor.forceFlush();
@@ -134,7 +135,7 @@ describe('one trace per order', () => {
 
     for (const topic of DOMAIN_TOPICS) {
       const routed = prefixedTopic(scope.prefix, topic);
-      const records = await waitFor(
+      const records = await waitUntil(
         `${routed} to carry the order's event`,
         () => readAllIfExists(routed),
         (rs) => rs.some((r) => r.message.key?.toString() === event.orderId),

@@ -14,10 +14,10 @@ import { TOPICS } from '../../src/events/topics';
 import { FailureType } from '../../src/shared/saga-contract';
 import type { CdcScope } from '../support/cdc-scope';
 import { startCdcScope } from '../support/cdc-scope';
-import { waitFor } from '../support/ingress-harness';
 import { consumeUntil, kafkaClient } from '../support/stack';
 import type { SagaHarness } from '../support/saga-harness';
 import { newOrder, openSagaHarness, stockedSku, withSagaWorkers } from '../support/saga-harness';
+import { waitUntil } from '../support/wait-until';
 
 jest.setTimeout(180_000);
 
@@ -171,7 +171,7 @@ describe('event store fed by the outbox through Debezium', () => {
       'notifications.notification-sent',
     ];
     const orderId = order.orderId;
-    const stored = await waitFor(
+    const stored = await waitUntil(
       'the whole chain in the store',
       () => consumer.store.history(orderId),
       (h) => h.length >= chain.length,
@@ -237,7 +237,7 @@ describe('event store fed by the outbox through Debezium', () => {
       await db.query('COMMIT');
       db.release();
     }
-    await waitFor(
+    await waitUntil(
       'events stored',
       () => consumer.store.history(orderId),
       (h) => h.length >= 6,

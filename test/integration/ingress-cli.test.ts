@@ -17,8 +17,8 @@ import {
   stubRuns,
   temporalClient,
   temporalRuns,
-  waitFor,
 } from '../support/ingress-harness';
+import { waitUntil } from '../support/wait-until';
 
 jest.setTimeout(300_000);
 
@@ -74,12 +74,12 @@ describe('orders CLI', () => {
     const worker = await startStubSagaWorker(scope);
     const ingress = await startScopedIngress(scope);
     try {
-      await waitFor(
+      await waitUntil(
         '40 sagas',
         () => ledgerOutcomes(scope),
         (o) => o.STARTED === 40,
       );
-      await waitFor(
+      await waitUntil(
         'every bad record dead-lettered',
         () => Promise.resolve(ingress.consumer.stats.handled.DEAD_LETTERED),
         (n) => n === badTotal,
@@ -108,7 +108,7 @@ describe('orders CLI', () => {
         scope.placed,
         events.map((event) => ({ event })),
       );
-      await waitFor(
+      await waitUntil(
         '3 dead letters',
         () => Promise.resolve(strict.consumer.stats.handled.DEAD_LETTERED),
         (n) => n === 3,
@@ -121,13 +121,13 @@ describe('orders CLI', () => {
         expect(orders('dlq', 'replay', '--reason', 'PayloadTooLarge', ...topics(scope).slice(0, 2))).toContain(
           'replayed 3',
         );
-        await waitFor(
+        await waitUntil(
           '3 sagas',
           () => stubRuns(scope),
           (r) => r.length === 3,
         );
         orders('dlq', 'replay', ...topics(scope).slice(0, 2));
-        await waitFor(
+        await waitUntil(
           'second replay handled',
           () => Promise.resolve(fixed.consumer.stats.handled.DUPLICATE_EVENT),
           (n) => n === 3,

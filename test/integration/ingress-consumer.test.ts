@@ -21,9 +21,9 @@ import {
   stubRuns,
   temporalClient,
   temporalRuns,
-  waitFor,
 } from '../support/ingress-harness';
 import { endpoints } from '../support/stack';
+import { waitUntil } from '../support/wait-until';
 
 jest.setTimeout(300_000);
 
@@ -58,7 +58,7 @@ describe('ingress consumer (stub saga on a private task queue)', () => {
         scope.placed,
         events.map((event) => ({ event })),
       );
-      const rows = await waitFor(
+      const rows = await waitUntil(
         '30 stub sagas',
         () => stubRuns(scope),
         (r) => r.length >= 30,
@@ -93,13 +93,13 @@ describe('ingress consumer (stub saga on a private task queue)', () => {
         scope.placed,
         sameOrderNewEvent.map((event) => ({ event })),
       );
-      await waitFor(
+      await waitUntil(
         'every record handled',
         () => ledgerOutcomes(scope),
         (o) => (o.STARTED ?? 0) === 20 && (o.DUPLICATE_ORDER ?? 0) === 5,
       );
       // Sagas run for a second after start; wait for all of them to write their charge row.
-      await waitFor(
+      await waitUntil(
         '20 charges',
         () => stubRuns(scope),
         (r) => r.length === 20,
@@ -131,7 +131,7 @@ describe('ingress consumer (stub saga on a private task queue)', () => {
     await withIngress(
       scope,
       async (ingress) => {
-        await waitFor(
+        await waitUntil(
           'all good orders started',
           () => stubRuns(scope),
           (r) => r.length === good.length,
@@ -171,19 +171,19 @@ describe('ingress consumer (stub saga on a private task queue)', () => {
     await withIngress(scope, async () => {
       // b's cancel is produced (and consumed) before b itself.
       await produce(scope.cancelled, [{ event: cancelledEvent(b.orderId, b.userId) }]);
-      await waitFor(
+      await waitUntil(
         'pending cancel',
         () => ledgerOutcomes(scope),
         (o) => o.CANCEL_PENDING === 1,
       );
       await produce(scope.placed, [{ event: a }, { event: b }, { event: c }]);
-      await waitFor(
+      await waitUntil(
         '3 sagas started',
         () => ledgerOutcomes(scope),
         (o) => o.STARTED === 3,
       );
       await produce(scope.cancelled, [{ event: cancelledEvent(a.orderId, a.userId) }]);
-      await waitFor(
+      await waitUntil(
         '3 sagas ended',
         () => stubRuns(scope),
         (r) => r.length === 3,
@@ -191,7 +191,7 @@ describe('ingress consumer (stub saga on a private task queue)', () => {
       // Once c's saga has closed, its cancel is recorded as too late, not dead-lettered.
       await temporal.client.workflow.getHandle(orderWorkflowId(c.orderId)).result();
       await produce(scope.cancelled, [{ event: cancelledEvent(c.orderId, c.userId) }]);
-      await waitFor(
+      await waitUntil(
         'cancels handled',
         () => ledgerOutcomes(scope),
         (o) => o.CANCEL_TOO_LATE === 1,

@@ -20,17 +20,9 @@ import type { Ingress } from '../../src/ingress/app';
 import { startIngress } from '../../src/ingress/app';
 import { createMetrics } from '../../src/observability/metrics';
 import type { IngressScope } from '../support/ingress-harness';
-import {
-  db,
-  newScope,
-  produce,
-  readAll,
-  scopeConfig,
-  startStubSagaWorker,
-  stubRuns,
-  waitFor,
-} from '../support/ingress-harness';
+import { db, newScope, produce, readAll, scopeConfig, startStubSagaWorker, stubRuns } from '../support/ingress-harness';
 import { kafkaClient } from '../support/stack';
+import { waitUntil } from '../support/wait-until';
 
 jest.setTimeout(300_000);
 
@@ -75,7 +67,7 @@ describe('a record that breaks the ingress handler', () => {
     let ingress = await run(scope, metrics);
     try {
       await produce(scope.placed, [{ event: before }, { event: broken }, { event: after }]);
-      const blocked = await waitFor(
+      const blocked = await waitUntil(
         'the blocked record to show in the gauge with a few attempts',
         () => blockedGauge(metrics),
         (g) => (g[0]?.attempts ?? 0) >= 3,
@@ -83,7 +75,7 @@ describe('a record that breaks the ingress handler', () => {
       expect(blocked).toEqual([
         { topic: scope.placed, partition: '0', offset: '1', attempts: expect.any(Number) as number },
       ]);
-      const first = await waitFor(
+      const first = await waitUntil(
         'the order before it to start',
         () => stubRuns(scope),
         (r) => r.length >= 1,
@@ -121,7 +113,7 @@ describe('a record that breaks the ingress handler', () => {
       );
       expect(released.code).toBe(0);
       expect(released.stdout).toContain(`${scope.placed}/0@1 dead-lettered at`);
-      const started = await waitFor(
+      const started = await waitUntil(
         'the next order to start',
         () => stubRuns(scope),
         (r) => r.length === 2,
@@ -147,7 +139,7 @@ describe('a record that breaks the ingress handler', () => {
       await ingress.stop();
       await rewindGroup(scope, 1);
       ingress = await run(scope, metrics);
-      await waitFor(
+      await waitUntil(
         'the ingress to pass the record again',
         () => Promise.resolve(ingress.consumer.stats.handled.DEAD_LETTERED),
         (n) => n === 1,
@@ -162,7 +154,7 @@ describe('a record that breaks the ingress handler', () => {
       ]);
       await rewindGroup(scope, 1);
       ingress = await run(scope, metrics);
-      await waitFor(
+      await waitUntil(
         'a second copy on the dead-letter topic',
         () => readAll(deadLetterTopic(scope.placed)),
         (r) => r.length === 2,

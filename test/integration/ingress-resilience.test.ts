@@ -10,11 +10,11 @@ import {
   startScopedIngress,
   startStubSagaWorker,
   stubRuns,
-  waitFor,
 } from '../support/ingress-harness';
 import { freePort } from '../support/private-temporal';
 import { stackConfig, kafkaClient } from '../support/stack';
 import { TcpProxy } from '../support/tcp-proxy';
+import { waitUntil } from '../support/wait-until';
 
 jest.setTimeout(300_000);
 
@@ -52,7 +52,7 @@ describe('ingress resilience', () => {
       KTS_INGRESS_BACKOFF_MAX_MS: '1000',
     });
     try {
-      await waitFor(
+      await waitUntil(
         'retries',
         () => Promise.resolve(ingress.consumer.stats.transientFailures),
         (n) => n >= 6,
@@ -61,7 +61,7 @@ describe('ingress resilience', () => {
       expect(await ledgerOutcomes(scope)).toEqual({});
       expect([...(await committed(scope.groupId, scope.placed)).values()].every((o) => o <= 0)).toBe(true);
       await proxy.open();
-      await waitFor(
+      await waitUntil(
         '10 sagas',
         () => stubRuns(scope),
         (r) => r.length === 10,
@@ -85,7 +85,7 @@ describe('ingress resilience', () => {
     const worker = await startStubSagaWorker(scope);
     const ingress = await startScopedIngress(scope);
     try {
-      await waitFor(
+      await waitUntil(
         'some handled',
         () => ledgerOutcomes(scope),
         (o) => (o.STARTED ?? 0) >= 5,
@@ -108,7 +108,7 @@ describe('ingress resilience', () => {
     // The rest is picked up by the next member, each order exactly once.
     const again = await startScopedIngress(scope);
     try {
-      await waitFor(
+      await waitUntil(
         'all 60',
         () => ledgerOutcomes(scope),
         (o) => o.STARTED === 60,

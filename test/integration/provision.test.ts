@@ -30,17 +30,11 @@ import { verifySchema } from '../../src/provision/verify';
 import { placedEvent } from '../../src/cli/order-events';
 import { ORDER_SEARCH_ATTRIBUTES } from '../../src/shared/search-attributes';
 import type { IngressScope } from '../support/ingress-harness';
-import {
-  db,
-  scopeEnv,
-  startScopedIngress,
-  startStubSagaWorker,
-  terminateScopeSagas,
-  waitFor,
-} from '../support/ingress-harness';
+import { db, scopeEnv, startScopedIngress, startStubSagaWorker, terminateScopeSagas } from '../support/ingress-harness';
 import { PrivateTemporal } from '../support/private-temporal';
 import { allSettings, cdcTargetOf, testSettings } from '../support/settings';
 import { endpoints, kafkaClient, uniqueName } from '../support/stack';
+import { waitUntil } from '../support/wait-until';
 
 jest.setTimeout(600_000);
 
@@ -311,7 +305,7 @@ describe('a Confluent-style producer with use.latest.version', () => {
     worker = await startStubSagaWorker(scope);
     ingress = await startScopedIngress(scope);
     store = await startEventStoreConsumer(testSettings(['eventStore'], prefix));
-    const outcome = await waitFor(
+    const outcome = await waitUntil(
       'the ingress ledger row',
       async () =>
         (
@@ -322,7 +316,7 @@ describe('a Confluent-style producer with use.latest.version', () => {
       (o) => o !== undefined,
     );
     expect(outcome).toBe('STARTED');
-    const stored = await waitFor(
+    const stored = await waitUntil(
       'the event store row',
       async () =>
         (

@@ -126,23 +126,6 @@ export async function produce(
   }
 }
 
-/** Polls `probe` until it returns a value for which `done` holds; fails naming the last value seen. */
-export async function waitFor<T>(
-  what: string,
-  probe: () => Promise<T>,
-  done: (v: T) => boolean,
-  timeoutMs = 120_000,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: T = await probe();
-  while (!done(last)) {
-    if (Date.now() > deadline) throw new Error(`gave up waiting for ${what}; last seen: ${JSON.stringify(last)}`);
-    await new Promise((r) => setTimeout(r, 250));
-    last = await probe();
-  }
-  return last;
-}
-
 export const db = new pg.Pool({ connectionString: endpoints.postgresUrl, max: 4 });
 
 /** Stub saga rows of a scope: runs per order, from PostgreSQL. */

@@ -209,16 +209,6 @@ export async function workflowFailure(p: Promise<unknown>): Promise<{ type: stri
   throw new Error('expected the workflow to fail, but it completed');
 }
 
-/** Polls `probe` until it returns true, for waiting on a saga to reach a step. */
-export async function eventually(probe: () => Promise<boolean>, what: string, timeoutMs = 30_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    if (await probe()) return;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error(`gave up waiting for ${what}`);
-}
-
 /** A gate an overridden activity waits on, so a test can act while the saga sits at that step. */
 export function latch(): { wait: () => Promise<void>; open: () => void } {
   let open!: () => void;

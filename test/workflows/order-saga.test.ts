@@ -8,7 +8,6 @@ import { stockOf } from '../support/db-harness';
 import type { SagaHarness } from '../support/saga-harness';
 import {
   CALM_GATEWAY,
-  eventually,
   latch,
   maybeRecordHistory,
   newOrder,
@@ -17,6 +16,7 @@ import {
   withSagaWorkers,
   workflowFailure,
 } from '../support/saga-harness';
+import { waitUntil } from '../support/wait-until';
 
 jest.setTimeout(120_000);
 
@@ -144,9 +144,9 @@ describe('orderSaga on the real Temporal server', () => {
       },
       async ({ start }) => {
         const handle = await start(order);
-        await eventually(
-          async () => (await handle.query(sagaStatusQuery)).currentStep === 'reserveStock',
+        await waitUntil(
           'the saga to reach reserveStock',
+          async () => (await handle.query(sagaStatusQuery)).currentStep === 'reserveStock',
         );
         await handle.signal(cancelOrderSignal, { reason: 'customer changed their mind' });
         gate.open();
@@ -187,9 +187,9 @@ describe('orderSaga on the real Temporal server', () => {
       },
       async ({ start }) => {
         const handle = await start(order);
-        await eventually(
-          async () => (await handle.query(sagaStatusQuery)).currentStep === 'reserveStock',
+        await waitUntil(
           'the saga to reach reserveStock',
+          async () => (await handle.query(sagaStatusQuery)).currentStep === 'reserveStock',
         );
         await handle.cancel();
         gate.open();
@@ -222,9 +222,9 @@ describe('orderSaga on the real Temporal server', () => {
       },
       async ({ start }) => {
         const handle = await start(order);
-        await eventually(
-          async () => (await handle.query(sagaStatusQuery)).currentStep === 'confirmOrder',
+        await waitUntil(
           'the saga to reach confirmOrder',
+          async () => (await handle.query(sagaStatusQuery)).currentStep === 'confirmOrder',
         );
         await handle.signal(cancelOrderSignal, { reason: 'too late' });
         gate.open();

@@ -12,14 +12,8 @@ import { ApplicationFailure } from '@temporalio/common';
 import { FailureType, sagaStatusQuery } from '../../src/shared/saga-contract';
 import type { orderSaga } from '../../workflows';
 import type { SagaHarness } from '../support/saga-harness';
-import {
-  CALM_GATEWAY,
-  eventually,
-  newOrder,
-  openSagaHarness,
-  stockedSku,
-  withSagaWorkers,
-} from '../support/saga-harness';
+import { CALM_GATEWAY, newOrder, openSagaHarness, stockedSku, withSagaWorkers } from '../support/saga-harness';
+import { waitUntil } from '../support/wait-until';
 
 jest.setTimeout(180_000);
 
@@ -76,12 +70,11 @@ describe('orders parked (CLI)', () => {
       async (run) => {
         const handle = await run.start(order);
         started.push(handle);
-        await eventually(async () => (await handle.query(sagaStatusQuery)).state === 'PARKED', 'the saga to park');
+        await waitUntil('the saga to park', async () => (await handle.query(sagaStatusQuery)).state === 'PARKED');
         const tq = run.taskQueues.saga;
 
-        await eventually(
-          async () => (await orders('parked', 'list', '--task-queue', tq)).stdout.includes(order.orderId),
-          'the CLI to list the parked saga',
+        await waitUntil('the CLI to list the parked saga', async () =>
+          (await orders('parked', 'list', '--task-queue', tq)).stdout.includes(order.orderId),
         );
         const listed = await orders('parked', 'list', '--task-queue', tq, '--json');
         expect(listed.code).toBe(0);
@@ -133,9 +126,9 @@ describe('orders parked (CLI)', () => {
           `order ${order.orderId} is not parked: its saga is COMPLETED (state RESOLVED_MANUALLY)`,
         );
         const after = await orders('parked', 'list', '--task-queue', tq);
-        await eventually(
-          async () => !(await orders('parked', 'list', '--task-queue', tq)).stdout.includes(order.orderId),
+        await waitUntil(
           'the resolved saga to leave the list',
+          async () => !(await orders('parked', 'list', '--task-queue', tq)).stdout.includes(order.orderId),
         );
         expect(after.code).toBe(0);
       },

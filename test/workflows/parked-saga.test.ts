@@ -33,7 +33,6 @@ import { endpoints } from '../support/stack';
 import type { SagaHarness, SagaRun } from '../support/saga-harness';
 import {
   CALM_GATEWAY,
-  eventually,
   latch,
   maybeRecordHistory,
   newOrder,
@@ -42,6 +41,7 @@ import {
   withSagaWorkers,
   workflowFailure,
 } from '../support/saga-harness';
+import { waitUntil } from '../support/wait-until';
 
 jest.setTimeout(180_000);
 
@@ -78,7 +78,7 @@ describe('parked sagas on the real Temporal server', () => {
   async function startParked(run: SagaRun, order: OrderDetails): Promise<Saga> {
     const handle = await run.start(order);
     started.push(handle);
-    await eventually(async () => (await handle.query(sagaStatusQuery)).state === 'PARKED', 'the saga to park');
+    await waitUntil('the saga to park', async () => (await handle.query(sagaStatusQuery)).state === 'PARKED');
     return handle;
   }
   const charge = async (orderId: string) =>
@@ -154,9 +154,9 @@ describe('parked sagas on the real Temporal server', () => {
       );
 
       // Listed and counted through visibility, as operators and the alert find it.
-      await eventually(
-        async () => (await listParkedSagas(h.client, { taskQueue: run.taskQueues.saga })).length === 1,
+      await waitUntil(
         'visibility to list the parked saga',
+        async () => (await listParkedSagas(h.client, { taskQueue: run.taskQueues.saga })).length === 1,
       );
       const [listed] = await listParkedSagas(h.client, { taskQueue: run.taskQueues.saga });
       expect(listed).toMatchObject({ orderId: order.orderId, failedStep: 'refundPayment', totalMinor: 2_740 });
@@ -164,10 +164,10 @@ describe('parked sagas on the real Temporal server', () => {
         parked: 1,
         overdue: 0,
       });
-      await eventually(
+      await waitUntil(
+        'the parked saga to count as overdue past a 1 ms limit',
         async () =>
           (await countParkedSagas(h.client, { taskQueue: run.taskQueues.saga, overdueAfterMs: 1 })).overdue === 1,
-        'the parked saga to count as overdue past a 1 ms limit',
       );
 
       // Incomplete decisions are refused by the saga's validator itself, not only by the CLI.
@@ -196,9 +196,9 @@ describe('parked sagas on the real Temporal server', () => {
       // A retry while the gateway is still down parks it again (round 2); after the gateway is back, it completes.
       const afterFirst = await decideParked(h.client, order.orderId, { decision: 'RETRY', operator: 'alice' });
       expect(afterFirst.decisions).toHaveLength(1);
-      await eventually(
-        async () => (await handle.query(sagaStatusQuery)).parked?.round === 2,
+      await waitUntil(
         'the retried refund to park again',
+        async () => (await handle.query(sagaStatusQuery)).parked?.round === 2,
       );
       gatewayDown = false;
       const afterSecond = await decideParked(h.client, order.orderId, {
@@ -322,9 +322,9 @@ describe('parked sagas on the real Temporal server', () => {
       async (run) => {
         const handle = await run.start(order);
         started.push(handle);
-        await eventually(
-          async () => (await handle.query(sagaStatusQuery)).currentStep === 'reserveStock',
+        await waitUntil(
           'the saga to reach reserveStock',
+          async () => (await handle.query(sagaStatusQuery)).currentStep === 'reserveStock',
         );
         const refused = await refusal(decideParked(h.client, order.orderId, { decision: 'RETRY', operator: 'x' }));
         expect(refused.type).toBe(ParkedCommandError.NotParked);

@@ -6,7 +6,8 @@ import { idempotencyKey, sagaStatusQuery } from '../../src/shared/saga-contract'
 import { createSagaWorkers, runWorkersUntil } from '../../workers/saga-workers';
 import { stockOf } from '../support/db-harness';
 import type { SagaHarness } from '../support/saga-harness';
-import { eventually, newOrder, openSagaHarness, stockedSku, withSagaWorkers } from '../support/saga-harness';
+import { newOrder, openSagaHarness, stockedSku, withSagaWorkers } from '../support/saga-harness';
+import { waitUntil } from '../support/wait-until';
 
 jest.setTimeout(180_000);
 
@@ -62,10 +63,7 @@ describe('a worker killed mid-activity', () => {
         try {
           // A short attempt timeout so the server hands the charge to another worker soon after the kill.
           handle = await start(order, { activityTimeoutMs: 5_000 });
-          await eventually(
-            async () => (await gatewayRequests()).includes('captured'),
-            'the gateway to book the charge',
-          );
+          await waitUntil('the gateway to book the charge', async () => (await gatewayRequests()).includes('captured'));
           expect((await handle.query(sagaStatusQuery)).currentStep).toBe('chargePayment');
         } finally {
           if (child.pid) process.kill(-child.pid, 'SIGKILL');
