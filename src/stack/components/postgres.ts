@@ -176,7 +176,9 @@ export const postgres: Component = {
   },
 
   async health(cfg) {
-    const client = new pg.Client({ connectionString: stackEndpoints(cfg).postgresUrl, connectionTimeoutMillis: 2000 });
+    // 5 s, not 2: on a loaded two-core machine a healthy server was judged "not a healthy postgres"
+    // while it answered a plain client in under a second.
+    const client = new pg.Client({ connectionString: stackEndpoints(cfg).postgresUrl, connectionTimeoutMillis: 5000 });
     await client.connect();
     try {
       const res = await client.query<{ version: string; wal_level: string }>(
