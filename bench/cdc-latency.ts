@@ -70,6 +70,7 @@ async function main(): Promise<void> {
       customerId: 'bench',
       totalMinor: 1000,
       currency: 'EUR',
+      isLoyaltyMember: false,
     });
     const tx = await db.connect();
     await tx.query('BEGIN');

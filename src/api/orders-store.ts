@@ -94,8 +94,9 @@ export class OrdersStore {
       const orderId = `ord-${randomUUID()}`;
       const totalMinor = req.items.reduce((sum, i) => sum + i.quantity * i.unitPriceMinor, 0);
       await tx.query(
-        `INSERT INTO orders.orders (order_id, customer_id, currency, total_minor, status) VALUES ($1, $2, $3, $4, 'PENDING')`,
-        [orderId, req.customerId, req.currency, totalMinor],
+        `INSERT INTO orders.orders (order_id, customer_id, currency, total_minor, status, is_loyalty_member)
+         VALUES ($1, $2, $3, $4, 'PENDING', $5)`,
+        [orderId, req.customerId, req.currency, totalMinor, req.isLoyaltyMember],
       );
       for (const [i, item] of req.items.entries()) {
         await tx.query(

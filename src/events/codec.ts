@@ -11,7 +11,7 @@ import type { RegistryClient } from '../kafka/registry-client';
 import { decodeFrame, encodeFrame } from '../kafka/wire-format';
 import { EVENT_CATALOG } from './generated/event-schemas';
 import type { IngressEvent, IngressEventType, OrderCancelled, OrderPlaced } from './rules';
-import { INGRESS_VALIDATORS, describeIssues, upcastOrderPlaced } from './rules';
+import { INGRESS_VALIDATORS, describeIssues, upcastOrderConfirmed, upcastOrderPlaced } from './rules';
 import { valueSubject } from './topics';
 
 /** Why a record is poison: the dead-letter `reason` header. Never retried; the partition moves on. */
@@ -101,6 +101,9 @@ function eventValidator(entry: CatalogEntry): z.ZodType {
 function upcastEvent(eventType: string, event: Record<string, unknown>): Record<string, unknown> {
   if (eventType === 'order.placed') {
     return upcastOrderPlaced(event as unknown as Parameters<typeof upcastOrderPlaced>[0]);
+  }
+  if (eventType === 'order.confirmed') {
+    return upcastOrderConfirmed(event as unknown as Parameters<typeof upcastOrderConfirmed>[0]);
   }
   return event;
 }

@@ -6,8 +6,20 @@
  */
 import type { z } from 'zod';
 
-import type { OrderCancelledV1, OrderPlacedV1, OrderPlacedV2 } from './generated/event-schemas';
-import { orderCancelledV1Schema, orderPlacedV1Schema, orderPlacedV2Schema } from './generated/event-schemas';
+import type {
+  OrderCancelledV1,
+  OrderConfirmedV1,
+  OrderConfirmedV2,
+  OrderPlacedV1,
+  OrderPlacedV2,
+} from './generated/event-schemas';
+import {
+  orderCancelledV1Schema,
+  orderConfirmedV1Schema,
+  orderConfirmedV2Schema,
+  orderPlacedV1Schema,
+  orderPlacedV2Schema,
+} from './generated/event-schemas';
 
 /**
  * ISO 4217 codes the shop accepts, with their minor-unit exponent (JPY has none, so 1 JPY = 1 minor
@@ -61,6 +73,23 @@ export type OrderPlaced = OrderPlacedV2;
 export const LATEST_ORDER_PLACED_VERSION = 2;
 export type OrderCancelled = OrderCancelledV1;
 
+type ConfirmedShape = Pick<OrderConfirmedV1, 'orderId' | 'customerId' | 'totalMinor' | 'currency'>;
+
+/** What a confirmed order must hold for a consumer to act on it (the loyalty service computes points from it). */
+function checkConfirmed(e: ConfirmedShape, ctx: z.RefinementCtx): void {
+  const issue = (path: string[], message: string) => ctx.addIssue({ code: 'custom', path, message });
+  if (e.orderId.trim() === '') issue(['orderId'], 'must not be empty');
+  if (e.customerId.trim() === '') issue(['customerId'], 'must not be empty');
+  if (!(e.currency in CURRENCY_EXPONENTS)) issue(['currency'], `unknown currency ${JSON.stringify(e.currency)}`);
+  if (e.totalMinor < 0 || e.totalMinor > MAX_ORDER_TOTAL_MINOR) {
+    issue(['totalMinor'], `must be in 0..${MAX_ORDER_TOTAL_MINOR}`);
+  }
+}
+
+/** Latest version of `order.confirmed`: what its consumers work with. */
+export type OrderConfirmed = OrderConfirmedV2;
+export const LATEST_ORDER_CONFIRMED_VERSION = 2;
+
 /** Validators for each known version: generated structure plus the business rules. */
 export const INGRESS_VALIDATORS = {
   'order.placed': {
@@ -72,9 +101,14 @@ export const INGRESS_VALIDATORS = {
       if (e.orderId.trim() === '') ctx.addIssue({ code: 'custom', path: ['orderId'], message: 'must not be empty' });
     }),
   },
+  'order.confirmed': {
+    1: orderConfirmedV1Schema.superRefine(checkConfirmed),
+    2: orderConfirmedV2Schema.superRefine(checkConfirmed),
+  },
 } as const;
 
-export type IngressEventType = keyof typeof INGRESS_VALIDATORS;
+/** The event types the ingress consumes (the validators above also serve other consumers). */
+export type IngressEventType = 'order.placed' | 'order.cancelled';
 
 /** A consumed event after validation and upcasting, tagged with the version it was written in. */
 export type IngressEvent =
@@ -83,6 +117,12 @@ export type IngressEvent =
 
 /** v1 → v2: v1 producers knew nothing of loyalty, so nobody was a member. */
 export function upcastOrderPlaced(e: OrderPlacedV1 | OrderPlacedV2): OrderPlaced {
+  if (e.eventVersion === 2) return e;
+  return { ...e, eventVersion: 2, isLoyaltyMember: false };
+}
+
+/** v1 → v2: v1 writers did not carry membership, so the order earns no points (as for order.placed v1). */
+export function upcastOrderConfirmed(e: OrderConfirmedV1 | OrderConfirmedV2): OrderConfirmed {
   if (e.eventVersion === 2) return e;
   return { ...e, eventVersion: 2, isLoyaltyMember: false };
 }

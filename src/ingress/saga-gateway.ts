@@ -40,6 +40,7 @@ export function sagaInputFor(e: OrderPlaced, taskQueues: SagaTaskQueues): OrderS
     currency: e.currency,
     items: e.items.map((i) => ({ sku: i.sku, quantity: i.quantity, unitPriceMinor: i.unitPriceMinor })),
     paymentToken: e.paymentToken,
+    isLoyaltyMember: e.isLoyaltyMember,
   };
   // occurredAt travels with the saga so its end can be measured against the event, not the start.
   return { order, taskQueues, eventOccurredAt: e.occurredAt };

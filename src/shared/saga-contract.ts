@@ -147,6 +147,11 @@ export interface OrderDetails {
   items: OrderItem[];
   /** Tokenised card reference understood by the card gateway (never a card number). */
   paymentToken: string;
+  /**
+   * From order.placed v2; carried into order.confirmed v2 for the loyalty service. Optional: inputs
+   * of sagas started before it existed lack it, which means not a member.
+   */
+  isLoyaltyMember?: boolean;
 }
 
 export interface RetryTuning {

@@ -98,12 +98,13 @@ describe('orders activities', () => {
         event: {
           eventId: outboxEventId(key, 'order.confirmed'),
           eventType: 'order.confirmed',
-          eventVersion: 1,
+          eventVersion: 2,
           occurredAt: expect.any(Number) as number,
           orderId: order.orderId,
           customerId: 'cust-1',
           totalMinor: 4_498,
           currency: 'EUR',
+          isLoyaltyMember: false,
         },
       },
     ]);
@@ -111,6 +112,16 @@ describe('orders activities', () => {
     const again = await runActivity(acts.confirmOrder, { idempotencyKey: uniqueName('k'), orderId: order.orderId });
     expect(again).toEqual({ orderId: order.orderId, status: 'CONFIRMED', changed: false });
     expect(await outboxEvents(db, 'orders', order.orderId)).toHaveLength(1);
+  });
+
+  it("confirmOrder's order.confirmed v2 carries the member flag the order was created with", async () => {
+    const order = { ...newOrder(), isLoyaltyMember: true };
+    await runActivity(acts.createOrder, { idempotencyKey: uniqueName('k'), order });
+    await runActivity(acts.confirmOrder, { idempotencyKey: uniqueName('k'), orderId: order.orderId });
+    const events = await outboxEvents(db, 'orders', order.orderId);
+    expect(events.map((e) => e.event)).toEqual([
+      expect.objectContaining({ eventType: 'order.confirmed', eventVersion: 2, isLoyaltyMember: true }),
+    ]);
   });
 
   it('failOrder records FAILED with its reason once; confirming it afterwards is OrderNotPending', async () => {

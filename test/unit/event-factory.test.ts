@@ -2,7 +2,7 @@ import { EventCodec } from '../../src/events/codec';
 import type { DomainEvent, EventMessage } from '../../src/events/event-factory';
 import { InvalidEventError } from '../../src/events/event-factory';
 import { EVENT_CATALOG } from '../../src/events/generated/event-schemas';
-import type { OrderConfirmedV1 } from '../../src/events/generated/event-schemas';
+import type { OrderConfirmedV2 } from '../../src/events/generated/event-schemas';
 import { TOPICS } from '../../src/events/topics';
 import type { RegistryClient } from '../../src/kafka/registry-client';
 import { outboxEventId } from '../../src/outbox/event-id';
@@ -82,7 +82,14 @@ const samples: [string, EventMessage][] = [
   ['orderCancelled', orderCancelled({ orderId: 'ord-1', userId: 'user-1', reason: 'changed my mind' })],
   [
     'orderConfirmed',
-    orderConfirmed({ idempotencyKey: KEY, orderId: 'ord-1', customerId: 'c-1', totalMinor: 300, currency: 'EUR' }),
+    orderConfirmed({
+      idempotencyKey: KEY,
+      orderId: 'ord-1',
+      customerId: 'c-1',
+      totalMinor: 300,
+      currency: 'EUR',
+      isLoyaltyMember: true,
+    }),
   ],
   [
     'orderFailed',
@@ -211,7 +218,14 @@ describe('event factories', () => {
       stockReserved({ idempotencyKey: 'order-ord-1/reserveStock', orderId: 'ord-1', lines: [] }).event.eventId,
     ).toBe('2c1f7bf7-0f76-5efd-b3e0-67f04e446158');
     const confirmed = (idempotencyKey: string) =>
-      orderConfirmed({ idempotencyKey, orderId: 'ord-1', customerId: 'c', totalMinor: 1, currency: 'EUR' }).event;
+      orderConfirmed({
+        idempotencyKey,
+        orderId: 'ord-1',
+        customerId: 'c',
+        totalMinor: 1,
+        currency: 'EUR',
+        isLoyaltyMember: false,
+      }).event;
     expect(confirmed('order-ord-1/confirmOrder').eventId).toBe('6b0babf9-1389-5f29-bb7c-56aa1947c430');
     expect(confirmed('order-ord-1/confirmOrder').eventId).toBe(confirmed('order-ord-1/confirmOrder').eventId);
     expect(confirmed('order-ord-2/confirmOrder').eventId).not.toBe(confirmed('order-ord-1/confirmOrder').eventId);
@@ -241,13 +255,19 @@ describe('event factories', () => {
     let caught: unknown;
     try {
       // @ts-expect-error -- customerId is missing: a compile error, and refused at run time too.
-      orderConfirmed({ idempotencyKey: KEY, orderId: 'ord-1', totalMinor: 300, currency: 'EUR' });
+      orderConfirmed({
+        idempotencyKey: KEY,
+        orderId: 'ord-1',
+        totalMinor: 300,
+        currency: 'EUR',
+        isLoyaltyMember: false,
+      });
     } catch (err) {
       caught = err;
     }
     expect(caught).toBeInstanceOf(InvalidEventError);
     expect((caught as InvalidEventError).type).toBe('InvalidEvent');
-    expect((caught as Error).message).toMatch(/^order\.confirmed v1: customerId: /);
+    expect((caught as Error).message).toMatch(/^order\.confirmed v2: customerId: /);
     expect(() =>
       // @ts-expect-error -- amountMinor is a number of minor units, never a string.
       paymentCaptured({ idempotencyKey: KEY, orderId: 'o', chargeId: 'c', amountMinor: '3.00', currency: 'EUR' }),
@@ -290,20 +310,22 @@ describe('OutboxWriter.emit', () => {
       customerId: 'c-9',
       totalMinor: 4200,
       currency: 'EUR',
+      isLoyaltyMember: true,
     });
     const trace = { traceparent: '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01' };
     const emitted = recordingTx();
     expect(await writer.emit(emitted.tx, message, trace)).toBe('scope-1.order.confirmed');
 
-    const byHand: OrderConfirmedV1 = {
+    const byHand: OrderConfirmedV2 = {
       eventId: outboxEventId('order-ord-9/confirmOrder', TOPICS.orderConfirmed),
       eventType: 'order.confirmed',
-      eventVersion: 1,
+      eventVersion: 2,
       occurredAt: message.event.occurredAt,
       orderId: 'ord-9',
       customerId: 'c-9',
       totalMinor: 4200,
       currency: 'EUR',
+      isLoyaltyMember: true,
     };
     const appended = recordingTx();
     await writer.append(appended.tx, 'orders', {

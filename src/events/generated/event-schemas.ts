@@ -216,6 +216,52 @@ export const orderConfirmedV1Schema = z.object({
 });
 export type OrderConfirmedV1 = z.infer<typeof orderConfirmedV1Schema>;
 
+/** `schemas/order-confirmed-v2.avsc`: the Avro schema as registered. */
+export const orderConfirmedV2Avsc = {
+  type: 'record',
+  name: 'OrderConfirmed',
+  namespace: 'kts.events',
+  doc: 'The saga confirmed an order: stock reserved and payment captured. v2 adds isLoyaltyMember, so a consumer such as the loyalty service needs nothing but the event.',
+  fields: [
+    {
+      name: 'eventId',
+      type: { type: 'string', logicalType: 'uuid' },
+      doc: 'Unique per event; consumers dedupe on it.',
+    },
+    { name: 'eventType', type: 'string', const: 'order.confirmed' },
+    { name: 'eventVersion', type: 'int', const: 2 },
+    {
+      name: 'occurredAt',
+      type: { type: 'long', logicalType: 'timestamp-millis' },
+      doc: 'When the fact happened, epoch milliseconds UTC.',
+    },
+    { name: 'orderId', type: 'string' },
+    { name: 'customerId', type: 'string' },
+    { name: 'totalMinor', type: 'long', doc: 'Amount paid in minor units (cents) of currency.' },
+    { name: 'currency', type: 'string', doc: 'ISO 4217 code.' },
+    {
+      name: 'isLoyaltyMember',
+      type: 'boolean',
+      default: false,
+      doc: 'Whether the customer was a loyalty member when the order was placed (v1 writers: false).',
+    },
+  ],
+} as const;
+
+/** Structure of order.confirmed v2, derived from `schemas/order-confirmed-v2.avsc`. */
+export const orderConfirmedV2Schema = z.object({
+  eventId: z.uuid(),
+  eventType: z.literal('order.confirmed'),
+  eventVersion: z.literal(2),
+  occurredAt: z.int().nonnegative(),
+  orderId: z.string(),
+  customerId: z.string(),
+  totalMinor: z.int(),
+  currency: z.string(),
+  isLoyaltyMember: z.boolean(),
+});
+export type OrderConfirmedV2 = z.infer<typeof orderConfirmedV2Schema>;
+
 /** `schemas/order-failed-v1.avsc`: the Avro schema as registered. */
 export const orderFailedV1Avsc = {
   type: 'record',
@@ -550,6 +596,13 @@ export const EVENT_CATALOG = [
     file: 'order-confirmed-v1.avsc',
     avsc: orderConfirmedV1Avsc,
     schema: orderConfirmedV1Schema,
+  },
+  {
+    eventType: 'order.confirmed',
+    version: 2,
+    file: 'order-confirmed-v2.avsc',
+    avsc: orderConfirmedV2Avsc,
+    schema: orderConfirmedV2Schema,
   },
   {
     eventType: 'order.failed',

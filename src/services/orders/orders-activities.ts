@@ -91,6 +91,7 @@ interface OrderRow {
   customer_id: string;
   currency: string;
   total_minor: string;
+  is_loyalty_member: boolean;
 }
 
 /** Activities of the orders service: the order's lifecycle PENDING → CONFIRMED | FAILED. */
@@ -113,9 +114,9 @@ export function createOrdersActivities({ db, outbox }: OrdersDeps) {
         }
         const total = totalOf(order);
         const ins = await tx.query(
-          `INSERT INTO orders.orders (order_id, customer_id, currency, total_minor, status)
-           VALUES ($1, $2, $3, $4, 'PENDING') ON CONFLICT (order_id) DO NOTHING`,
-          [order.orderId, order.customerId, order.currency, total],
+          `INSERT INTO orders.orders (order_id, customer_id, currency, total_minor, status, is_loyalty_member)
+           VALUES ($1, $2, $3, $4, 'PENDING', $5) ON CONFLICT (order_id) DO NOTHING`,
+          [order.orderId, order.customerId, order.currency, total, order.isLoyaltyMember ?? false],
         );
         if (ins.rowCount === 1) {
           for (const [i, item] of order.items.entries()) {
@@ -152,7 +153,7 @@ export function createOrdersActivities({ db, outbox }: OrdersDeps) {
     confirmOrder: async ({ idempotencyKey, orderId }: OrderTransitionInput): Promise<OrderTransition> => {
       return runIdempotent(db, 'orders', idempotencyKey, 'confirmOrder', async (tx) => {
         const { rows } = await tx.query<OrderRow>(
-          'SELECT status, customer_id, currency, total_minor FROM orders.orders WHERE order_id = $1 FOR UPDATE',
+          'SELECT status, customer_id, currency, total_minor, is_loyalty_member FROM orders.orders WHERE order_id = $1 FOR UPDATE',
           [orderId],
         );
         const row = rows[0];
@@ -169,8 +170,12 @@ export function createOrdersActivities({ db, outbox }: OrdersDeps) {
         ]);
         if (!row) throw new Error(`order ${orderId} vanished under its lock`);
         const totalMinor = toSafeInteger(row.total_minor, 'total');
-        const { customer_id: customerId, currency } = row;
-        await outbox.emit(tx, orderConfirmed({ idempotencyKey, orderId, customerId, totalMinor, currency }));
+        const { customer_id: customerId, currency, is_loyalty_member: isLoyaltyMember } = row;
+        // v2: self-contained for the loyalty service (membership travels with the fact).
+        await outbox.emit(
+          tx,
+          orderConfirmed({ idempotencyKey, orderId, customerId, totalMinor, currency, isLoyaltyMember }),
+        );
         return { orderId, status: 'CONFIRMED', changed: true };
       });
     },

@@ -7,7 +7,7 @@
 import { freshEvent, stepEvent } from '../../events/event-factory';
 import {
   orderCancelledV1Schema,
-  orderConfirmedV1Schema,
+  orderConfirmedV2Schema,
   orderFailedV1Schema,
   orderParkedDecisionV1Schema,
   orderPlacedV1Schema,
@@ -27,8 +27,8 @@ export const orderPlacedV1 = freshEvent(orderPlacedV1Schema, { service: 'orders'
 /** The customer asked to cancel an order; the saga decides whether it still can. */
 export const orderCancelled = freshEvent(orderCancelledV1Schema, { service: 'orders', topic: TOPICS.orderCancelled });
 
-/** An order was confirmed (confirmOrder, the saga's pivot). */
-export const orderConfirmed = stepEvent(orderConfirmedV1Schema, { service: 'orders', topic: TOPICS.orderConfirmed });
+/** An order was confirmed (confirmOrder, the saga's pivot); v2 carries the customer's loyalty membership. */
+export const orderConfirmed = stepEvent(orderConfirmedV2Schema, { service: 'orders', topic: TOPICS.orderConfirmed });
 
 /** An order failed (failOrder, the compensation of createOrder), with the failure's type and reason. */
 export const orderFailed = stepEvent(orderFailedV1Schema, { service: 'orders', topic: TOPICS.orderFailed });
