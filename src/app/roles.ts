@@ -28,6 +28,8 @@ import type { EventStoreConsumer } from '../event-store/event-store-consumer';
 import { eventStoreSubscription, startEventStoreConsumer } from '../event-store/event-store-consumer';
 import type { Ingress } from '../ingress/app';
 import { startIngress } from '../ingress/app';
+import type { LoyaltyConfig, LoyaltyService } from '../services/loyalty/loyalty-consumer';
+import { startLoyaltyService } from '../services/loyalty/loyalty-consumer';
 import { LagMonitor } from '../observability/consumer-lag';
 import type { Logger } from '../observability/logger';
 import type { DbOwner } from '../db/db-config';
@@ -65,6 +67,7 @@ export interface RunningRoles {
   ingress?: Ingress;
   api?: OrdersApi;
   eventStore?: EventStoreConsumer;
+  loyalty?: LoyaltyService;
   workers: Worker[];
   /** The pools this process opened, by owner (each logged in as that owner's role). */
   pools: Partial<Record<DbOwner, pg.Pool>>;
@@ -218,6 +221,18 @@ export async function startRoles<R extends Role>(
       });
       lag.start();
       closers.push('event store lag', () => lag.stop());
+    }
+
+    if (own.loyalty) {
+      step('starting the loyalty service');
+      // Choreographed: its own consumer group over order events; nothing in the saga calls it.
+      const loyalty = await startLoyaltyService(
+        settings as unknown as LoyaltyConfig,
+        log.child({ component: 'loyalty' }),
+        ctx.metrics,
+      );
+      running.loyalty = loyalty;
+      closers.push('loyalty', () => loyalty.stop());
     }
 
     if (own.outboxCleaner) {

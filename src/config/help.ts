@@ -58,6 +58,7 @@ const SECTION_LABELS: Record<Section, string> = {
   ingress: 'ingress',
   api: 'API',
   eventStore: 'event store',
+  loyalty: 'loyalty service',
   outboxCleaner: 'outbox cleaner',
 };
 

@@ -30,7 +30,7 @@ export interface ScopeNames {
   topics: Record<TopicKey, string>;
   /** Prefix handed to OutboxWriter (rows go to `<prefix>.<topic>`); '' in production. */
   topicPrefix: string;
-  groups: { ingress: string; eventStore: string };
+  groups: { ingress: string; eventStore: string; loyalty: string };
   /** Kafka client id of the ingress consumer. */
   ingressClientId: string;
   connector: { name: string; slotName: string; publicationName: string; heartbeatTopic: string };
@@ -52,7 +52,7 @@ export function scopeNames(scope: string): ScopeNames {
     taskQueues: taskQueuesFor(scope),
     topics,
     topicPrefix: scope,
-    groups: { ingress: dotted('order-ingress'), eventStore: dotted('event-store') },
+    groups: { ingress: dotted('order-ingress'), eventStore: dotted('event-store'), loyalty: dotted('loyalty') },
     ingressClientId: dotted('order-ingress'),
     connector: {
       name: dotted(OUTBOX_CONNECTOR_NAME),

@@ -37,6 +37,7 @@ export const ROLES = [
   'api',
   'eventStore',
   'outboxCleaner',
+  'loyalty',
 ] as const;
 export type Role = (typeof ROLES)[number];
 
@@ -183,6 +184,7 @@ const roleShapes = {
     KTS_PG_URL_CARD_GATEWAY: secretPgUrl('simulated card gateway', 'kts_card_gateway'),
     KTS_PG_URL_INGRESS: secretPgUrl('ingress ledger', 'kts_ingress'),
     KTS_PG_URL_EVENT_STORE: secretPgUrl('event store', 'kts_event_store'),
+    KTS_PG_URL_LOYALTY: secretPgUrl('loyalty service', 'kts_loyalty'),
     KTS_PG_URL_CDC: secretPgUrl('CDC heartbeat schema', 'kts_cdc'),
     KTS_PG_URL_OUTBOX_CLEANER: outboxCleanerPgUrl,
     KTS_TOPIC_REPLICATION_FACTOR: int(1, 16)
@@ -259,6 +261,19 @@ const roleShapes = {
         'How often the replication slots (lag, retained WAL, WAL left before invalidation) are read for /metrics.',
       ),
   },
+  loyalty: {
+    KTS_PG_URL_LOYALTY: secretPgUrl('loyalty service', 'kts_loyalty'),
+    KTS_LOYALTY_PARTITION_CONCURRENCY: int(1, 256)
+      .default(4)
+      .describe('Loyalty consumer: partitions handled side by side.'),
+    KTS_LOYALTY_BACKOFF_INITIAL_MS: ms
+      .default(250)
+      .describe('Loyalty consumer: first pause of a partition after a transient failure.'),
+    KTS_LOYALTY_BACKOFF_MAX_MS: ms.default(10_000).describe('Loyalty consumer: longest pause of a partition.'),
+    KTS_LOYALTY_SESSION_TIMEOUT_MS: int(6_000, 300_000)
+      .default(30_000)
+      .describe('Loyalty consumer: Kafka session timeout (how soon the partitions of a dead member move on).'),
+  },
 } satisfies Record<Role, z.ZodRawShape>;
 
 /** Every section's variables, for --help and the README table. */
@@ -284,6 +299,7 @@ const DEV_ROLES = {
   card_gateway: ['kts_card_gateway', 'card-gateway-dev-password'],
   ingress: ['kts_ingress', 'ingress-dev-password'],
   event_store: ['kts_event_store', 'event-store-dev-password'],
+  loyalty: ['kts_loyalty', 'loyalty-dev-password'],
   cdc: ['kts_cdc', 'cdc-dev-password'],
   outbox_cleaner: ['kts_outbox_cleaner', 'outbox-cleaner-dev-password'],
 } as const;
@@ -371,6 +387,13 @@ export interface RoleSettings {
   eventStore: { pgUrl: string };
   /** One login role for every outbox: it may read and delete their rows and touch nothing else. */
   outboxCleaner: { pgUrl: string; intervalMs: number; slotSampleMs: number };
+  /** The choreographed loyalty service: its own schema and role, its own consumer group. */
+  loyalty: {
+    pgUrl: string;
+    partitionConcurrency: number;
+    backoff: { initialMs: number; maxMs: number };
+    sessionTimeoutMs: number;
+  };
 }
 
 /** The settings of a process running roles `R`: the shared sections and exactly those roles' sections. */
@@ -570,6 +593,7 @@ function parseRole<R extends Role>(role: R, env: Env, stack: StackConfig): RoleS
           card_gateway: url(e.KTS_PG_URL_CARD_GATEWAY, 'card_gateway'),
           ingress: url(e.KTS_PG_URL_INGRESS, 'ingress'),
           event_store: url(e.KTS_PG_URL_EVENT_STORE, 'event_store'),
+          loyalty: url(e.KTS_PG_URL_LOYALTY, 'loyalty'),
           cdc: url(e.KTS_PG_URL_CDC, 'cdc'),
           outbox_cleaner: url(e.KTS_PG_URL_OUTBOX_CLEANER, 'outbox_cleaner'),
         },
@@ -642,6 +666,20 @@ function parseRole<R extends Role>(role: R, env: Env, stack: StackConfig): RoleS
       };
     },
     eventStore: () => ({ pgUrl: url(parseSection('eventStore', env).KTS_PG_URL_EVENT_STORE, 'event_store') }),
+    loyalty: () => {
+      const e = parseSection('loyalty', env);
+      if (e.KTS_LOYALTY_BACKOFF_MAX_MS < e.KTS_LOYALTY_BACKOFF_INITIAL_MS) {
+        throw new SettingsError(
+          'invalid loyalty settings: KTS_LOYALTY_BACKOFF_MAX_MS is below KTS_LOYALTY_BACKOFF_INITIAL_MS',
+        );
+      }
+      return {
+        pgUrl: url(e.KTS_PG_URL_LOYALTY, 'loyalty'),
+        partitionConcurrency: e.KTS_LOYALTY_PARTITION_CONCURRENCY,
+        backoff: { initialMs: e.KTS_LOYALTY_BACKOFF_INITIAL_MS, maxMs: e.KTS_LOYALTY_BACKOFF_MAX_MS },
+        sessionTimeoutMs: e.KTS_LOYALTY_SESSION_TIMEOUT_MS,
+      };
+    },
     outboxCleaner: () => {
       const e = parseSection('outboxCleaner', env);
       return {

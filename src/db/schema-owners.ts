@@ -6,7 +6,7 @@
  */
 import path from 'node:path';
 
-import { SERVICE_REGISTRY } from '../services/registry';
+import { CHOREOGRAPHED_SERVICES, SERVICE_REGISTRY } from '../services/registry';
 
 /** A migration file shared by several owners, applied to each at the version given here. */
 export interface SharedMigration {
@@ -47,6 +47,14 @@ export const SCHEMA_OWNERS = [
     dir: path.join(SRC, 'simulated-external', 'migrations'),
     shared: [],
   },
+  // The choreographed services (the loyalty service): likewise from the registry, each with an outbox.
+  ...CHOREOGRAPHED_SERVICES.map((s) => ({
+    owner: s.schema,
+    schema: s.schema,
+    role: s.role,
+    dir: path.join(SRC, s.migrations),
+    shared: [OUTBOX_MIGRATION],
+  })),
   {
     owner: 'ingress',
     schema: 'ingress',

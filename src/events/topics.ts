@@ -14,6 +14,9 @@ export const TOPICS = {
   paymentCaptured: 'payments.payment-captured',
   paymentRefunded: 'payments.payment-refunded',
   notificationSent: 'notifications.notification-sent',
+  /** Published by the loyalty service (choreographed: it reacts to order events, the saga never calls it). */
+  loyaltyPointsAwarded: 'loyalty.points-awarded',
+  loyaltyPointsRevoked: 'loyalty.points-revoked',
 } as const;
 
 /** Suffix of every dead-letter topic: poison from `order.placed` goes to `order.placed.dlq`. */

@@ -11,7 +11,7 @@ import { deadLetterTopic } from '../events/topics';
 export const DLQ_HEADERS = {
   /** A {@link DeadLetterReason}: what is wrong with the record. */
   reason: 'dlq-reason',
-  /** Which layer refused it: a {@link DecodeErrorType} or `Ingress`. */
+  /** Which layer refused it: a {@link DecodeErrorType}, `Ingress` or `Loyalty`. */
   errorType: 'dlq-error-type',
   errorMessage: 'dlq-error-message',
   originalTopic: 'dlq-original-topic',
@@ -41,7 +41,7 @@ export type DeadLetterReason = DecodeFailure | (typeof IngressFailure)[keyof typ
 
 export interface DeadLetterCause {
   reason: DeadLetterReason;
-  errorType: DecodeErrorType | 'Ingress';
+  errorType: DecodeErrorType | 'Ingress' | 'Loyalty';
   message: string;
 }
 
@@ -72,15 +72,18 @@ export function deadLetterMessage(source: SourceRecord, cause: DeadLetterCause, 
 /**
  * Writes a dead letter and resolves once the broker has it (acks=all), which is what lets the caller
  * commit the original offset. At least once: a crash right after the write may write it again.
+ * `topic` defaults to `<source topic>.dlq`; a consumer group that reads topics other groups read
+ * too (the loyalty service) passes a dead-letter topic of its own.
  */
 export async function sendDeadLetter(
   producer: Producer,
   source: SourceRecord,
   cause: DeadLetterCause,
   groupId: string,
+  topic: string = deadLetterTopic(source.topic),
 ): Promise<void> {
   await producer.send({
-    topic: deadLetterTopic(source.topic),
+    topic,
     acks: -1,
     messages: [deadLetterMessage(source, cause, groupId)],
   });

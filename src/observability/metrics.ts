@@ -127,6 +127,18 @@ export function createMetrics(service: string) {
       labelNames: ['task_queue'] as const,
       registers: [registry],
     }),
+    loyaltyOutcomes: new Counter({
+      name: 'kts_loyalty_events_processed_total',
+      help: 'Events the loyalty service applied (one transaction each), by what applying them did',
+      labelNames: ['outcome'] as const,
+      registers: [registry],
+    }),
+    loyaltyPoints: new Counter({
+      name: 'kts_loyalty_points_total',
+      help: 'Loyalty points awarded and revoked',
+      labelNames: ['direction'] as const,
+      registers: [registry],
+    }),
   };
 }
 
@@ -143,6 +155,7 @@ export const METRICS_PORTS = {
   api: 9467,
   eventStore: 9468,
   outboxCleaner: 9469,
+  loyalty: 9475,
   'worker-saga': 9470,
   'worker-orders': 9471,
   'worker-inventory': 9472,

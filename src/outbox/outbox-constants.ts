@@ -2,16 +2,14 @@
  * Names shared by the outbox writer, the Debezium connector configuration and the consumers of the
  * events it publishes. Plain constants; which services keep an outbox is the service registry's.
  */
-import { SERVICE_REGISTRY } from '../services/registry';
+import { OUTBOX_SERVICE_NAMES } from '../services/registry';
 
 export type { OutboxService } from '../services/registry';
 
 export const OUTBOX_TABLE = 'outbox';
 
 /** `schema.table` of every outbox, as Debezium's table.include.list and the publication name them. */
-export const OUTBOX_TABLES: readonly string[] = SERVICE_REGISTRY.filter((s) => s.hasOutbox).map(
-  (s) => `${s.schema}.${OUTBOX_TABLE}`,
-);
+export const OUTBOX_TABLES: readonly string[] = OUTBOX_SERVICE_NAMES.map((s) => `${s}.${OUTBOX_TABLE}`);
 
 /**
  * Kafka headers of a published outbox event. Debezium's Outbox Event Router sets `id` itself; the

@@ -10,6 +10,7 @@ import { TOPICS, deadLetterTopic, valueSubject } from '../events/topics';
 import { OUTBOX_TABLE, OUTBOX_TABLES, prefixedTopic } from '../outbox/outbox-constants';
 import type { SharedMigration } from '../db/schema-owners';
 import { SCHEMA_OWNERS } from '../db/schema-owners';
+import { LOYALTY_DEAD_LETTER_TOPIC } from '../services/loyalty/loyalty-events';
 import { OUTBOX_SERVICE_NAMES } from '../services/registry';
 import { ORDER_SEARCH_ATTRIBUTES } from '../shared/search-attributes';
 
@@ -243,6 +244,20 @@ export function buildPlan(s: PlanSettings): PlanStep[] {
           deadLetterOf: name,
         });
       }
+    }
+    // The loyalty consumer's own dead letters (poison from any topic it consumes), with the partitions
+    // of the domain topics it reads so a dead letter can keep its record's partition.
+    if (!s.topics || s.topics.includes(LOYALTY_DEAD_LETTER_TOPIC)) {
+      const dlq = prefixedTopic(s.topicPrefix, LOYALTY_DEAD_LETTER_TOPIC);
+      steps.push({
+        kind: 'topic',
+        id: `topic:${dlq}`,
+        topic: dlq,
+        partitions: s.domainPartitions,
+        replicationFactor: s.replicationFactor,
+        minInsyncReplicas: s.minInsyncReplicas,
+        deadLetterOf: 'the loyalty consumer',
+      });
     }
     if (s.cdc) {
       const t = s.cdc.heartbeatTopic;

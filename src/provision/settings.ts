@@ -62,6 +62,7 @@ export function provisionSettingsFrom(settings: Settings<'provision'>): Provisio
         card_gateway: password('card_gateway'),
         ingress: password('ingress'),
         event_store: password('event_store'),
+        loyalty: password('loyalty'),
         cdc: password('cdc'),
         outbox_cleaner: password('outbox_cleaner'),
       },

@@ -12,14 +12,15 @@ import { formatVersion, readOwnerMigrations } from '../db/migrate';
 import { EVENT_CATALOG } from '../events/generated/event-schemas';
 import { TOPICS, deadLetterTopic, valueSubject } from '../events/topics';
 import { prefixedTopic } from '../outbox/outbox-constants';
-import type { ServiceName, Topic } from '../services/registry';
-import { SERVICE_REGISTRY, serviceEntry } from '../services/registry';
+import type { ChoreographedServiceName, ServiceName, Topic } from '../services/registry';
+import { CHOREOGRAPHED_SERVICES, SERVICE_REGISTRY, serviceEntry } from '../services/registry';
 import { ORDER_SEARCH_ATTRIBUTES } from '../shared/search-attributes';
 import type { MigrationOwner, TableGrant } from './plan';
 import { LOGIN_ROLES, MIGRATION_OWNERS } from './plan';
 
 /** The long-running roles that verify before they start. */
-export type VerifiedRole = 'saga' | ServiceName | 'ingress' | 'api' | 'eventStore' | 'outboxCleaner';
+export type VerifiedRole =
+  'saga' | ServiceName | ChoreographedServiceName | 'ingress' | 'api' | 'eventStore' | 'outboxCleaner';
 
 /** Declared needs of a role: schemas it logs into, topics it reads, subjects whose schemas it writes with. */
 export interface RoleNeeds {
@@ -61,6 +62,14 @@ export const ROLE_NEEDS: Readonly<Record<VerifiedRole, RoleNeeds>> = {
   ingress: { ...none, schemas: ['ingress'], consumes: [TOPICS.orderPlaced, TOPICS.orderCancelled], deadLetters: true },
   api: { ...none, schemas: ['orders'], writes: [TOPICS.orderPlaced, TOPICS.orderCancelled] },
   eventStore: { ...none, schemas: ['event_store'], consumes: Object.values(TOPICS) },
+  // Choreographed services: the order events they react to (the saga never calls them) and what
+  // they publish through their outbox. Their dead-letter topic is passed with the topics they consume.
+  ...(Object.fromEntries(
+    CHOREOGRAPHED_SERVICES.map((s) => [
+      s.settingsKey,
+      { ...none, schemas: [s.schema], consumes: [...s.consumes], writes: [...s.topics] },
+    ]),
+  ) as Record<ChoreographedServiceName, RoleNeeds>),
   // Its own role: SELECT and DELETE on each service's outbox, no service's credentials.
   outboxCleaner: { ...none, tables: outboxCleanerRole.grants },
 };

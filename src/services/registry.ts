@@ -66,8 +66,53 @@ export function serviceEntry(name: ServiceName): ServiceEntry<ServiceName> {
   return entry;
 }
 
+/**
+ * A service nobody orchestrates (the article's choreography): it reacts to domain events in a
+ * consumer group of its own and publishes what it did through its own outbox. No task queue, no
+ * Temporal worker, and the saga knows nothing of it.
+ */
+export interface ChoreographedServiceEntry<Name extends string = string> {
+  name: Name;
+  /** PostgreSQL schema the service owns; also the key of its role URL in the provisioning settings. */
+  schema: Name;
+  role: `kts_${Name}`;
+  /** Key of the service's section in the settings model (the role its process runs as). */
+  settingsKey: Name;
+  /** Canonical topics it consumes, in its own consumer group. */
+  consumes: readonly Topic[];
+  /** Topics it emits through its outbox. */
+  topics: readonly Topic[];
+  hasOutbox: true;
+  /** Folder of its `NNN_name.sql` migrations, relative to `src/`. */
+  migrations: string;
+}
+
+/** Every choreographed service. */
+export const CHOREOGRAPHED_SERVICES = [
+  {
+    name: 'loyalty',
+    schema: 'loyalty',
+    role: 'kts_loyalty',
+    settingsKey: 'loyalty',
+    // What earns points, and what undoes a confirmed order (and so takes them back).
+    consumes: [TOPICS.orderConfirmed, TOPICS.orderFailed, TOPICS.paymentRefunded],
+    topics: [TOPICS.loyaltyPointsAwarded, TOPICS.loyaltyPointsRevoked],
+    hasOutbox: true,
+    migrations: 'services/loyalty/migrations',
+  },
+] as const satisfies readonly ChoreographedServiceEntry[];
+
+export type ChoreographedServiceName = (typeof CHOREOGRAPHED_SERVICES)[number]['name'];
+
+/** Every domain service that owns a schema: the orchestrated ones, then the choreographed ones. */
+export const DOMAIN_SERVICES: readonly (ServiceEntry | ChoreographedServiceEntry)[] = [
+  ...SERVICE_REGISTRY,
+  ...CHOREOGRAPHED_SERVICES,
+];
+
+export type OutboxService = ServiceName | ChoreographedServiceName;
+
 /** The services that keep an outbox table, all with the same structure (`src/outbox/outbox-table.sql`). */
-export const OUTBOX_SERVICE_NAMES: readonly ServiceName[] = SERVICE_REGISTRY.filter((s) => s.hasOutbox).map(
-  (s) => s.name,
+export const OUTBOX_SERVICE_NAMES: readonly OutboxService[] = DOMAIN_SERVICES.filter((s) => s.hasOutbox).map(
+  (s) => s.name as OutboxService,
 );
-export type OutboxService = ServiceName;

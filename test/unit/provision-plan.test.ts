@@ -51,7 +51,7 @@ describe('the provisioning plan', () => {
         id: 'login-role:kts_outbox_cleaner',
         owner: 'outbox_cleaner',
         role: 'kts_outbox_cleaner',
-        grants: ['orders', 'inventory', 'payments', 'notifications'].map((schema) => ({
+        grants: ['orders', 'inventory', 'payments', 'notifications', 'loyalty'].map((schema) => ({
           schema,
           table: 'outbox',
           privileges: ['SELECT', 'DELETE'],
@@ -106,6 +106,7 @@ describe('the provisioning plan', () => {
       ['payments', 'kts_payments'],
       ['notifications', 'kts_notifications'],
       ['card_gateway', 'kts_card_gateway'],
+      ['loyalty', 'kts_loyalty'],
       ['ingress', 'kts_ingress'],
       ['event_store', 'kts_event_store'],
       ['kts_cdc', 'kts_cdc'],
@@ -115,12 +116,20 @@ describe('the provisioning plan', () => {
   it('declares every topic with its partitions and replication, the order topics with dead letters alike', () => {
     const topics = Object.fromEntries(ofKind(plan, 'topic').map((t: TopicStep) => [t.topic, t]));
     expect(Object.keys(topics).sort()).toEqual(
-      [...Object.values(TOPICS), 'order.placed.dlq', 'order.cancelled.dlq', '_kts-outbox-heartbeat'].sort(),
+      [
+        ...Object.values(TOPICS),
+        'order.placed.dlq',
+        'order.cancelled.dlq',
+        'loyalty.dlq',
+        '_kts-outbox-heartbeat',
+      ].sort(),
     );
     expect(topics['order.placed']).toMatchObject({ partitions: 6, replicationFactor: 1, minInsyncReplicas: 1 });
     expect(topics['order.placed.dlq']).toMatchObject({ partitions: 6, deadLetterOf: 'order.placed' });
     expect(topics['order.cancelled.dlq']).toMatchObject({ partitions: 6, deadLetterOf: 'order.cancelled' });
     expect(topics['inventory.stock-reserved']).toMatchObject({ partitions: 3, replicationFactor: 1 });
+    // The loyalty consumer's own dead letters, partitioned like the domain topics it reads.
+    expect(topics['loyalty.dlq']).toMatchObject({ partitions: 3, deadLetterOf: 'the loyalty consumer' });
     const rf3 = buildPlan({ ...production, replicationFactor: 3, minInsyncReplicas: 2 });
     expect(ofKind(rf3, 'topic').every((t) => t.replicationFactor === 3 && t.minInsyncReplicas === 2)).toBe(true);
     expect(describeStep(topics['order.placed']!)).toBe('topic order.placed (6 partitions, replication 1, min ISR 1)');
@@ -216,7 +225,11 @@ describe('what each role verifies', () => {
       'inventory.outbox',
       'payments.outbox',
       'notifications.outbox',
+      'loyalty.outbox',
     ]);
+    // The loyalty service is choreographed: its own schema, the order events it reacts to, its own events.
+    expect(ROLE_NEEDS.loyalty.schemas).toEqual(['loyalty']);
+    expect(ROLE_NEEDS.loyalty.consumes).toEqual(['order.confirmed', 'order.failed', 'payments.payment-refunded']);
     expect(MIGRATION_OWNERS.map((o) => o.owner)).toEqual(expect.arrayContaining(['ingress', 'event_store', 'cdc']));
   });
 });

@@ -176,7 +176,11 @@ describe('the settings model', () => {
       notifications: 'blue-2.notifications',
     });
     expect(s.common.names.topics.stockReserved).toBe('blue-2.inventory.stock-reserved');
-    expect(s.common.names.groups).toEqual({ ingress: 'blue-2.order-ingress', eventStore: 'blue-2.event-store' });
+    expect(s.common.names.groups).toEqual({
+      ingress: 'blue-2.order-ingress',
+      eventStore: 'blue-2.event-store',
+      loyalty: 'blue-2.loyalty',
+    });
     expect(s.common.names.connector).toEqual({
       name: 'blue-2.kts-outbox',
       slotName: 'blue_2_kts_outbox',

@@ -97,6 +97,90 @@ export const inventoryStockReservedV1Schema = z.object({
 });
 export type InventoryStockReservedV1 = z.infer<typeof inventoryStockReservedV1Schema>;
 
+/** `schemas/loyalty-points-awarded-v1.avsc`: the Avro schema as registered. */
+export const loyaltyPointsAwardedV1Avsc = {
+  type: 'record',
+  name: 'LoyaltyPointsAwarded',
+  namespace: 'kts.events',
+  doc: 'The loyalty service awarded points for a confirmed order of a loyalty member.',
+  fields: [
+    {
+      name: 'eventId',
+      type: { type: 'string', logicalType: 'uuid' },
+      doc: 'Unique per event; consumers dedupe on it.',
+    },
+    { name: 'eventType', type: 'string', const: 'loyalty.points-awarded' },
+    { name: 'eventVersion', type: 'int', const: 1 },
+    {
+      name: 'occurredAt',
+      type: { type: 'long', logicalType: 'timestamp-millis' },
+      doc: 'When the fact happened, epoch milliseconds UTC.',
+    },
+    { name: 'orderId', type: 'string' },
+    { name: 'customerId', type: 'string' },
+    { name: 'points', type: 'long', doc: 'Points awarded for this order (positive).' },
+    { name: 'totalMinor', type: 'long', doc: 'The order amount the points were computed from, minor units.' },
+    { name: 'currency', type: 'string', doc: 'ISO 4217 code.' },
+    { name: 'sourceEventId', type: 'string', doc: 'eventId of the order.confirmed that earned the points.' },
+  ],
+} as const;
+
+/** Structure of loyalty.points-awarded v1, derived from `schemas/loyalty-points-awarded-v1.avsc`. */
+export const loyaltyPointsAwardedV1Schema = z.object({
+  eventId: z.uuid(),
+  eventType: z.literal('loyalty.points-awarded'),
+  eventVersion: z.literal(1),
+  occurredAt: z.int().nonnegative(),
+  orderId: z.string(),
+  customerId: z.string(),
+  points: z.int(),
+  totalMinor: z.int(),
+  currency: z.string(),
+  sourceEventId: z.string(),
+});
+export type LoyaltyPointsAwardedV1 = z.infer<typeof loyaltyPointsAwardedV1Schema>;
+
+/** `schemas/loyalty-points-revoked-v1.avsc`: the Avro schema as registered. */
+export const loyaltyPointsRevokedV1Avsc = {
+  type: 'record',
+  name: 'LoyaltyPointsRevoked',
+  namespace: 'kts.events',
+  doc: 'The loyalty service took back the points an order had earned, because the order was undone (refund, failure after confirmation).',
+  fields: [
+    {
+      name: 'eventId',
+      type: { type: 'string', logicalType: 'uuid' },
+      doc: 'Unique per event; consumers dedupe on it.',
+    },
+    { name: 'eventType', type: 'string', const: 'loyalty.points-revoked' },
+    { name: 'eventVersion', type: 'int', const: 1 },
+    {
+      name: 'occurredAt',
+      type: { type: 'long', logicalType: 'timestamp-millis' },
+      doc: 'When the fact happened, epoch milliseconds UTC.',
+    },
+    { name: 'orderId', type: 'string' },
+    { name: 'customerId', type: 'string' },
+    { name: 'points', type: 'long', doc: 'Exactly the points the order had been awarded.' },
+    { name: 'reason', type: 'string', doc: 'The event type that undid the order, e.g. payments.payment-refunded.' },
+    { name: 'sourceEventId', type: 'string', doc: 'eventId of the event that undid the order.' },
+  ],
+} as const;
+
+/** Structure of loyalty.points-revoked v1, derived from `schemas/loyalty-points-revoked-v1.avsc`. */
+export const loyaltyPointsRevokedV1Schema = z.object({
+  eventId: z.uuid(),
+  eventType: z.literal('loyalty.points-revoked'),
+  eventVersion: z.literal(1),
+  occurredAt: z.int().nonnegative(),
+  orderId: z.string(),
+  customerId: z.string(),
+  points: z.int(),
+  reason: z.string(),
+  sourceEventId: z.string(),
+});
+export type LoyaltyPointsRevokedV1 = z.infer<typeof loyaltyPointsRevokedV1Schema>;
+
 /** `schemas/notifications-notification-sent-v1.avsc`: the Avro schema as registered. */
 export const notificationsNotificationSentV1Avsc = {
   type: 'record',
@@ -575,6 +659,20 @@ export const EVENT_CATALOG = [
     file: 'inventory-stock-reserved-v1.avsc',
     avsc: inventoryStockReservedV1Avsc,
     schema: inventoryStockReservedV1Schema,
+  },
+  {
+    eventType: 'loyalty.points-awarded',
+    version: 1,
+    file: 'loyalty-points-awarded-v1.avsc',
+    avsc: loyaltyPointsAwardedV1Avsc,
+    schema: loyaltyPointsAwardedV1Schema,
+  },
+  {
+    eventType: 'loyalty.points-revoked',
+    version: 1,
+    file: 'loyalty-points-revoked-v1.avsc',
+    avsc: loyaltyPointsRevokedV1Avsc,
+    schema: loyaltyPointsRevokedV1Schema,
   },
   {
     eventType: 'notifications.notification-sent',
