@@ -16,12 +16,15 @@ import * as ordersEvents from '../../src/services/orders/orders-events';
 import {
   orderCancelled,
   orderConfirmed,
+  orderConfirmedV1,
   orderFailed,
   orderParkedDecision,
   orderPlaced,
   orderPlacedV1,
 } from '../../src/services/orders/orders-events';
-import { SERVICE_REGISTRY } from '../../src/services/registry';
+import { DOMAIN_SERVICES } from '../../src/services/registry';
+import * as loyaltyEvents from '../../src/services/loyalty/loyalty-events';
+import { pointsAwarded, pointsRevoked } from '../../src/services/loyalty/loyalty-events';
 import * as paymentsEvents from '../../src/services/payments/payments-events';
 import { paymentCaptured, paymentRefunded } from '../../src/services/payments/payments-events';
 
@@ -92,6 +95,33 @@ const samples: [string, EventMessage][] = [
     }),
   ],
   [
+    'orderConfirmedV1',
+    orderConfirmedV1({ idempotencyKey: KEY, orderId: 'ord-1', customerId: 'c-1', totalMinor: 300, currency: 'EUR' }),
+  ],
+  [
+    'pointsAwarded',
+    pointsAwarded({
+      idempotencyKey: KEY,
+      orderId: 'ord-1',
+      customerId: 'c-1',
+      points: 3,
+      totalMinor: 300,
+      currency: 'EUR',
+      sourceEventId: '6b0babf9-1389-5f29-bb7c-56aa1947c430',
+    }),
+  ],
+  [
+    'pointsRevoked',
+    pointsRevoked({
+      idempotencyKey: KEY,
+      orderId: 'ord-1',
+      customerId: 'c-1',
+      points: 3,
+      reason: 'payments.payment-refunded',
+      sourceEventId: '6b0babf9-1389-5f29-bb7c-56aa1947c430',
+    }),
+  ],
+  [
     'orderFailed',
     orderFailed({
       idempotencyKey: KEY,
@@ -144,7 +174,16 @@ const samples: [string, EventMessage][] = [
 ];
 
 describe('event factories', () => {
-  const factories = Object.entries({ ...ordersEvents, ...inventoryEvents, ...paymentsEvents, ...notificationsEvents });
+  // Every exported factory (the loyalty module also exports its names and award rule: not factories).
+  const factories = Object.entries({
+    ...ordersEvents,
+    ...inventoryEvents,
+    ...paymentsEvents,
+    ...notificationsEvents,
+    ...loyaltyEvents,
+  }).filter(
+    (entry): entry is [string, typeof orderConfirmed] => typeof entry[1] === 'function' && 'eventType' in entry[1],
+  );
 
   it('exist once for every event type and version of the catalog', () => {
     const built = factories.map(([, f]) => `${f.eventType} v${f.eventVersion}`).sort();
@@ -153,8 +192,9 @@ describe('event factories', () => {
   });
 
   it("of saga steps cover exactly the topics the service registry says each service's activities emit", () => {
-    const steps = factories.filter(([, f]) => f.ids === 'step').map(([, f]) => `${f.service} ${f.topic}`);
-    const registered = SERVICE_REGISTRY.flatMap((s) => s.topics.map((t) => `${s.name} ${t}`));
+    // A topic may have a factory per version (order.confirmed v1 and v2): one route each.
+    const steps = [...new Set(factories.filter(([, f]) => f.ids === 'step').map(([, f]) => `${f.service} ${f.topic}`))];
+    const registered = DOMAIN_SERVICES.flatMap((s) => s.topics.map((t) => `${s.name} ${t}`));
     expect(steps.sort()).toEqual(registered.sort());
     // The rest start or stop a saga: written by the HTTP API into the orders outbox, or sent by producers.
     expect(factories.filter(([, f]) => f.ids === 'fresh').map(([name]) => name)).toEqual([
@@ -168,7 +208,8 @@ describe('event factories', () => {
     ['orderPlaced', 'orders', TOPICS.orderPlaced, 'order.placed', 2, orderPlaced],
     ['orderPlacedV1', 'orders', TOPICS.orderPlaced, 'order.placed', 1, orderPlacedV1],
     ['orderCancelled', 'orders', TOPICS.orderCancelled, 'order.cancelled', 1, orderCancelled],
-    ['orderConfirmed', 'orders', TOPICS.orderConfirmed, 'order.confirmed', 1, orderConfirmed],
+    ['orderConfirmed', 'orders', TOPICS.orderConfirmed, 'order.confirmed', 2, orderConfirmed],
+    ['orderConfirmedV1', 'orders', TOPICS.orderConfirmed, 'order.confirmed', 1, orderConfirmedV1],
     ['orderFailed', 'orders', TOPICS.orderFailed, 'order.failed', 1, orderFailed],
     ['orderParkedDecision', 'orders', TOPICS.orderParkedDecision, 'order.parked-decision', 1, orderParkedDecision],
     ['stockReserved', 'inventory', TOPICS.stockReserved, 'inventory.stock-reserved', 1, stockReserved],
@@ -183,6 +224,8 @@ describe('event factories', () => {
       1,
       notificationSent,
     ],
+    ['pointsAwarded', 'loyalty', TOPICS.loyaltyPointsAwarded, 'loyalty.points-awarded', 1, pointsAwarded],
+    ['pointsRevoked', 'loyalty', TOPICS.loyaltyPointsRevoked, 'loyalty.points-revoked', 1, pointsRevoked],
   ] as const)('%s goes to the %s outbox, topic %s, as %s v%d', (_name, service, topic, eventType, version, factory) => {
     expect([factory.service, factory.topic, factory.eventType, factory.eventVersion]).toEqual([
       service,

@@ -18,7 +18,8 @@ describe('migration owners', () => {
     for (const owner of DB_OWNERS) {
       const before = recorded(await readMigrationsFrom(path.join(OLD_LAYOUT, owner)));
       expect(before.length).toBeGreaterThan(0);
-      expect(recorded(await readMigrations(owner))).toEqual(before);
+      // Later files may follow (a new column); what was recorded stays exactly as it was.
+      expect(recorded(await readMigrations(owner)).slice(0, before.length)).toEqual(before);
     }
   });
 

@@ -6,9 +6,9 @@
  * published (`order.confirmed`, and what undoes a confirmed order) and publishes its own.
  */
 import { CURRENCY_EXPONENTS } from '../../events/rules';
-import type { LoyaltyPointsAwardedV1, LoyaltyPointsRevokedV1 } from '../../events/generated/event-schemas';
+import { stepEvent } from '../../events/event-factory';
+import { loyaltyPointsAwardedV1Schema, loyaltyPointsRevokedV1Schema } from '../../events/generated/event-schemas';
 import { TOPICS } from '../../events/topics';
-import { outboxEventId } from '../../outbox/event-id';
 
 /** Dead letters of every topic the loyalty consumer reads: its own, so its poison never mixes with another group's. */
 export const LOYALTY_DEAD_LETTER_TOPIC = 'loyalty.dlq';
@@ -37,51 +37,22 @@ export function pointsFor(order: { isLoyaltyMember: boolean; totalMinor: number;
   return Math.floor(order.totalMinor / 10 ** exponent);
 }
 
-/**
- * The points-awarded event of one order. Its eventId derives from the order, so handling the
- * confirmation again (after a crash before the commit) builds the same event and the outbox keeps one.
- */
-export function pointsAwardedEvent(input: {
-  orderId: string;
-  customerId: string;
-  points: number;
-  totalMinor: number;
-  currency: string;
-  sourceEventId: string;
-  occurredAt?: number;
-}): LoyaltyPointsAwardedV1 {
-  return {
-    eventId: outboxEventId(`loyalty:${input.orderId}`, TOPICS.loyaltyPointsAwarded),
-    eventType: 'loyalty.points-awarded',
-    eventVersion: 1,
-    occurredAt: input.occurredAt ?? Date.now(),
-    orderId: input.orderId,
-    customerId: input.customerId,
-    points: input.points,
-    totalMinor: input.totalMinor,
-    currency: input.currency,
-    sourceEventId: input.sourceEventId,
-  };
+/** The idempotency key that names an order's loyalty events: one award and one revocation per order, ever. */
+export function loyaltyKey(orderId: string): string {
+  return `loyalty:${orderId}`;
 }
 
-/** The points-revoked event of one order: at most one per order, whichever event undid it first. */
-export function pointsRevokedEvent(input: {
-  orderId: string;
-  customerId: string;
-  points: number;
-  reason: string;
-  sourceEventId: string;
-  occurredAt?: number;
-}): LoyaltyPointsRevokedV1 {
-  return {
-    eventId: outboxEventId(`loyalty:${input.orderId}`, TOPICS.loyaltyPointsRevoked),
-    eventType: 'loyalty.points-revoked',
-    eventVersion: 1,
-    occurredAt: input.occurredAt ?? Date.now(),
-    orderId: input.orderId,
-    customerId: input.customerId,
-    points: input.points,
-    reason: input.reason,
-    sourceEventId: input.sourceEventId,
-  };
-}
+/**
+ * Points awarded for one order. A step event keyed by {@link loyaltyKey}, so handling the
+ * confirmation again (after a crash before the commit) builds the same eventId and the outbox keeps one.
+ */
+export const pointsAwarded = stepEvent(loyaltyPointsAwardedV1Schema, {
+  service: 'loyalty',
+  topic: TOPICS.loyaltyPointsAwarded,
+});
+
+/** Points taken back from one order: at most one per order, whichever event undid it first. */
+export const pointsRevoked = stepEvent(loyaltyPointsRevokedV1Schema, {
+  service: 'loyalty',
+  topic: TOPICS.loyaltyPointsRevoked,
+});

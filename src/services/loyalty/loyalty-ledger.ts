@@ -8,11 +8,9 @@
 import type pg from 'pg';
 
 import type { OrderConfirmed } from '../../events/rules';
-import { ORDER_AGGREGATE_TYPE } from '../../outbox/outbox-constants';
 import type { OutboxWriter } from '../../outbox/outbox-writer';
-import { TOPICS } from '../../events/topics';
 import { toSafeInteger } from '../../db/pools';
-import { pointsAwardedEvent, pointsFor, pointsRevokedEvent } from './loyalty-events';
+import { loyaltyKey, pointsAwarded, pointsFor, pointsRevoked } from './loyalty-events';
 
 /** What applying one event did; recorded on its processed-event row. */
 export type LoyaltyOutcome =
@@ -139,10 +137,10 @@ export class LoyaltyLedger {
        ON CONFLICT (customer_id) DO UPDATE SET points = loyalty.balances.points + EXCLUDED.points, updated_at = now()`,
       [e.customerId, points],
     );
-    await this.outbox.append(client, 'loyalty', {
-      topic: TOPICS.loyaltyPointsAwarded,
-      aggregateType: ORDER_AGGREGATE_TYPE,
-      event: pointsAwardedEvent({
+    await this.outbox.emit(
+      client,
+      pointsAwarded({
+        idempotencyKey: loyaltyKey(e.orderId),
         orderId: e.orderId,
         customerId: e.customerId,
         points,
@@ -150,7 +148,7 @@ export class LoyaltyLedger {
         currency: e.currency,
         sourceEventId: e.eventId,
       }),
-    });
+    );
     return { outcome: 'AWARDED', points };
   }
 
@@ -169,17 +167,17 @@ export class LoyaltyLedger {
       row.customer_id,
       points,
     ]);
-    await this.outbox.append(client, 'loyalty', {
-      topic: TOPICS.loyaltyPointsRevoked,
-      aggregateType: ORDER_AGGREGATE_TYPE,
-      event: pointsRevokedEvent({
+    await this.outbox.emit(
+      client,
+      pointsRevoked({
+        idempotencyKey: loyaltyKey(e.orderId),
         orderId: e.orderId,
         customerId: row.customer_id,
         points,
         reason: e.eventType,
         sourceEventId: e.eventId,
       }),
-    });
+    );
     return { outcome: 'REVOKED', points };
   }
 

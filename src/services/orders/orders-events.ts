@@ -7,6 +7,7 @@
 import { freshEvent, stepEvent } from '../../events/event-factory';
 import {
   orderCancelledV1Schema,
+  orderConfirmedV1Schema,
   orderConfirmedV2Schema,
   orderFailedV1Schema,
   orderParkedDecisionV1Schema,
@@ -29,6 +30,12 @@ export const orderCancelled = freshEvent(orderCancelledV1Schema, { service: 'ord
 
 /** An order was confirmed (confirmOrder, the saga's pivot); v2 carries the customer's loyalty membership. */
 export const orderConfirmed = stepEvent(orderConfirmedV2Schema, { service: 'orders', topic: TOPICS.orderConfirmed });
+
+/**
+ * order.confirmed as version 1 writers wrote it (no loyalty flag); its consumers upcast it (not a
+ * member). Kept so tests can send what a not yet upgraded orders service still publishes.
+ */
+export const orderConfirmedV1 = stepEvent(orderConfirmedV1Schema, { service: 'orders', topic: TOPICS.orderConfirmed });
 
 /** An order failed (failOrder, the compensation of createOrder), with the failure's type and reason. */
 export const orderFailed = stepEvent(orderFailedV1Schema, { service: 'orders', topic: TOPICS.orderFailed });
