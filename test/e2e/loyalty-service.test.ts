@@ -27,7 +27,7 @@ import { startCdcScope } from '../support/cdc-scope';
 import { provisionScope } from '../support/provision-scope';
 import type { RoleProcess } from '../support/role-process';
 import { spawnRoleProcess } from '../support/role-process';
-import { waitFor } from '../support/ingress-harness';
+import { waitUntil } from '../support/wait-until';
 import { consumeUntil, endpoints, kafkaClient, uniqueName } from '../support/stack';
 
 jest.setTimeout(180_000);
@@ -165,7 +165,7 @@ describe('loyalty service (choreographed, real Kafka, registry, PostgreSQL and D
 
     const expected = pointsFor(event);
     expect(expected).toBe(123);
-    await waitFor(
+    await waitUntil(
       'the award',
       () => orderPoints(orderId),
       (p) => p?.awarded === expected,
@@ -173,7 +173,7 @@ describe('loyalty service (choreographed, real Kafka, registry, PostgreSQL and D
     const [awarded] = await published(TOPICS.loyaltyPointsAwarded, [orderId]);
     expect(awarded).toMatchObject({ orderId, customerId: customer, points: 123, sourceEventId: event.eventId });
     // Let the two redeliveries be handled too (they come after the first on the same partition).
-    await waitFor('the group to pass the three records', () => position(TOPICS.orderConfirmed), caughtUp);
+    await waitUntil('the group to pass the three records', () => position(TOPICS.orderConfirmed), caughtUp);
     expect(await processed(orderId)).toEqual([{ eventType: 'order.confirmed', outcome: 'AWARDED' }]);
     expect(await balance(customer)).toBe(123);
     expect(await outboxTypes(orderId)).toEqual(['loyalty.points-awarded']);
@@ -187,7 +187,7 @@ describe('loyalty service (choreographed, real Kafka, registry, PostgreSQL and D
       orderId,
       await encode(TOPICS.orderConfirmed, confirmed(orderId, customer, 99_900, false)),
     );
-    await waitFor(
+    await waitUntil(
       'the decision',
       () => processed(orderId),
       (p) => p.length === 1,
@@ -212,7 +212,7 @@ describe('loyalty service (choreographed, real Kafka, registry, PostgreSQL and D
       refunded,
       await encode(TOPICS.orderConfirmed, confirmed(refunded, customer, 2_599, true)),
     );
-    await waitFor(
+    await waitUntil(
       'both awards',
       () => balance(customer),
       (b) => b === 50 + 25,
@@ -243,13 +243,13 @@ describe('loyalty service (choreographed, real Kafka, registry, PostgreSQL and D
     const refundBytes = await encode(TOPICS.paymentRefunded, refund);
     await send(TOPICS.paymentRefunded, refunded, refundBytes);
     await send(TOPICS.paymentRefunded, refunded, refundBytes); // redelivered
-    await waitFor(
+    await waitUntil(
       'the revocation',
       () => orderPoints(refunded),
       (p) => p?.revoked === 25,
     );
     await send(TOPICS.orderFailed, refunded, await encode(TOPICS.orderFailed, failed));
-    await waitFor(
+    await waitUntil(
       'the order.failed decision',
       () => processed(refunded),
       (p) => p.length === 3,
@@ -288,7 +288,7 @@ describe('loyalty service (choreographed, real Kafka, registry, PostgreSQL and D
       currency: 'EUR',
     };
     await send(TOPICS.paymentRefunded, orderId, await encode(TOPICS.paymentRefunded, refund));
-    await waitFor(
+    await waitUntil(
       'the refund',
       () => processed(orderId),
       (p) => p.length === 1,
@@ -298,7 +298,7 @@ describe('loyalty service (choreographed, real Kafka, registry, PostgreSQL and D
       orderId,
       await encode(TOPICS.orderConfirmed, confirmed(orderId, customer, 7_000, true)),
     );
-    await waitFor(
+    await waitUntil(
       'the confirmation',
       () => processed(orderId),
       (p) => p.length === 2,
@@ -322,7 +322,7 @@ describe('loyalty service (choreographed, real Kafka, registry, PostgreSQL and D
       currency: 'EUR',
     };
     await send(TOPICS.orderConfirmed, orderId, await encode(TOPICS.orderConfirmed, v1));
-    await waitFor(
+    await waitUntil(
       'the v1 event',
       () => processed(orderId),
       (p) => p.length === 1,
@@ -343,7 +343,7 @@ describe('loyalty service (choreographed, real Kafka, registry, PostgreSQL and D
       orderId,
       await encode(TOPICS.orderConfirmed, confirmed(orderId, customer, 1_000, true)),
     );
-    await waitFor(
+    await waitUntil(
       'the good event behind the poison',
       () => balance(customer),
       (b) => b === 10,
@@ -392,7 +392,7 @@ describe('loyalty service (choreographed, real Kafka, registry, PostgreSQL and D
       );
       return Number(rows[0]!.n);
     };
-    await waitFor('a part of the load to be handled', count, (n) => n >= 20, 60_000);
+    await waitUntil('a part of the load to be handled', count, (n) => n >= 20, { timeoutMs: 60_000 });
     loyalty.child.kill('SIGKILL');
     await loyalty.exited;
     const handledAtKill = await count();
@@ -400,8 +400,8 @@ describe('loyalty service (choreographed, real Kafka, registry, PostgreSQL and D
 
     loyalty = startLoyalty();
     await loyalty.ready;
-    await waitFor('every order', count, (n) => n === ORDERS, 120_000);
-    await waitFor('the group to pass every record', () => position(TOPICS.orderConfirmed), caughtUp);
+    await waitUntil('every order', count, (n) => n === ORDERS, { timeoutMs: 120_000 });
+    await waitUntil('the group to pass every record', () => position(TOPICS.orderConfirmed), caughtUp);
 
     const { rows } = await db.query<{ outcome: string; n: string }>(
       'SELECT outcome, count(*) AS n FROM loyalty.processed_events WHERE order_id = ANY($1) GROUP BY outcome',
