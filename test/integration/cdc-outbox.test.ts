@@ -18,6 +18,7 @@ import type { CdcScope } from '../support/cdc-scope';
 import { startCdcScope } from '../support/cdc-scope';
 import { cdcTargetOf } from '../support/settings';
 import { consumeUntil, endpoints, uniqueName } from '../support/stack';
+import { waitUntil } from '../support/wait-until';
 
 jest.setTimeout(180_000);
 
@@ -98,11 +99,12 @@ describe('outbox → Debezium → Kafka', () => {
     expect((await fetch(`${connectorUrl}/pause`, { method: 'PUT' })).status).toBe(202);
     try {
       // Wait for the task to actually stop streaming, so the slot cannot move past our row.
-      for (;;) {
-        const s = (await (await fetch(`${connectorUrl}/status`)).json()) as { tasks: { state: string }[] };
-        if (s.tasks.every((t) => t.state === 'PAUSED')) break;
-        await new Promise((r) => setTimeout(r, 200));
-      }
+      await waitUntil(
+        'the paused connector task to stop streaming',
+        async () => ((await (await fetch(`${connectorUrl}/status`)).json()) as { tasks: { state: string }[] }).tasks,
+        (tasks) => tasks.every((t) => t.state === 'PAUSED'),
+        { intervalMs: 200 },
+      );
       const db = await scope.admin.connect();
       await db.query('BEGIN');
       await scope.writer.append(db, 'orders', { topic: TOPICS.orderConfirmed, aggregateType: 'order', event });

@@ -19,6 +19,7 @@ import { RegistryClient } from '../../src/kafka/registry-client';
 import type { SagaHarness } from '../support/saga-harness';
 import { newOrder, openSagaHarness, stockedSku, withSagaWorkers } from '../support/saga-harness';
 import { endpoints, uniqueName } from '../support/stack';
+import { waitUntil } from '../support/wait-until';
 
 jest.setTimeout(300_000);
 
@@ -75,16 +76,25 @@ describe('deploy check', () => {
     });
     open = await withSagaWorkers(h, { roles: ['saga', 'orders', 'inventory', 'notifications'] }, async ({ start }) => {
       const handle = await start(newOrder(sku));
-      for (;;) {
-        const history = await handle.fetchHistory();
-        const names = (history.events ?? []).map((e) => e.activityTaskScheduledEventAttributes?.activityType?.name);
-        if (names.includes('chargePayment')) return handle;
-        await new Promise((r) => setTimeout(r, 200));
-      }
+      await waitUntil(
+        'the open run to schedule chargePayment',
+        async () => {
+          const history = await handle.fetchHistory();
+          return (history.events ?? []).map((e) => e.activityTaskScheduledEventAttributes?.activityType?.name);
+        },
+        (names) => names.includes('chargePayment'),
+        { intervalMs: 200 },
+      );
+      return handle;
     });
     query = `WorkflowId = '${closed.workflowId}' OR WorkflowId = '${open.workflowId}'`;
     // Visibility catches up with the runs a moment after they change.
-    while ((await h.client.workflow.count(query)).count < 2) await new Promise((r) => setTimeout(r, 200));
+    await waitUntil(
+      'visibility to list both runs',
+      async () => (await h.client.workflow.count(query)).count,
+      (count) => count >= 2,
+      { intervalMs: 200 },
+    );
 
     // This test's own subjects: order.placed holds v1 under BACKWARD, order.cancelled has no rule.
     const file = async (f: string) => JSON.parse(await readFile(path.join(SCHEMAS_DIR, f), 'utf8')) as object;

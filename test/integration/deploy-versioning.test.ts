@@ -31,6 +31,7 @@ import { openDb, putStock, recordingChannel } from '../support/db-harness';
 import { ensureOrderSearchAttributes } from '../support/search-attributes';
 import { PrivateTemporal } from '../support/private-temporal';
 import { endpoints, stackConfig, uniqueName } from '../support/stack';
+import { waitUntil } from '../support/wait-until';
 import { CALM_GATEWAY, TEST_TUNING } from '../support/saga-harness';
 
 jest.setTimeout(300_000);
@@ -125,14 +126,18 @@ describe('saga builds under Worker Deployment Versioning (private dev server)', 
 
   /** Waits until the server knows the version (its worker has polled). */
   async function versionRegistered(buildId: string): Promise<void> {
-    for (;;) {
-      const d = await client.workflowService
-        .describeWorkerDeployment({ namespace: 'default', deploymentName: DEPLOYMENT })
-        .catch(() => undefined);
-      const builds = d?.workerDeploymentInfo?.versionSummaries?.map((v) => v.deploymentVersion?.buildId) ?? [];
-      if (builds.includes(buildId)) return;
-      await new Promise((r) => setTimeout(r, 300));
-    }
+    await waitUntil(
+      `the server to know build ${buildId}`,
+      async () => {
+        // Until the first worker polls, the deployment does not exist yet: that is "not yet", not a failure.
+        const d = await client.workflowService
+          .describeWorkerDeployment({ namespace: 'default', deploymentName: DEPLOYMENT })
+          .catch(() => undefined);
+        return d?.workerDeploymentInfo?.versionSummaries?.map((v) => v.deploymentVersion?.buildId) ?? [];
+      },
+      (builds) => builds.includes(buildId),
+      { intervalMs: 300 },
+    );
   }
 
   function order(): OrderDetails {
@@ -166,11 +171,12 @@ describe('saga builds under Worker Deployment Versioning (private dev server)', 
   }
 
   async function waitForActivity(handle: WorkflowHandle, activity: string): Promise<string[]> {
-    for (;;) {
-      const types = await scheduled(handle);
-      if (types.includes(activity)) return types;
-      await new Promise((r) => setTimeout(r, 200));
-    }
+    return waitUntil(
+      `${handle.workflowId} to schedule ${activity}`,
+      () => scheduled(handle),
+      (types) => types.includes(activity),
+      { intervalMs: 200 },
+    );
   }
 
   /**

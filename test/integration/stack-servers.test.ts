@@ -9,6 +9,7 @@ import { RegistryClient } from '../../src/kafka/registry-client';
 import { decodeFrame, encodeFrame } from '../../src/kafka/wire-format';
 import { DEBEZIUM_POSTGRES_CLASS } from '../../src/stack/components/connect';
 import { consumeUntil, endpoints, kafkaClient, stackConfig, uniqueName } from '../support/stack';
+import { waitUntil } from '../support/wait-until';
 import { finishSignal, pingWorkflow } from '../support/workflows/ping';
 
 jest.setTimeout(180_000);
@@ -125,18 +126,17 @@ describe('the local stack runs real servers', () => {
 
 /** Polls the connector status until its task runs; a FAILED task fails the test with its trace. */
 async function waitForConnectorRunning(connectorUrl: string): Promise<void> {
-  const deadline = Date.now() + 60_000;
-  let last = '';
-  while (Date.now() < deadline) {
-    const res = await fetch(`${connectorUrl}/status`);
-    if (res.ok) {
+  await waitUntil(
+    'the connector task to run',
+    async () => {
+      const res = await fetch(`${connectorUrl}/status`);
+      if (!res.ok) return undefined; // not created yet: keep waiting
       const status = (await res.json()) as { tasks: { state: string; trace?: string }[] };
-      last = JSON.stringify(status);
       const failed = status.tasks.find((t) => t.state === 'FAILED');
       if (failed) throw new Error(`connector task failed: ${failed.trace?.split('\n')[0]}`);
-      if (status.tasks.length > 0 && status.tasks.every((t) => t.state === 'RUNNING')) return;
-    }
-    await new Promise((r) => setTimeout(r, 500));
-  }
-  throw new Error(`connector not running after 60 s: ${last}`);
+      return status;
+    },
+    (status) => status !== undefined && status.tasks.length > 0 && status.tasks.every((t) => t.state === 'RUNNING'),
+    { timeoutMs: 60_000, intervalMs: 500 },
+  );
 }
