@@ -148,7 +148,7 @@ describe('Orders API authentication', () => {
   }
 
   async function call(base: string, method: string, path: string, token?: string, body?: unknown): Promise<Answer> {
-    const headers: Record<string, string> = { 'idempotency-key': `key-${randomUUID()}` };
+    const headers: Record<string, string> = { 'idempotency-key': uniqueName('key') };
     if (token !== undefined) headers.authorization = token.includes(' ') ? token : `Bearer ${token}`;
     if (body !== undefined) headers['content-type'] = 'application/json';
     const res = await fetch(`${base}${path}`, {
@@ -179,7 +179,7 @@ describe('Orders API authentication', () => {
 
   /** POSTs an order with `token`; expects the refusal `reason` and that nothing was written. */
   async function expectRefused(base: string, token: string | undefined, reason: AuthFailure): Promise<Answer> {
-    const customerId = `cust-${randomUUID()}`;
+    const customerId = uniqueName('cust');
     const before = await rows(customerId);
     const res = await call(base, 'POST', '/orders', token, order(customerId));
     const status = reason === AuthFailure.KeysUnavailable ? 503 : 401;
@@ -203,7 +203,7 @@ describe('Orders API authentication', () => {
   }
 
   async function expectPlaced(base: string, token: string | undefined): Promise<string> {
-    const customerId = `cust-${randomUUID()}`;
+    const customerId = uniqueName('cust');
     const before = await rows(customerId);
     const res = await call(base, 'POST', '/orders', token, order(customerId));
     expect([res.status, res.body.status]).toEqual([201, 'PENDING']);
@@ -296,7 +296,7 @@ describe('Orders API authentication', () => {
       const rotated = await signingKey('rsa-2', 'RS256');
       published.push(rotated.publicJwk);
       const hitsBefore = jwks.hits();
-      const customerId = `cust-${randomUUID()}`;
+      const customerId = uniqueName('cust');
       const res = await waitUntil(
         'the rotated key to be accepted',
         async () => {

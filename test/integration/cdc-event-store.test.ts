@@ -14,7 +14,7 @@ import { TOPICS } from '../../src/events/topics';
 import { FailureType } from '../../src/shared/saga-contract';
 import type { CdcScope } from '../support/cdc-scope';
 import { startCdcScope } from '../support/cdc-scope';
-import { consumeUntil, kafkaClient } from '../support/stack';
+import { consumeUntil, kafkaClient, uniqueName } from '../support/stack';
 import type { SagaHarness } from '../support/saga-harness';
 import { newOrder, openSagaHarness, stockedSku, withSagaWorkers } from '../support/saga-harness';
 import { waitUntil } from '../support/wait-until';
@@ -228,7 +228,7 @@ describe('event store fed by the outbox through Debezium', () => {
   });
 
   it('replays a type and time range to a new topic for a new consumer', async () => {
-    const orderId = `ord-${randomUUID()}`;
+    const orderId = uniqueName('ord');
     const t0 = Date.now() - 30_000;
     for (const s of compensatedOrder(orderId, t0)) {
       const db = await scope.admin.connect();

@@ -49,7 +49,7 @@ describe('outbox → Debezium → Kafka', () => {
   });
 
   it('publishes a committed row as the same framed Avro, keyed by aggregate id, with id, type and trace headers; never a rolled-back one', async () => {
-    const orderId = `ord-${randomUUID()}`;
+    const orderId = uniqueName('ord');
     const rolledBack = confirmed(orderId, 1);
     const committed = confirmed(orderId, 2);
     const db = await scope.admin.connect();
@@ -95,7 +95,7 @@ describe('outbox → Debezium → Kafka', () => {
   it('cleans only rows the slot has confirmed: a paused connector keeps them, a resumed one lets them go', async () => {
     const connectorUrl = `${endpoints.connectUrl}/connectors/${scope.options.name}`;
     const clean = { slotName: scope.options.slotName, db: scope.admin, services: ['orders'] as const };
-    const event = confirmed(`ord-${randomUUID()}`);
+    const event = confirmed(uniqueName('ord'));
     expect((await fetch(`${connectorUrl}/pause`, { method: 'PUT' })).status).toBe(202);
     try {
       // Wait for the task to actually stop streaming, so the slot cannot move past our row.

@@ -8,7 +8,11 @@ import { loadStackConfig, stackEndpoints } from '../../src/config/stack-config';
 export const stackConfig = loadStackConfig();
 export const endpoints = stackEndpoints(stackConfig);
 
-/** A name no other test (or earlier run) uses: lower-case letters, digits and '_' so it suits PG too. */
+/**
+ * THE way tests make names and ids no other test (or earlier run) uses: topics, queues, scopes, order/customer ids,
+ * SKUs, idempotency keys. The suffix is lower-case letters, digits and '_', so the name suits PG when the prefix does.
+ * (Event ids are not names: they stay UUIDs.)
+ */
 export function uniqueName(prefix: string): string {
   return `${prefix}_${Date.now().toString(36)}_${crypto.randomBytes(3).toString('hex')}`;
 }
