@@ -1,5 +1,3 @@
-import { randomUUID } from 'node:crypto';
-
 import pg from 'pg';
 import pino from 'pino';
 
@@ -16,7 +14,7 @@ import { startCdcScope } from '../support/cdc-scope';
 import type { IngressScope } from '../support/ingress-harness';
 import { newScope, temporalClient, temporalRuns } from '../support/ingress-harness';
 import { testSettings } from '../support/settings';
-import { endpoints } from '../support/stack';
+import { endpoints, uniqueName } from '../support/stack';
 import { waitUntil } from '../support/wait-until';
 
 jest.setTimeout(300_000);
@@ -32,7 +30,7 @@ describe('Orders HTTP API through CDC to the saga', () => {
   let store: EventStoreConsumer;
   let temporal: Awaited<ReturnType<typeof temporalClient>>;
   const admin = new pg.Pool({ connectionString: endpoints.postgresUrl, max: 2 });
-  const sku = `SKU-HTTP-${randomUUID()}`;
+  const sku = uniqueName('SKU-HTTP');
 
   beforeAll(async () => {
     scope = await newScope('http');
@@ -139,7 +137,7 @@ describe('Orders HTTP API through CDC to the saga', () => {
   });
 
   it('honours Idempotency-Key: the same POST twice (even at once) is one order and one saga; another body is refused', async () => {
-    const key = `key-${randomUUID()}`;
+    const key = uniqueName('key');
     const [a, b] = await Promise.all([
       post(order(), { 'idempotency-key': key }),
       post(order(), { 'idempotency-key': key }),
@@ -226,7 +224,7 @@ describe('Orders HTTP API through CDC to the saga', () => {
 
   it('cancel emits order.cancelled for a pending order and 409 once the order is confirmed', async () => {
     // Written straight into the table (no event), so it stays PENDING while we cancel it.
-    const orderId = `ord-${randomUUID()}`;
+    const orderId = uniqueName('ord');
     await admin.query(
       "INSERT INTO orders.orders (order_id, customer_id, currency, total_minor, status) VALUES ($1, 'cust-http', 'EUR', 100, 'PENDING')",
       [orderId],

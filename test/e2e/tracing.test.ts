@@ -3,7 +3,6 @@
  * span → Temporal (client interceptor, workflow and activity spans) → the services' outbox rows →
  * Debezium's traceparent header on every domain event the saga emits.
  */
-import { randomUUID } from 'node:crypto';
 
 import type { ReadableSpan } from '@opentelemetry/sdk-trace-base';
 import { InMemorySpanExporter } from '@opentelemetry/sdk-trace-base';
@@ -27,7 +26,7 @@ import { startCdcScope } from '../support/cdc-scope';
 import type { IngressScope } from '../support/ingress-harness';
 import { newScope, readAll, temporalClient } from '../support/ingress-harness';
 import { testSettings } from '../support/settings';
-import { endpoints, kafkaClient } from '../support/stack';
+import { endpoints, kafkaClient, uniqueName } from '../support/stack';
 import { waitUntil } from '../support/wait-until';
 
 jest.setTimeout(300_000);
@@ -49,7 +48,7 @@ describe('one trace per order', () => {
   let cdc: CdcScope;
   let running: RunningRoles;
   let temporal: Awaited<ReturnType<typeof temporalClient>>;
-  const sku = `SKU-TRACE-${randomUUID()}`;
+  const sku = uniqueName('SKU-TRACE');
 
   beforeAll(async () => {
     // The SDK's lifecycle chatter would bury the report; warnings and errors still show.
