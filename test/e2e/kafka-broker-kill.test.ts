@@ -84,23 +84,6 @@ async function partitions(admin: Admin, topic: string): Promise<PartitionView[]>
     .sort((a, b) => a.partition - b.partition);
 }
 
-/** Polls `probe` until `done`; a probe that throws (no leader yet mid-failover) counts as not done. */
-async function until<T>(what: string, probe: () => Promise<T>, done: (v: T) => boolean, timeoutMs: number): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: string = 'nothing yet';
-  for (;;) {
-    try {
-      const v = await probe();
-      if (done(v)) return v;
-      last = JSON.stringify(v);
-    } catch (err) {
-      last = (err as Error).message;
-    }
-    if (Date.now() > deadline) throw new Error(`gave up waiting for ${what}; last seen: ${last}`);
-    await sleep(250);
-  }
-}
-
 /**
  * Polls `probe` (a rising number) until `done`; fails when it has not risen for `stallMs`, with
  * `diagnose`'s picture of the system in the message.
@@ -346,11 +329,12 @@ describe('Kafka drill: the leader of the busiest order partitions killed with ki
       const producedAtKill = sent;
       // Leadership moves once the controllers fence the dead node; writes need 2 of 3 in sync meanwhile.
       await cluster!.withAdmin((admin) =>
-        until(
+        // A probe that throws (no leader yet mid-failover) counts as not done.
+        waitUntil(
           `leaders of ${names.orderPlaced} off node ${victim}`,
           () => partitions(admin, names.orderPlaced),
           (ps) => ps.every((p) => p.leader >= 0 && p.leader !== victim && p.isr.length === 2),
-          120_000,
+          { timeoutMs: 120_000, intervalMs: 250, retryOnError: true },
         ),
       );
       const failoverMs = Date.now() - killedAt;
@@ -360,11 +344,11 @@ describe('Kafka drill: the leader of the busiest order partitions killed with ki
       cluster!.restart(victim);
       const restartedAt = Date.now();
       await cluster!.withAdmin((admin) =>
-        until(
+        waitUntil(
           `node ${victim} back in every in-sync replica set`,
           () => partitions(admin, names.orderPlaced),
           (ps) => ps.every((p) => p.isr.length === 3),
-          180_000,
+          { timeoutMs: 180_000, intervalMs: 250, retryOnError: true },
         ),
       );
       return { victim, led, producedAtKill, failoverMs, downMs, rejoinMs: Date.now() - restartedAt };

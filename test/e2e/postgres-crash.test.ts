@@ -34,6 +34,7 @@ import type { RoleProcess } from '../support/role-process';
 import { spawnRoleProcess } from '../support/role-process';
 import { testSettings } from '../support/settings';
 import { stackConfig, uniqueName } from '../support/stack';
+import { waitUntil } from '../support/wait-until';
 
 // Alone the drill takes about 3 minutes; generous limits, since the shared Temporal server slows to a
 // crawl while other suites load it, which delays the sagas but is no failure of theirs.
@@ -168,24 +169,8 @@ describe('PostgreSQL killed with kill -9 mid-load and restarted', () => {
     }
   }
 
-  async function waitUntil<T>(what: string, probe: () => Promise<T>, ok: (v: T) => boolean, timeoutMs: number) {
-    const deadline = Date.now() + timeoutMs;
-    let last: T | undefined;
-    let lastErr = '';
-    for (;;) {
-      expectProcessesAlive();
-      try {
-        last = await probe();
-        if (ok(last)) return last;
-      } catch (err) {
-        lastErr = (err as Error).message;
-      }
-      if (Date.now() > deadline) {
-        throw new Error(`gave up waiting for ${what}; last seen: ${JSON.stringify(last)} ${lastErr}`);
-      }
-      await new Promise((r) => setTimeout(r, 250));
-    }
-  }
+  /** Waits that end at once when an app process dies; a probe refused while PostgreSQL is down means "not yet". */
+  const whileAlive = { intervalMs: 250, retryOnError: true, bail: expectProcessesAlive };
 
   async function orderStatuses(): Promise<Record<string, number>> {
     const { rows } = await admin!.query<{ status: string; n: string }>(
@@ -277,7 +262,7 @@ describe('PostgreSQL killed with kill -9 mid-load and restarted', () => {
       'sagas under way before the kill',
       async () => ({ produced, statuses: await orderStatuses() }),
       (s) => s.produced >= ORDERS / 3 && Object.values(s.statuses).reduce((a, b) => a + b, 0) >= 5,
-      180_000,
+      { ...whileAlive, timeoutMs: 180_000 },
     );
     const runningAtKill = (await client.workflow.count(`TaskQueue = '${sagaQueue}' AND ExecutionStatus = 'Running'`))
       .count;
@@ -298,17 +283,15 @@ describe('PostgreSQL killed with kill -9 mid-load and restarted', () => {
     expect(produced).toBe(ORDERS);
 
     // ---- the end: every order terminal in PostgreSQL, no saga running in Temporal ----
-    await waitUntil(
-      'every order terminal',
-      orderStatuses,
-      (s) => (s.CONFIRMED ?? 0) + (s.FAILED ?? 0) === ORDERS,
-      600_000,
-    );
+    await waitUntil('every order terminal', orderStatuses, (s) => (s.CONFIRMED ?? 0) + (s.FAILED ?? 0) === ORDERS, {
+      ...whileAlive,
+      timeoutMs: 600_000,
+    });
     await waitUntil(
       'no saga of the scope running',
       async () => (await client.workflow.count(`TaskQueue = '${sagaQueue}' AND ExecutionStatus = 'Running'`)).count,
       (n) => n === 0,
-      60_000,
+      { ...whileAlive, timeoutMs: 60_000 },
     );
     const settledMs = Date.now() - killedAt;
     expectProcessesAlive();
@@ -496,7 +479,7 @@ describe('PostgreSQL killed with kill -9 mid-load and restarted', () => {
           }, 0);
         },
         (n) => n === 0,
-        30_000,
+        { ...whileAlive, timeoutMs: 30_000 },
       );
       expect(lag).toBe(0);
     } finally {

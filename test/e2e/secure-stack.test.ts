@@ -22,6 +22,11 @@ import { EventCodec } from '../../src/events/codec';
 import { createLogger } from '../../src/observability/logger';
 import { createMetrics } from '../../src/observability/metrics';
 import { SECURE_HOST, SecureStack } from '../support/secure-stack';
+import type { WaitOptions } from '../support/wait-until';
+import { waitUntil } from '../support/wait-until';
+
+/** Every server speaks TLS here and starts slowly: up to 180 s, a refused request meaning "not yet". */
+const SLOW_WAIT: WaitOptions = { timeoutMs: 180_000, intervalMs: 500, retryOnError: true };
 
 jest.setTimeout(600_000);
 
@@ -195,27 +200,6 @@ describe('the app against secure servers on 127.0.0.2', () => {
       await app?.stop();
     });
 
-    /** Polls until `ok` holds for what `get` returns; fails naming what it waited for and what it saw last. */
-    async function waitFor<T>(
-      what: string,
-      get: () => Promise<T>,
-      ok: (v: T) => boolean,
-      timeoutMs = 180_000,
-    ): Promise<T> {
-      const deadline = Date.now() + timeoutMs;
-      let last: T | undefined;
-      for (;;) {
-        try {
-          last = await get();
-          if (ok(last)) return last;
-        } catch {
-          // not there yet
-        }
-        if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}; last: ${JSON.stringify(last)}`);
-        await new Promise((r) => setTimeout(r, 500));
-      }
-    }
-
     it('HTTP and Kafka orders end CONFIRMED through saga and CDC, and every event reaches the event store', async () => {
       expect(app.api?.url).toMatch(new RegExp(`^http://${SECURE_HOST.replace(/\./g, '\\.')}:\\d+$`));
       const apiUrl = app.api?.url ?? '';
@@ -256,19 +240,21 @@ describe('the app against secure servers on 127.0.0.2', () => {
       expect(ids).toHaveLength(5);
 
       for (const id of ids) {
-        const order = await waitFor(
+        const order = await waitUntil(
           `order ${id} CONFIRMED`,
           async () =>
             (await (await fetch(`${apiUrl}/orders/${id}`)).json()) as { status?: string; saga?: { state?: string } },
           (o) => o.status === 'CONFIRMED' && o.saga?.state === 'CONFIRMED',
+          SLOW_WAIT,
         );
         expect(order.status).toBe('CONFIRMED');
-        const history = await waitFor(
+        const history = await waitUntil(
           `the events of ${id} in the event store`,
           () => app.eventStore!.store.history(id),
           (h) =>
             h.some((e) => e.eventType === 'order.confirmed') &&
             h.filter((e) => e.eventType === 'notifications.notification-sent').length >= 2,
+          SLOW_WAIT,
         );
         // Kafka-placed and HTTP orders alike: order.placed is on the scope's topic either way.
         expect(history.map((e) => e.eventType)).toEqual([

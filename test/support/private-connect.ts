@@ -9,6 +9,7 @@ import { STACK_VERSIONS } from '../../src/config/stack-config';
 import { javaBin } from '../../src/stack/component';
 import { kafkaJvmArgs } from '../../src/stack/components/kafka';
 import { endpoints, kafkaClient, stackConfig } from './stack';
+import { waitUntil } from './wait-until';
 
 function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -77,16 +78,23 @@ export class PrivateConnect {
       { stdio: ['ignore', log, log], detached: true },
     );
     fs.closeSync(log);
-    for (;;) {
-      if (this.child.exitCode !== null) throw new Error(`private Connect exited early; see ${this.dir}/connect.log`);
-      try {
+    const child = this.child;
+    await waitUntil(
+      'private Connect to load the Debezium PostgreSQL connector',
+      async () => {
         const res = await fetch(`${this.url}/connector-plugins`);
-        if (res.ok && (await res.text()).includes('PostgresConnector')) return;
-      } catch {
-        // not listening yet
-      }
-      await new Promise((r) => setTimeout(r, 500));
-    }
+        return res.ok && (await res.text()).includes('PostgresConnector');
+      },
+      undefined,
+      {
+        timeoutMs: 180_000,
+        intervalMs: 500,
+        retryOnError: true, // not listening yet
+        bail: () => {
+          if (child.exitCode !== null) throw new Error(`private Connect exited early; see ${this.dir}/connect.log`);
+        },
+      },
+    );
   }
 
   /** kill -9 of the worker's JVM: no shutdown hook, no offset flush, no slot release. */

@@ -12,6 +12,7 @@ import type { PidRecord } from '../../src/stack/processes';
 import { isOurProcessAlive, processStartTicks, sleep, stopProcess } from '../../src/stack/processes';
 import { freePortOn } from './secure-stack';
 import { stackConfig } from './stack';
+import { waitUntil } from './wait-until';
 
 /** The host the private server binds to: loopback, on a port of its own (the shared stack keeps 5432). */
 const HOST = '127.0.0.1';
@@ -81,21 +82,25 @@ export class PrivatePostgres {
     const ctx: StackContext = { cfg: this.cfg, progress: () => undefined };
     const rec = await postgres.start(ctx);
     this.rec = rec;
-    const deadline = Date.now() + timeoutMs;
-    let last = '';
-    for (;;) {
-      try {
-        // The component's own health check: a real connection, wal_level=logical.
-        await postgres.health(this.cfg);
-        return;
-      } catch (err) {
-        last = (err as Error).message;
-      }
-      if (!isOurProcessAlive(rec)) throw new Error(`private PostgreSQL exited (${last}):\n${tail(this.logFile)}`);
-      if (Date.now() > deadline) {
-        throw new Error(`private PostgreSQL not ready after ${timeoutMs} ms (${last}):\n${tail(this.logFile)}`);
-      }
-      await sleep(100);
+    try {
+      // The component's own health check: a real connection, wal_level=logical.
+      await waitUntil(
+        'private PostgreSQL to answer',
+        async () => {
+          await postgres.health(this.cfg);
+          return true;
+        },
+        undefined,
+        {
+          timeoutMs,
+          retryOnError: true,
+          bail: () => {
+            if (!isOurProcessAlive(rec)) throw new Error('private PostgreSQL exited');
+          },
+        },
+      );
+    } catch (err) {
+      throw new Error(`${(err as Error).message}:\n${tail(this.logFile)}`);
     }
   }
 

@@ -23,6 +23,7 @@ import type { TestPki } from './secure-certs';
 import { makeTestPki } from './secure-certs';
 import { MtlsProxy, RegistryAuthProxy } from './secure-proxies';
 import { stackConfig } from './stack';
+import { waitUntil } from './wait-until';
 import { processesMentioning } from './live-processes';
 
 /** The second loopback address every secure server binds to; the shared stack owns 127.0.0.1. */
@@ -59,10 +60,6 @@ function tail(file: string, lines = 15): string {
   } catch {
     return '(no log)';
   }
-}
-
-async function sleep(ms: number): Promise<void> {
-  await new Promise((r) => setTimeout(r, ms));
 }
 
 /**
@@ -276,22 +273,28 @@ export class SecureStack {
 
   /** Polls `check` until it passes; fails with the server's log tail when it exits or never answers. */
   private async ready(c: Component, rec: PidRecord, check: () => Promise<unknown>, timeoutMs = 180_000): Promise<void> {
-    const deadline = Date.now() + timeoutMs;
-    let last = '';
-    for (;;) {
-      try {
-        await check();
-        this.readyAfterMs[c.name] = Date.now() - this.startedAt;
-        return;
-      } catch (err) {
-        last = (err as Error).message;
-      }
-      const log = logFile(this.cfg, c.name);
-      if (!isOurProcessAlive(rec)) throw new Error(`secure ${c.name} exited during start-up (${last}):\n${tail(log)}`);
-      if (Date.now() > deadline)
-        throw new Error(`secure ${c.name} not ready after ${timeoutMs} ms (${last}):\n${tail(log)}`);
-      await sleep(500);
+    const log = logFile(this.cfg, c.name);
+    try {
+      await waitUntil(
+        `secure ${c.name} to answer`,
+        async () => {
+          await check();
+          return true;
+        },
+        undefined,
+        {
+          timeoutMs,
+          intervalMs: 500,
+          retryOnError: true,
+          bail: () => {
+            if (!isOurProcessAlive(rec)) throw new Error(`secure ${c.name} exited during start-up`);
+          },
+        },
+      );
+    } catch (err) {
+      throw new Error(`${(err as Error).message}:\n${tail(log)}`);
     }
+    this.readyAfterMs[c.name] = Date.now() - this.startedAt;
   }
 
   /** Starts every server and proxy, in parallel where nothing depends on another, and waits until each answers. */

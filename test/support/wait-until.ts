@@ -4,6 +4,16 @@ export interface WaitOptions {
   timeoutMs?: number;
   /** Pause between probes (default 100 ms). */
   intervalMs?: number;
+  /**
+   * A probe that throws counts as "not yet" (its message becomes the last value seen) instead of
+   * failing the wait: for servers that refuse connections while they start or fail over.
+   */
+  retryOnError?: boolean;
+  /**
+   * Called before every probe and never retried: throws to end the wait at once when waiting can no
+   * longer succeed (the process being waited on has exited).
+   */
+  bail?: () => void;
 }
 
 /**
@@ -16,15 +26,23 @@ export async function waitUntil<T>(
   what: string,
   probe: () => Promise<T>,
   done: (value: T) => boolean = (value) => value === true,
-  { timeoutMs = 120_000, intervalMs = 100 }: WaitOptions = {},
+  { timeoutMs = 120_000, intervalMs = 100, retryOnError = false, bail }: WaitOptions = {},
 ): Promise<T> {
   const started = Date.now();
   for (;;) {
-    const value = await probe();
-    if (done(value)) return value;
+    bail?.();
+    let seen: string;
+    try {
+      const value = await probe();
+      if (done(value)) return value;
+      seen = describe(value);
+    } catch (err) {
+      if (!retryOnError) throw err;
+      seen = `error: ${(err as Error).message}`;
+    }
     if (Date.now() - started >= timeoutMs) {
       const waited = Math.round((Date.now() - started) / 1000);
-      throw new Error(`gave up after ${waited} s waiting for ${what}; last seen: ${describe(value)}`);
+      throw new Error(`gave up after ${waited} s waiting for ${what}; last seen: ${seen}`);
     }
     await new Promise((resolve) => setTimeout(resolve, intervalMs));
   }
