@@ -18,7 +18,7 @@ import { OUTBOX_HEADERS } from '../../src/outbox/outbox-constants';
 import type { CdcScope } from '../support/cdc-scope';
 import { startCdcScope } from '../support/cdc-scope';
 import { PrivateConnect } from '../support/private-connect';
-import { consumeUntil, endpoints } from '../support/stack';
+import { consumeUntil, endpoints, uniqueName } from '../support/stack';
 import { waitUntil } from '../support/wait-until';
 
 jest.setTimeout(420_000);
@@ -54,7 +54,7 @@ describe('Connect worker killed with kill -9 during a burst of outbox writes', (
       eventType: 'order.confirmed',
       eventVersion: 1,
       occurredAt: Date.now(),
-      orderId: `ord-${i}-${randomUUID()}`,
+      orderId: uniqueName(`ord-${i}`),
       customerId: 'cust-crash',
       totalMinor: 100 + i,
       currency: 'EUR',

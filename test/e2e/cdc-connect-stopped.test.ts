@@ -35,7 +35,7 @@ import { startCdcScope } from '../support/cdc-scope';
 import { PrivateConnect } from '../support/private-connect';
 import { freePort } from '../support/private-temporal';
 import { cdcTargetOf, testSettings } from '../support/settings';
-import { consumeUntil, endpoints } from '../support/stack';
+import { consumeUntil, endpoints, uniqueName } from '../support/stack';
 import { waitUntil } from '../support/wait-until';
 
 jest.setTimeout(420_000);
@@ -209,7 +209,7 @@ describe('Connect stopped for a minute under steady outbox writes', () => {
           eventType: 'order.confirmed',
           eventVersion: 1,
           occurredAt: Date.now(),
-          orderId: `ord-${i}-${randomUUID()}`,
+          orderId: uniqueName(`ord-${i}`),
           customerId: 'cust-connect-drill',
           totalMinor: 100 + i,
           currency: 'EUR',

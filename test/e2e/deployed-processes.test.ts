@@ -13,7 +13,6 @@
  * other suite and drill, and under their load its workflow tasks time out, which would make this
  * test's duration (not its outcome) depend on its neighbours. Counts come from PostgreSQL and it.
  */
-import { randomUUID } from 'node:crypto';
 import path from 'node:path';
 
 import type { Client } from '@temporalio/client';
@@ -35,7 +34,7 @@ import { newScope, temporalClient, temporalRuns } from '../support/ingress-harne
 import type { RoleProcess } from '../support/role-process';
 import { spawnRoleProcess } from '../support/role-process';
 import { allSettings, testSettings } from '../support/settings';
-import { endpoints, kafkaClient } from '../support/stack';
+import { endpoints, kafkaClient, uniqueName } from '../support/stack';
 import { waitUntil } from '../support/wait-until';
 
 jest.setTimeout(300_000);
@@ -153,7 +152,7 @@ describe('each role as its own process, two ingress replicas, one killed mid-loa
   let admin: Admin;
   const processes: RoleProcess[] = [];
   const db = new pg.Pool({ connectionString: endpoints.postgresUrl, max: 2 });
-  const sku = `SKU-DEPLOYED-${randomUUID()}`;
+  const sku = uniqueName('SKU-DEPLOYED');
   const server = PrivateTemporal.create();
 
   beforeAll(async () => {
