@@ -4,6 +4,7 @@ import { builtinModules } from 'node:module';
 import path from 'node:path';
 
 import js from '@eslint/js';
+import simpleImportSort from 'eslint-plugin-simple-import-sort';
 import ts from 'typescript';
 import tseslint from 'typescript-eslint';
 
@@ -68,6 +69,12 @@ export default tseslint.config(
       '@typescript-eslint/consistent-type-imports': ['error', { prefer: 'type-imports' }],
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
     },
+  },
+  {
+    // One import order everywhere (Node builtins, packages, then our own modules), so a diff that adds an
+    // import never reshuffles the block and a reader knows where to look.
+    plugins: { 'simple-import-sort': simpleImportSort },
+    rules: { 'simple-import-sort/imports': 'error' },
   },
   {
     // Outside the bundle, @temporalio/workflow's functions cannot work (they need the sandbox's context).
