@@ -18,19 +18,19 @@ import { Client, Connection } from '@temporalio/client';
 import { Kafka, logLevel } from 'kafkajs';
 import pg from 'pg';
 
+import { startRoles } from '../src/app/roles';
 import { placedEvent } from '../src/cli/order-events';
+import { loadSettings } from '../src/config/settings';
 import { loadStackConfig, stackEndpoints } from '../src/config/stack-config';
+import { EventCodec } from '../src/events/codec';
+import { TOPICS } from '../src/events/topics';
+import { sagaInputFor } from '../src/ingress/saga-gateway';
+import { RegistryClient } from '../src/kafka/registry-client';
+import { createLogger } from '../src/observability/logger';
+import { createMetrics } from '../src/observability/metrics';
 import { buildPlan } from '../src/provision/plan';
 import { runProvision } from '../src/provision/run';
 import { loadProvisionSettings } from '../src/provision/settings';
-import { EventCodec } from '../src/events/codec';
-import { TOPICS } from '../src/events/topics';
-import { startRoles } from '../src/app/roles';
-import { loadSettings } from '../src/config/settings';
-import { createLogger } from '../src/observability/logger';
-import { createMetrics } from '../src/observability/metrics';
-import { sagaInputFor } from '../src/ingress/saga-gateway';
-import { RegistryClient } from '../src/kafka/registry-client';
 import { ORDER_SAGA_WORKFLOW_TYPE, orderWorkflowId, taskQueuesFor } from '../src/shared/saga-contract';
 import { PrivateTemporal } from '../src/stack/private-temporal';
 

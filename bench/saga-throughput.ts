@@ -7,20 +7,20 @@ import os from 'node:os';
 import path from 'node:path';
 
 import { Client } from '@temporalio/client';
-import { DefaultLogger, Worker, bundleWorkflowCode } from '@temporalio/worker';
+import { bundleWorkflowCode, DefaultLogger, Worker } from '@temporalio/worker';
 
 import { startRoles } from '../src/app/roles';
 import { installTemporalRuntime } from '../src/app/run-process';
 import { connectTemporal, connectTemporalWorker } from '../src/config/clients';
-import { WORKER_ROLES, loadSettings } from '../src/config/settings';
+import { loadSettings, WORKER_ROLES } from '../src/config/settings';
 import { createLogger } from '../src/observability/logger';
 import { createMetrics } from '../src/observability/metrics';
 import { initTracing, temporalTracingPlugin } from '../src/observability/tracing';
 import { buildPlan } from '../src/provision/plan';
 import { runProvision } from '../src/provision/run';
 import { provisionSettingsFrom } from '../src/provision/settings';
-import type { OrderSagaInput } from '../src/shared/saga-contract';
 import { SERVICE_NAMES } from '../src/services/registry';
+import type { OrderSagaInput } from '../src/shared/saga-contract';
 import { ORDER_SAGA_WORKFLOW_TYPE, orderWorkflowId, taskQueuesFor } from '../src/shared/saga-contract';
 
 const SAGAS = Number(process.argv[2] ?? 200);

@@ -10,8 +10,8 @@ import path from 'node:path';
 import { Client } from '@temporalio/client';
 import pino from 'pino';
 
-import { APP_ROLES } from './app/run-app';
 import type { RunningApp } from './app/run-app';
+import { APP_ROLES } from './app/run-app';
 import { runProcess } from './app/run-process';
 import { connectTemporal, createKafka, createRegistryClient } from './config/clients';
 import type { StackConfig } from './config/stack-config';

@@ -2,22 +2,22 @@ import path from 'node:path';
 
 import type {
   ActivityInterceptorsFactory,
-  NativeConnection,
   Logger as SdkLogger,
+  NativeConnection,
   WorkerDeploymentOptions,
   WorkerOptions,
   WorkflowBundleOption,
   WorkflowBundleWithSourceMap,
 } from '@temporalio/worker';
-import { Worker, bundleWorkflowCode } from '@temporalio/worker';
+import { bundleWorkflowCode, Worker } from '@temporalio/worker';
 
-import type { ServiceActivities } from '../src/services/all-activities';
 import { activityLoggingInterceptor } from '../src/observability/activity-logging';
 import type { Logger } from '../src/observability/logger';
 import { createLogger } from '../src/observability/logger';
 import type { Metrics } from '../src/observability/metrics';
 import type { Tracing } from '../src/observability/tracing';
 import { initTracing, temporalTracingPlugin } from '../src/observability/tracing';
+import type { ServiceActivities } from '../src/services/all-activities';
 import type { ServiceName } from '../src/services/registry';
 import type { SagaTaskQueues } from '../src/shared/saga-contract';
 import { sagaMetricsSinks } from './saga-metrics-sinks';

@@ -7,15 +7,15 @@ import type { PaymentsActivities } from '../src/services/payments/payments-activ
 import type { OrderSagaInput, OrderSagaResult, SagaTuning } from '../src/shared/saga-contract';
 import {
   DEFAULT_SAGA_TUNING,
-  PATCHES,
-  TASK_QUEUES,
   describeItems,
   formatMoney,
   idempotencyKey,
   orderTotalMinor,
+  PATCHES,
+  TASK_QUEUES,
 } from '../src/shared/saga-contract';
 import { currencyKey, customerIdKey, orderTotalMinorKey } from '../src/shared/search-attributes';
-import { Saga, failureReason, summarisedActivities } from './saga-machinery';
+import { failureReason, Saga, summarisedActivities } from './saga-machinery';
 
 /**
  * Hooks that let the replay tests build a deliberately changed saga from this very code. The

@@ -13,10 +13,10 @@ import type { ActivityInterfaceFor, ActivityOptions, RetryPolicy } from '@tempor
 import {
   ActivityCancellationType,
   ActivityFailure,
+  allHandlersFinished,
   ApplicationFailure,
   CancellationScope,
   CancelledFailure,
-  allHandlersFinished,
   condition,
   isCancellation,
   log,
@@ -40,13 +40,13 @@ import type {
 } from '../src/shared/saga-contract';
 import {
   BUSINESS_OUTCOME_FAILURE_TYPES,
+  cancelOrderSignal,
+  decideParkedUpdate,
+  decisionProblem,
   FailureType,
   NO_EFFECT_FAILURE_TYPES,
   NON_RETRYABLE_FAILURE_TYPES,
   SAGA_STEPS,
-  cancelOrderSignal,
-  decideParkedUpdate,
-  decisionProblem,
   sagaStatusQuery,
 } from '../src/shared/saga-contract';
 import { failedStepKey, orderStateKey, parkedSinceKey } from '../src/shared/search-attributes';

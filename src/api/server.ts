@@ -3,8 +3,8 @@
  * checks and JSON parsing built in, and `inject()` for tests. Validation is zod (the same schemas
  * produce the OpenAPI document), so Fastify's own JSON-schema validation is not used.
  */
-import Fastify from 'fastify';
 import type { FastifyInstance, FastifyReply } from 'fastify';
+import Fastify from 'fastify';
 import type { z } from 'zod';
 
 import { contextFromKafkaHeaders, inSpan } from '../observability/tracing';
@@ -13,10 +13,10 @@ import { buildOpenApiDocument } from './openapi';
 import type { ErrorBody, OrderView } from './order-requests';
 import {
   ApiError,
-  IDEMPOTENCY_KEY_HEADER,
-  IDEMPOTENT_REPLAY_HEADER,
   cancelOrderSchema,
+  IDEMPOTENCY_KEY_HEADER,
   idempotencyKeySchema,
+  IDEMPOTENT_REPLAY_HEADER,
   issuesOf,
   placeOrderSchema,
 } from './order-requests';

@@ -13,8 +13,8 @@ import type pino from 'pino';
 
 import { printHelpIfAsked } from '../config/help';
 import type { Role, Settings } from '../config/settings';
-import { WORKER_ROLES, loadSettings } from '../config/settings';
 import type { Env } from '../config/settings';
+import { loadSettings, WORKER_ROLES } from '../config/settings';
 import type { Logger } from '../observability/logger';
 import { createLogger } from '../observability/logger';
 import type { MetricsProcess } from '../observability/metrics';

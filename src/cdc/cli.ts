@@ -9,10 +9,10 @@ import { Command } from 'commander';
 import { createPgPool } from '../config/clients';
 import { loadSettings } from '../config/settings';
 import { cleanOutboxOnce } from '../outbox/outbox-cleaner';
-import { connectorStatus, describeFailures } from './outbox-connector';
 import { buildPlan } from '../provision/plan';
 import { formatStepLine, runProvision } from '../provision/run';
 import { provisionSettingsFrom } from '../provision/settings';
+import { connectorStatus, describeFailures } from './outbox-connector';
 
 const out = (line: string) => process.stdout.write(`${line}\n`);
 

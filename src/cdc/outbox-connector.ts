@@ -2,9 +2,9 @@
  * The Debezium outbox connector as code: its configuration, the publication it reads, and an
  * idempotent register-or-update through the Kafka Connect REST API with a clear status report.
  */
-import pg from 'pg';
-
 import type { ConnectionOptions } from 'node:tls';
+
+import pg from 'pg';
 
 import { TOPICS } from '../events/topics';
 import { OUTBOX_HEADERS, OUTBOX_TABLE, OUTBOX_TABLES, prefixedTopic } from '../outbox/outbox-constants';

@@ -8,6 +8,7 @@
  */
 import type { Command } from 'commander';
 import { InvalidArgumentError } from 'commander';
+
 import { createPgPool } from '../config/clients';
 import { loadSettings } from '../config/settings';
 import { IngressLedger } from '../ingress/ledger';

@@ -11,9 +11,9 @@ import { createKafka, createPgPool, createProducer } from '../config/clients';
 import type { Settings } from '../config/settings';
 import { loadSettings } from '../config/settings';
 import { EventStore } from '../event-store/event-store';
-import { verifySchema } from '../provision/verify';
 import { rebuildOrderState } from '../event-store/order-state';
 import { replayToTopic } from '../event-store/replay';
+import { verifySchema } from '../provision/verify';
 
 function instant(v: string): Date {
   // An ISO timestamp or epoch milliseconds.

@@ -7,7 +7,7 @@
  *   orders parked list | show | retry | resolve | abandon   (parked-commands.ts)
  *   orders blocked dead-letter --topic t --partition p --offset o --reason r   (blocked-commands.ts)
  */
-import { SingleBar, Presets } from 'cli-progress';
+import { Presets, SingleBar } from 'cli-progress';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { logLevel } from 'kafkajs';
 
@@ -15,12 +15,12 @@ import { createKafka, createRegistryClient } from '../config/clients';
 import { loadSettings } from '../config/settings';
 import { EventCodec } from '../events/codec';
 import { initTracing } from '../observability/tracing';
-import { listDeadLetters, replayDeadLetters } from './dead-letters';
 import { registerBlockedCommands } from './blocked-commands';
+import { listDeadLetters, replayDeadLetters } from './dead-letters';
 import { registerHistoryCommands } from './history';
-import { registerParkedCommands } from './parked-commands';
 import type { BadRecordKind } from './order-events';
 import { BAD_RECORD_KINDS } from './order-events';
+import { registerParkedCommands } from './parked-commands';
 import { placeOrders } from './place-orders';
 
 // Parsed once: a tool reads only the shared sections (brokers, registry, scope), never a role's credentials.

@@ -8,21 +8,21 @@ import { ApplicationFailure } from '@temporalio/common';
 
 import type { ParkedDecision, SagaStatus } from '../shared/saga-contract';
 import {
-  FailureType,
-  ORDER_SAGA_WORKFLOW_TYPE,
   decideParkedUpdate,
   decisionProblem,
+  FailureType,
+  ORDER_SAGA_WORKFLOW_TYPE,
   orderIdFromWorkflowId,
   orderWorkflowId,
   sagaStatusQuery,
 } from '../shared/saga-contract';
 import {
-  PARKED_SAGAS_QUERY,
   currencyKey,
   customerIdKey,
   failedStepKey,
   orderStateKey,
   orderTotalMinorKey,
+  PARKED_SAGAS_QUERY,
   parkedSinceKey,
 } from '../shared/search-attributes';
 

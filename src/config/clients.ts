@@ -14,7 +14,7 @@ import type {
   RetryOptions,
   SASLOptions,
 } from 'kafkajs';
-import { Kafka, Partitioners, logLevel } from 'kafkajs';
+import { Kafka, logLevel, Partitioners } from 'kafkajs';
 import pg from 'pg';
 
 import { RegistryClient } from '../kafka/registry-client';

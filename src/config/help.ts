@@ -3,7 +3,7 @@
  * so the documentation of a variable cannot drift from the variable.
  */
 import type { Role, Section } from './settings';
-import { ROLES, SHARED_SECTIONS, describeVariables } from './settings';
+import { describeVariables, ROLES, SHARED_SECTIONS } from './settings';
 
 /** The sections a process running `roles` reads. */
 export function sectionsOf(roles: readonly Role[]): Section[] {

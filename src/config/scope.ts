@@ -3,16 +3,16 @@
  * group, connector, replication slot and publication, so two deployments (or two tests) on the same
  * servers never see each other's work. Plain functions, no I/O.
  */
-import { TOPICS } from '../events/topics';
 import type { OutboxConnectorOptions } from '../cdc/outbox-connector';
 import {
+  defaultOutboxConnectorOptions,
   HEARTBEAT_TOPIC,
   OUTBOX_CONNECTOR_NAME,
   OUTBOX_PUBLICATION_NAME,
   OUTBOX_SLOT_NAME,
-  defaultOutboxConnectorOptions,
   prefixPattern,
 } from '../cdc/outbox-connector';
+import { TOPICS } from '../events/topics';
 import { OUTBOX_TABLES, prefixedTopic } from '../outbox/outbox-constants';
 import type { SagaTaskQueues } from '../shared/saga-contract';
 import { taskQueuesFor } from '../shared/saga-contract';

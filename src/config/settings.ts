@@ -23,7 +23,7 @@ import { SERVICE_NAMES } from '../services/registry';
 import type { ScopeNames } from './scope';
 import { SCOPE_PATTERN, scopeNames } from './scope';
 import type { StackConfig } from './stack-config';
-import { STACK_SHAPE, formatEnvIssues, loadStackConfig, stackEndpoints, stackTopicReplication } from './stack-config';
+import { formatEnvIssues, loadStackConfig, STACK_SHAPE, stackEndpoints, stackTopicReplication } from './stack-config';
 
 /** Everything a process can run. A process is a list of roles; the main job runs them all. */
 export const ROLES = [

@@ -1,5 +1,6 @@
 import os from 'node:os';
 import path from 'node:path';
+
 import { z } from 'zod';
 
 /** Versions of the servers the stack tool fetches; docker-compose.yml pins the same ones. */

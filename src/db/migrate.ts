@@ -1,7 +1,6 @@
 import { createHash } from 'node:crypto';
 import { readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
-
 import type { ConnectionOptions } from 'node:tls';
 
 import pg from 'pg';

@@ -7,8 +7,8 @@ import { randomUUID } from 'node:crypto';
 import type { Kafka, Message } from 'kafkajs';
 import type pg from 'pg';
 
-import { CATALOG_SKUS, cancelledEvent, placedEvent } from '../cli/order-events';
 import type { BadRecordKind } from '../cli/order-events';
+import { cancelledEvent, CATALOG_SKUS, placedEvent } from '../cli/order-events';
 import { badRecord } from '../cli/order-events';
 import { createProducer } from '../config/clients';
 import type { EventCodec } from '../events/codec';

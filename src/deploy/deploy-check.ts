@@ -10,10 +10,10 @@ import type { Client } from '@temporalio/client';
 import type { Logger as SdkLogger } from '@temporalio/worker';
 import { DefaultLogger } from '@temporalio/worker';
 
+import { bundleSagaWorkflows } from '../../workers/saga-workers';
 import { repoRoot } from '../config/stack-config';
 import { GENERATED_FILE, generateEventModule, SCHEMAS_DIR } from '../events/codegen';
 import type { RegistryClient } from '../kafka/registry-client';
-import { bundleSagaWorkflows } from '../../workers/saga-workers';
 import type { DownloadProgress, HistorySelection } from './live-histories';
 import { liveHistories } from './live-histories';
 import type { ReplayFailure } from './replay-check';

@@ -5,8 +5,8 @@
 import type { WorkflowBundleWithSourceMap } from '@temporalio/worker';
 import { Worker } from '@temporalio/worker';
 
-import { initTracing, temporalTracingPlugin } from '../observability/tracing';
 import { sagaMetricsSinks } from '../../workers/saga-metrics-sinks';
+import { initTracing, temporalTracingPlugin } from '../observability/tracing';
 import type { LiveHistory } from './live-histories';
 
 /** A run the build cannot take over, and why. */

@@ -11,7 +11,7 @@ import type { RegistryClient } from '../kafka/registry-client';
 import { decodeFrame, encodeFrame } from '../kafka/wire-format';
 import { EVENT_CATALOG } from './generated/event-schemas';
 import type { IngressEvent, IngressEventType, OrderCancelled, OrderPlaced } from './rules';
-import { INGRESS_VALIDATORS, describeIssues, upcastOrderConfirmed, upcastOrderPlaced } from './rules';
+import { describeIssues, INGRESS_VALIDATORS, upcastOrderConfirmed, upcastOrderPlaced } from './rules';
 import { valueSubject } from './topics';
 
 /** Why a record is poison: the dead-letter `reason` header. Never retried; the partition moves on. */

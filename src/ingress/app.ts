@@ -5,8 +5,8 @@
 import { Client } from '@temporalio/client';
 import { logLevel } from 'kafkajs';
 
-import { connectTemporal, createKafka, createPgPool, createProducer, createRegistryClient } from '../config/clients';
 import { countParkedSagas } from '../cli/parked-sagas';
+import { connectTemporal, createKafka, createPgPool, createProducer, createRegistryClient } from '../config/clients';
 import { EventCodec } from '../events/codec';
 import { deadLetterTopic } from '../events/topics';
 import { LagMonitor } from '../observability/consumer-lag';
@@ -14,9 +14,9 @@ import type { Logger } from '../observability/logger';
 import { createLogger } from '../observability/logger';
 import type { Metrics } from '../observability/metrics';
 import { initTracing, temporalTracingPlugin } from '../observability/tracing';
+import { verifyRoles } from '../provision/verify';
 import { ORDER_SAGA_WORKFLOW_TYPE } from '../shared/saga-contract';
 import type { IngressConfig } from './config';
-import { verifyRoles } from '../provision/verify';
 import { IngressConsumer } from './consumer';
 import { sendDeadLetter } from './dead-letter';
 import { IngressHandler } from './handler';

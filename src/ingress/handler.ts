@@ -8,14 +8,14 @@ import { SpanKind } from '@opentelemetry/api';
 
 import type { EventCodec } from '../events/codec';
 import type { IngressEventType } from '../events/rules';
-import type { DeadLetterCause, DeadLetterReason, SourceRecord } from './dead-letter';
-import { IngressFailure } from './dead-letter';
-import type { EventSource, IngressLedger, LedgerOutcome } from './ledger';
-import type { SagaGateway } from './saga-gateway';
 import type { Correlation, Logger } from '../observability/logger';
 import { withCorrelation } from '../observability/logger';
 import { contextFromKafkaHeaders, currentTraceId, inSpan } from '../observability/tracing';
 import { orderWorkflowId } from '../shared/saga-contract';
+import type { DeadLetterCause, DeadLetterReason, SourceRecord } from './dead-letter';
+import { IngressFailure } from './dead-letter';
+import type { EventSource, IngressLedger, LedgerOutcome } from './ledger';
+import type { SagaGateway } from './saga-gateway';
 
 export type HandleOutcome = LedgerOutcome | 'DUPLICATE_EVENT' | 'DEAD_LETTERED';
 

@@ -8,8 +8,8 @@ import type { Client, Connection } from '@temporalio/client';
 import type { OrderPlaced } from '../events/rules';
 import type { OrderDetails, OrderSagaInput, SagaTaskQueues } from '../shared/saga-contract';
 import {
-  ORDER_SAGA_WORKFLOW_TYPE,
   cancelOrderSignal,
+  ORDER_SAGA_WORKFLOW_TYPE,
   orderWorkflowId,
   sagaStartMetadata,
 } from '../shared/saga-contract';

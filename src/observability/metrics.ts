@@ -1,6 +1,6 @@
 import http from 'node:http';
 
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 
 /**
  * Every Prometheus metric the project exposes, defined once so names and labels never drift between

@@ -10,8 +10,8 @@
  */
 import type pg from 'pg';
 
-import type { OutboxService } from './outbox-constants';
 import { OUTBOX_SERVICE_NAMES } from '../services/registry';
+import type { OutboxService } from './outbox-constants';
 import { OUTBOX_TABLE } from './outbox-constants';
 
 export interface OutboxWatermark {

@@ -5,11 +5,11 @@
  * and the per-role verifications read the same declarations. No I/O here; steps.ts does the work.
  */
 
-import { EVENT_CATALOG } from '../events/generated/event-schemas';
-import { TOPICS, deadLetterTopic, valueSubject } from '../events/topics';
-import { OUTBOX_TABLE, OUTBOX_TABLES, prefixedTopic } from '../outbox/outbox-constants';
 import type { SharedMigration } from '../db/schema-owners';
 import { SCHEMA_OWNERS } from '../db/schema-owners';
+import { EVENT_CATALOG } from '../events/generated/event-schemas';
+import { deadLetterTopic, TOPICS, valueSubject } from '../events/topics';
+import { OUTBOX_TABLE, OUTBOX_TABLES, prefixedTopic } from '../outbox/outbox-constants';
 import { LOYALTY_DEAD_LETTER_TOPIC } from '../services/loyalty/loyalty-events';
 import { OUTBOX_SERVICE_NAMES } from '../services/registry';
 import { ORDER_SEARCH_ATTRIBUTES } from '../shared/search-attributes';

@@ -6,7 +6,7 @@ import type { PlanStep } from './plan';
 import { describeStep } from './plan';
 import type { ProvisionTargets } from './settings';
 import type { ApplyOptions } from './steps';
-import { ProvisionClients, applyStep, inspectStep } from './steps';
+import { applyStep, inspectStep, ProvisionClients } from './steps';
 
 export type ProvisionMode = 'apply' | 'check';
 

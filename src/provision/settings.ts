@@ -7,8 +7,8 @@
 import type { OutboxConnectorOptions } from '../cdc/outbox-connector';
 import { connectorOptionsFor } from '../config/scope';
 import type { KafkaSettings, PostgresSettings, RegistrySettings, Settings, TemporalSettings } from '../config/settings';
-import { loadSettings, roleFromUrl } from '../config/settings';
 import type { Env } from '../config/settings';
+import { loadSettings, roleFromUrl } from '../config/settings';
 import type { CredentialOwner, PlanSettings } from './plan';
 
 /** Where provisioning applies the plan, with the credentials it needs for that. */

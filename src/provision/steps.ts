@@ -16,11 +16,11 @@ import {
   outboxConnectorConfig,
   publicationDrift,
 } from '../cdc/outbox-connector';
-import { MIGRATION_LOCK, formatVersion, inspectSchema, migrateSchema } from '../db/migrate';
+import { connectTemporal, createKafka, createPgClient, createRegistryClient } from '../config/clients';
+import { formatVersion, inspectSchema, migrateSchema, MIGRATION_LOCK } from '../db/migrate';
 import { EVENT_CATALOG } from '../events/generated/event-schemas';
 import { createTopicsAndWait } from '../kafka/create-topics';
 import type { RegistryClient } from '../kafka/registry-client';
-import { connectTemporal, createKafka, createPgClient, createRegistryClient } from '../config/clients';
 import type {
   ConnectorStep,
   LoginRoleStep,

@@ -10,7 +10,7 @@ import { connectTemporal, createKafka, createPgClient, createRegistryClient } fr
 import type { KafkaSettings, RegistrySettings, TemporalSettings } from '../config/settings';
 import { formatVersion, readOwnerMigrations } from '../db/migrate';
 import { EVENT_CATALOG } from '../events/generated/event-schemas';
-import { TOPICS, deadLetterTopic, valueSubject } from '../events/topics';
+import { deadLetterTopic, TOPICS, valueSubject } from '../events/topics';
 import { prefixedTopic } from '../outbox/outbox-constants';
 import type { ChoreographedServiceName, ServiceName, Topic } from '../services/registry';
 import { CHOREOGRAPHED_SERVICES, SERVICE_REGISTRY, serviceEntry } from '../services/registry';

@@ -3,11 +3,11 @@ import type pg from 'pg';
 import type { OutboxWriter } from '../outbox/outbox-writer';
 import type { CardGateway } from '../simulated-external/card-gateway';
 import type { NotificationChannel } from '../simulated-external/notification-channel';
-import type { ServiceName } from './registry';
 import { createInventoryActivities } from './inventory/inventory-activities';
 import { createNotificationsActivities } from './notifications/notifications-activities';
 import { createOrdersActivities } from './orders/orders-activities';
 import { createPaymentsActivities } from './payments/payments-activities';
+import type { ServiceName } from './registry';
 
 export interface ActivityDeps {
   /** One pool per service, each logged in as that service's role. */

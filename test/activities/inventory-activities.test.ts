@@ -1,9 +1,9 @@
-import { createInventoryActivities } from '../../src/services/inventory/inventory-activities';
 import { outboxEventId } from '../../src/outbox/event-id';
+import { createInventoryActivities } from '../../src/services/inventory/inventory-activities';
 import { FailureType } from '../../src/shared/saga-contract';
-import { uniqueName } from '../support/stack';
 import type { DbHarness } from '../support/db-harness';
 import { failureOf, openDb, outboxEvents, putStock, runActivity, stockOf } from '../support/db-harness';
+import { uniqueName } from '../support/stack';
 
 describe('inventory activities', () => {
   let db: DbHarness;

@@ -1,8 +1,8 @@
-import { createNotificationsActivities } from '../../src/services/notifications/notifications-activities';
 import { outboxEventId } from '../../src/outbox/event-id';
-import { uniqueName } from '../support/stack';
+import { createNotificationsActivities } from '../../src/services/notifications/notifications-activities';
 import type { DbHarness } from '../support/db-harness';
 import { openDb, outboxEvents, recordingChannel, runActivity } from '../support/db-harness';
+import { uniqueName } from '../support/stack';
 
 describe('notifications activities', () => {
   let db: DbHarness;

@@ -1,10 +1,10 @@
-import { createOrdersActivities, failureTypeOf } from '../../src/services/orders/orders-activities';
 import { outboxEventId } from '../../src/outbox/event-id';
+import { createOrdersActivities, failureTypeOf } from '../../src/services/orders/orders-activities';
 import type { OrderDetails } from '../../src/shared/saga-contract';
 import { FailureType } from '../../src/shared/saga-contract';
-import { uniqueName } from '../support/stack';
 import type { DbHarness } from '../support/db-harness';
 import { failureOf, openDb, outboxEvents, runActivity } from '../support/db-harness';
+import { uniqueName } from '../support/stack';
 
 describe('orders activities', () => {
   let db: DbHarness;

@@ -1,5 +1,5 @@
-import { randomUUID } from 'node:crypto';
 import { spawnSync } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
 import path from 'node:path';
 
 import pg from 'pg';
@@ -9,12 +9,12 @@ import { startRoles } from '../../src/app/roles';
 import { repoRoot } from '../../src/config/stack-config';
 import { createMetrics } from '../../src/observability/metrics';
 import { cleanOutboxOnce } from '../../src/outbox/outbox-cleaner';
-import { OUTBOX_SERVICE_NAMES } from '../../src/services/registry';
 import type { LoginRoleStep } from '../../src/provision/plan';
 import { buildPlan } from '../../src/provision/plan';
 import { runProvision } from '../../src/provision/run';
 import { provisionSettingsFrom } from '../../src/provision/settings';
 import { verifyRoles } from '../../src/provision/verify';
+import { OUTBOX_SERVICE_NAMES } from '../../src/services/registry';
 import { allSettings, testSettings } from '../support/settings';
 
 jest.setTimeout(120_000);

@@ -1,11 +1,11 @@
-import { createPaymentsActivities } from '../../src/services/payments/payments-activities';
 import { outboxEventId } from '../../src/outbox/event-id';
+import { createPaymentsActivities } from '../../src/services/payments/payments-activities';
+import { FailureType } from '../../src/shared/saga-contract';
 import type { GatewayBehaviour } from '../../src/simulated-external/card-gateway';
 import { DECLINED_CARD_TOKEN, SimulatedCardGateway } from '../../src/simulated-external/card-gateway';
-import { FailureType } from '../../src/shared/saga-contract';
-import { uniqueName } from '../support/stack';
 import type { DbHarness } from '../support/db-harness';
 import { failureOf, openDb, outboxEvents, runActivity } from '../support/db-harness';
+import { uniqueName } from '../support/stack';
 
 const calm: GatewayBehaviour = { declineRate: 0, transientErrorRate: 0, latencyMs: { min: 0, max: 0 } };
 

@@ -11,13 +11,13 @@ import {
 } from '../../src/cdc/outbox-connector';
 import type { EventStoreConsumer } from '../../src/event-store/event-store-consumer';
 import { startEventStoreConsumer } from '../../src/event-store/event-store-consumer';
-import { cdcTargetOf, testSettings } from '../support/settings';
 import type { OrderConfirmedV1 } from '../../src/events/generated/event-schemas';
 import { TOPICS } from '../../src/events/topics';
 import { OUTBOX_HEADERS } from '../../src/outbox/outbox-constants';
 import type { CdcScope } from '../support/cdc-scope';
 import { startCdcScope } from '../support/cdc-scope';
 import { PrivateConnect } from '../support/private-connect';
+import { cdcTargetOf, testSettings } from '../support/settings';
 import { consumeUntil, endpoints, uniqueName } from '../support/stack';
 import { waitUntil } from '../support/wait-until';
 

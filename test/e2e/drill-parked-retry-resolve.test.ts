@@ -16,6 +16,7 @@ import type { WorkflowHandle } from '@temporalio/client';
 import { Client, Connection } from '@temporalio/client';
 import pg from 'pg';
 
+import { scopeNames } from '../../src/config/scope';
 import type { OrderState } from '../../src/event-store/order-state';
 import type { OrderDetails, OrderSagaResult, SagaTuning } from '../../src/shared/saga-contract';
 import {
@@ -25,14 +26,13 @@ import {
   sagaStartMetadata,
   sagaStatusQuery,
 } from '../../src/shared/saga-contract';
-import { scopeNames } from '../../src/config/scope';
 import type { orderSaga } from '../../workflows';
 import type { CdcScope } from '../support/cdc-scope';
 import { startCdcScope } from '../support/cdc-scope';
 import type { DrillProcess } from '../support/drill-roles';
 import { ordersCli, quietTemporalRuntime, startDrillProcess, workflowTaskFailures } from '../support/drill-roles';
-import { endpoints, uniqueName } from '../support/stack';
 import { TEST_TUNING } from '../support/saga-harness';
+import { endpoints, uniqueName } from '../support/stack';
 import { waitUntil } from '../support/wait-until';
 
 // About 1.5 min alone; the margin is for a machine shared with other suites (no wall-clock limit is asserted).

@@ -1,10 +1,10 @@
 import pg from 'pg';
 import pino from 'pino';
 
-import type { RunningRoles } from '../../src/app/roles';
-import { startRoles } from '../../src/app/roles';
 import type { OrderView } from '../../src/api/order-requests';
 import { ApiError, IDEMPOTENT_REPLAY_HEADER } from '../../src/api/order-requests';
+import type { RunningRoles } from '../../src/app/roles';
+import { startRoles } from '../../src/app/roles';
 import type { EventStoreConsumer } from '../../src/event-store/event-store-consumer';
 import { createMetrics } from '../../src/observability/metrics';
 import { orderWorkflowId } from '../../src/shared/saga-contract';

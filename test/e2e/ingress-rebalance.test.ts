@@ -3,9 +3,9 @@ import path from 'node:path';
 
 import type { Client } from '@temporalio/client';
 
+import { placeOrders } from '../../src/cli/place-orders';
 import { EventCodec } from '../../src/events/codec';
 import { deadLetterTopic } from '../../src/events/topics';
-import { placeOrders } from '../../src/cli/place-orders';
 import { RegistryClient } from '../../src/kafka/registry-client';
 import { fetchConsumerLag } from '../../src/observability/consumer-lag';
 import type { IngressScope } from '../support/ingress-harness';

@@ -1,8 +1,8 @@
 import { placedEvent } from '../../src/cli/order-events';
 import type { SagaStartMemo } from '../../src/ingress/saga-gateway';
-import { DECLINED_CARD_TOKEN } from '../../src/simulated-external/card-gateway';
 import type { OrderSagaResult } from '../../src/shared/saga-contract';
 import { orderWorkflowId } from '../../src/shared/saga-contract';
+import { DECLINED_CARD_TOKEN } from '../../src/simulated-external/card-gateway';
 import { db, ledgerOutcomes, newScope, produce } from '../support/ingress-harness';
 import { startSystem } from '../support/system';
 import { waitUntil } from '../support/wait-until';

@@ -1,9 +1,10 @@
 import { Client, Connection } from '@temporalio/client';
 
+import { placeOrders } from '../../src/cli/place-orders';
 import { EventCodec } from '../../src/events/codec';
 import { deadLetterTopic } from '../../src/events/topics';
-import { placeOrders } from '../../src/cli/place-orders';
 import { RegistryClient } from '../../src/kafka/registry-client';
+import type { IngressScope } from '../support/ingress-harness';
 import {
   bundleStubWorkflows,
   db,
@@ -15,7 +16,6 @@ import {
   stubRuns,
   temporalRuns,
 } from '../support/ingress-harness';
-import type { IngressScope } from '../support/ingress-harness';
 import { PrivateTemporal } from '../support/private-temporal';
 import { endpoints, kafkaClient } from '../support/stack';
 import { waitUntil } from '../support/wait-until';

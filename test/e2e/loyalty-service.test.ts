@@ -20,15 +20,15 @@ import type {
 } from '../../src/events/generated/event-schemas';
 import { TOPICS } from '../../src/events/topics';
 import { DLQ_HEADERS } from '../../src/ingress/dead-letter';
-import { LOYALTY_DEAD_LETTER_TOPIC, pointsFor } from '../../src/services/loyalty/loyalty-events';
 import { prefixedTopic } from '../../src/outbox/outbox-constants';
+import { LOYALTY_DEAD_LETTER_TOPIC, pointsFor } from '../../src/services/loyalty/loyalty-events';
 import type { CdcScope } from '../support/cdc-scope';
 import { startCdcScope } from '../support/cdc-scope';
 import { provisionScope } from '../support/provision-scope';
 import type { RoleProcess } from '../support/role-process';
 import { spawnRoleProcess } from '../support/role-process';
-import { waitUntil } from '../support/wait-until';
 import { consumeUntil, endpoints, kafkaClient, uniqueName } from '../support/stack';
+import { waitUntil } from '../support/wait-until';
 
 jest.setTimeout(180_000);
 

@@ -9,12 +9,12 @@ import type { Metrics } from '../../src/observability/metrics';
 import { createMetrics, serveMetrics } from '../../src/observability/metrics';
 import type { Sample } from '../../src/observability/prometheus-text';
 import { samplesOf, scrape, sumOf } from '../../src/observability/prometheus-text';
-import { DECLINED_CARD_TOKEN } from '../../src/simulated-external/card-gateway';
 import type { OrderSagaResult } from '../../src/shared/saga-contract';
 import { FailureType, orderWorkflowId, sagaStatusQuery } from '../../src/shared/saga-contract';
+import { DECLINED_CARD_TOKEN } from '../../src/simulated-external/card-gateway';
 import { db, ledgerOutcomes, newScope, produce } from '../support/ingress-harness';
-import { endpoints, kafkaClient, uniqueName } from '../support/stack';
 import { newOrder, workflowFailure } from '../support/saga-harness';
+import { endpoints, kafkaClient, uniqueName } from '../support/stack';
 import { failActivity, retryable, startSystem } from '../support/system';
 import { waitUntil } from '../support/wait-until';
 

@@ -11,12 +11,12 @@ import pg from 'pg';
 
 import type { AppRole, RunningApp } from '../../src/app/run-app';
 import { APP_ROLES, startApp } from '../../src/app/run-app';
+import { CATALOG_SKUS } from '../../src/cli/order-events';
+import { placeOrders } from '../../src/cli/place-orders';
 import { createKafka, createRegistryClient } from '../../src/config/clients';
 import type { Settings } from '../../src/config/settings';
 import { loadSettings } from '../../src/config/settings';
 import { repoRoot } from '../../src/config/stack-config';
-import { placeOrders } from '../../src/cli/place-orders';
-import { CATALOG_SKUS } from '../../src/cli/order-events';
 import { seedDemoStock } from '../../src/demo/demo-orders';
 import { EventCodec } from '../../src/events/codec';
 import { createLogger } from '../../src/observability/logger';

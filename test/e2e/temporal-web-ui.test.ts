@@ -4,10 +4,10 @@ import path from 'node:path';
 import type { Browser } from 'playwright-core';
 import { chromium } from 'playwright-core';
 
-import { DECLINED_CARD_TOKEN } from '../../src/simulated-external/card-gateway';
 import { orderWorkflowId } from '../../src/shared/saga-contract';
-import { endpoints } from '../support/stack';
+import { DECLINED_CARD_TOKEN } from '../../src/simulated-external/card-gateway';
 import { newOrder } from '../support/saga-harness';
+import { endpoints } from '../support/stack';
 import type { RunningSystem } from '../support/system';
 import { startSystem } from '../support/system';
 

@@ -16,7 +16,7 @@ import { TOPICS } from '../../src/events/topics';
 import { RegistryClient } from '../../src/kafka/registry-client';
 import { createLogger } from '../../src/observability/logger';
 import { createMetrics } from '../../src/observability/metrics';
-import { TRACEPARENT_HEADER, initTracing, producerSpan } from '../../src/observability/tracing';
+import { initTracing, producerSpan, TRACEPARENT_HEADER } from '../../src/observability/tracing';
 import { prefixedTopic } from '../../src/outbox/outbox-constants';
 import type { OrderSagaResult } from '../../src/shared/saga-contract';
 import { orderWorkflowId } from '../../src/shared/saga-contract';

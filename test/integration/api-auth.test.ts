@@ -11,7 +11,7 @@ import type { AddressInfo } from 'node:net';
 import { Client, Connection } from '@temporalio/client';
 import type { FastifyInstance } from 'fastify';
 import type { JWK, JWTPayload, KeyLike } from 'jose';
-import { SignJWT, UnsecuredJWT, exportJWK, generateKeyPair } from 'jose';
+import { exportJWK, generateKeyPair, SignJWT, UnsecuredJWT } from 'jose';
 import pg from 'pg';
 
 import { AUTH_REALM, AuthFailure, createAuthenticator } from '../../src/api/auth';
@@ -21,11 +21,11 @@ import { OrdersStore } from '../../src/api/orders-store';
 import { TemporalSagaStatusReader } from '../../src/api/saga-status';
 import { buildApiServer } from '../../src/api/server';
 import { dbConfigFromSettings } from '../../src/db/db-config';
-import { allSettings } from '../support/settings';
 import { migrateAll } from '../../src/db/migrate';
 import { EventCodec } from '../../src/events/codec';
 import { RegistryClient } from '../../src/kafka/registry-client';
 import { OutboxWriter } from '../../src/outbox/outbox-writer';
+import { allSettings } from '../support/settings';
 import { endpoints, uniqueName } from '../support/stack';
 import { waitUntil } from '../support/wait-until';
 

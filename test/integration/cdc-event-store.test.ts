@@ -2,21 +2,21 @@ import { randomUUID } from 'node:crypto';
 
 import { ApplicationFailure } from '@temporalio/common';
 
-import type { DomainEvent } from '../../src/outbox/outbox-writer';
-import type { OutboxService } from '../../src/outbox/outbox-constants';
-import { OUTBOX_HEADERS } from '../../src/outbox/outbox-constants';
 import type { EventStoreConsumer } from '../../src/event-store/event-store-consumer';
 import { startEventStoreConsumer } from '../../src/event-store/event-store-consumer';
-import { testSettings } from '../support/settings';
 import { rebuildOrderState } from '../../src/event-store/order-state';
 import { replayToTopic } from '../../src/event-store/replay';
 import { TOPICS } from '../../src/events/topics';
+import type { OutboxService } from '../../src/outbox/outbox-constants';
+import { OUTBOX_HEADERS } from '../../src/outbox/outbox-constants';
+import type { DomainEvent } from '../../src/outbox/outbox-writer';
 import { FailureType } from '../../src/shared/saga-contract';
 import type { CdcScope } from '../support/cdc-scope';
 import { startCdcScope } from '../support/cdc-scope';
-import { consumeUntil, kafkaClient, uniqueName } from '../support/stack';
 import type { SagaHarness } from '../support/saga-harness';
 import { newOrder, openSagaHarness, stockedSku, withSagaWorkers } from '../support/saga-harness';
+import { testSettings } from '../support/settings';
+import { consumeUntil, kafkaClient, uniqueName } from '../support/stack';
 import { waitUntil } from '../support/wait-until';
 
 jest.setTimeout(180_000);

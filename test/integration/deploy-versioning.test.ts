@@ -10,29 +10,29 @@ import { promisify } from 'node:util';
 
 import type { WorkflowHandle } from '@temporalio/client';
 import { Client, Connection } from '@temporalio/client';
+import { temporal } from '@temporalio/proto';
 import type { Worker, WorkflowBundleWithSourceMap } from '@temporalio/worker';
 import { DefaultLogger, NativeConnection, Runtime } from '@temporalio/worker';
-import { temporal } from '@temporalio/proto';
 
-import { createServiceActivities } from '../../src/services/all-activities';
-import { currentBuildId, promoteVersion, sagaWorkerDeploymentOptions } from '../../src/deploy/worker-deployment';
 import { replayHistories } from '../../src/deploy/replay-check';
+import { currentBuildId, promoteVersion, sagaWorkerDeploymentOptions } from '../../src/deploy/worker-deployment';
 import { EventCodec } from '../../src/events/codec';
 import { RegistryClient } from '../../src/kafka/registry-client';
 import { OutboxWriter } from '../../src/outbox/outbox-writer';
-import { SimulatedCardGateway } from '../../src/simulated-external/card-gateway';
+import { createServiceActivities } from '../../src/services/all-activities';
 import type { ServiceName } from '../../src/services/registry';
 import type { OrderDetails, SagaTaskQueues } from '../../src/shared/saga-contract';
 import { orderWorkflowId, taskQueuesFor } from '../../src/shared/saga-contract';
+import { SimulatedCardGateway } from '../../src/simulated-external/card-gateway';
 import { temporalCliPath } from '../../src/stack/components/temporal';
 import { bundleSagaWorkflows, createSagaWorkers } from '../../workers/saga-workers';
 import type { DbHarness } from '../support/db-harness';
 import { openDb, putStock, recordingChannel } from '../support/db-harness';
-import { ensureOrderSearchAttributes } from '../support/search-attributes';
 import { PrivateTemporal } from '../support/private-temporal';
+import { CALM_GATEWAY, TEST_TUNING } from '../support/saga-harness';
+import { ensureOrderSearchAttributes } from '../support/search-attributes';
 import { endpoints, stackConfig, uniqueName } from '../support/stack';
 import { waitUntil } from '../support/wait-until';
-import { CALM_GATEWAY, TEST_TUNING } from '../support/saga-harness';
 
 jest.setTimeout(300_000);
 

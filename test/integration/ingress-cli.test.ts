@@ -10,13 +10,13 @@ import {
   db,
   ledgerOutcomes,
   newScope,
-  terminateScopeSagas,
   produce,
   startScopedIngress,
   startStubSagaWorker,
   stubRuns,
   temporalClient,
   temporalRuns,
+  terminateScopeSagas,
 } from '../support/ingress-harness';
 import { waitUntil } from '../support/wait-until';
 

@@ -1,9 +1,9 @@
 import type { Client } from '@temporalio/client';
 
-import { EventCodec } from '../../src/events/codec';
-import { deadLetterTopic } from '../../src/events/topics';
 import type { BadRecord } from '../../src/cli/order-events';
 import { BAD_RECORD_KINDS, badRecord, cancelledEvent, placedEvent } from '../../src/cli/order-events';
+import { EventCodec } from '../../src/events/codec';
+import { deadLetterTopic } from '../../src/events/topics';
 import type { Ingress } from '../../src/ingress/app';
 import { DLQ_HEADERS, readDeadLetter } from '../../src/ingress/dead-letter';
 import type { SagaStartMemo } from '../../src/ingress/saga-gateway';

@@ -4,15 +4,15 @@ import {
   db,
   ledgerOutcomes,
   newScope,
-  terminateScopeSagas,
   produce,
   readAll,
   startScopedIngress,
   startStubSagaWorker,
   stubRuns,
+  terminateScopeSagas,
 } from '../support/ingress-harness';
 import { freePort } from '../support/private-temporal';
-import { stackConfig, kafkaClient } from '../support/stack';
+import { kafkaClient, stackConfig } from '../support/stack';
 import { TcpProxy } from '../support/tcp-proxy';
 import { waitUntil } from '../support/wait-until';
 

@@ -3,7 +3,7 @@ import path from 'node:path';
 
 import avro from 'avsc';
 
-import { EventCodec, catalogEntry } from '../../src/events/codec';
+import { catalogEntry, EventCodec } from '../../src/events/codec';
 import { EVENT_CATALOG, orderPlacedV1Avsc, orderPlacedV2Avsc } from '../../src/events/generated/event-schemas';
 import { RegistryClient } from '../../src/kafka/registry-client';
 import { decodeFrame, encodeFrame } from '../../src/kafka/wire-format';

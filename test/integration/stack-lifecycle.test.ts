@@ -9,8 +9,8 @@ import pg from 'pg';
 import { repoRoot } from '../../src/config/stack-config';
 import { orderPlacedV2Avsc } from '../../src/events/generated/event-schemas';
 import { DEFAULT_MAX_SLOT_WAL_KEEP_SIZE_MB } from '../../src/provision/plan';
-import type { StatusRow, UpResult } from '../../src/stack/stack';
 import { isPortOpen } from '../../src/stack/processes';
+import type { StatusRow, UpResult } from '../../src/stack/stack';
 import { processesMentioning } from '../support/live-processes';
 
 jest.setTimeout(400_000);

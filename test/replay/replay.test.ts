@@ -6,16 +6,16 @@
  * version's files: they stand for runs that may still be open when the new code deploys. The same
  * proof against the histories a server holds now is `npm run deploy:check`.
  */
-import { readFile, readdir } from 'node:fs/promises';
+import { readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 
 import type { WorkflowBundleWithSourceMap } from '@temporalio/worker';
 import { DefaultLogger, Runtime, Worker } from '@temporalio/worker';
 
-import { PATCHES } from '../../src/shared/saga-contract';
 import { initTracing, temporalTracingPlugin } from '../../src/observability/tracing';
-import { bundleSagaWorkflows } from '../../workers/saga-workers';
+import { PATCHES } from '../../src/shared/saga-contract';
 import { sagaMetricsSinks } from '../../workers/saga-metrics-sinks';
+import { bundleSagaWorkflows } from '../../workers/saga-workers';
 
 jest.setTimeout(120_000);
 

@@ -13,9 +13,9 @@ import type { WorkflowHandle } from '@temporalio/client';
 import { temporal } from '@temporalio/proto';
 import { DefaultLogger, Runtime } from '@temporalio/worker';
 
-import type { Role } from '../../src/config/settings';
 import type { RoleContext, RunningRoles } from '../../src/app/roles';
 import { startRoles } from '../../src/app/roles';
+import type { Role } from '../../src/config/settings';
 import { createLogger } from '../../src/observability/logger';
 import { createMetrics } from '../../src/observability/metrics';
 import { testSettings } from './settings';

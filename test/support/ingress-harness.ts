@@ -2,23 +2,23 @@ import path from 'node:path';
 
 import { Client, Connection } from '@temporalio/client';
 import type { WorkflowBundle } from '@temporalio/worker';
-import { NativeConnection, Worker, bundleWorkflowCode } from '@temporalio/worker';
+import { bundleWorkflowCode, NativeConnection, Worker } from '@temporalio/worker';
 import type { KafkaMessage } from 'kafkajs';
 import pg from 'pg';
 import pino from 'pino';
 
+import { scopeNames } from '../../src/config/scope';
 import { EventCodec } from '../../src/events/codec';
 import { TOPICS } from '../../src/events/topics';
-import { RegistryClient } from '../../src/kafka/registry-client';
 import type { Ingress } from '../../src/ingress/app';
 import { startIngress } from '../../src/ingress/app';
-import { scopeNames } from '../../src/config/scope';
 import type { IngressConfig } from '../../src/ingress/config';
+import { RegistryClient } from '../../src/kafka/registry-client';
 import { taskQueuesFor } from '../../src/shared/saga-contract';
 import { provisionScope } from './provision-scope';
 import { testSettings } from './settings';
 import { endpoints, kafkaClient, uniqueName } from './stack';
-import { STUB_TABLE, createStubSagaActivities, ensureStubTable } from './stub-saga-activities';
+import { createStubSagaActivities, ensureStubTable, STUB_TABLE } from './stub-saga-activities';
 
 /** One test's KTS_SCOPE and the names it gives: nothing shared with any other test. */
 export interface IngressScope {

@@ -18,8 +18,8 @@ import type { PidRecord } from '../../src/stack/processes';
 import { isOurProcessAlive, isPortOpen, readPidRecord } from '../../src/stack/processes';
 import { ProgressBoard } from '../../src/stack/progress';
 import { stackDown, stackUp } from '../../src/stack/stack';
-import { stackConfig } from './stack';
 import { processesMentioning } from './live-processes';
+import { stackConfig } from './stack';
 
 /** Nobody else's servers bind here: the shared stack owns 127.0.0.1, the secure stack 127.0.0.2. */
 export const DRILL_KAFKA_HOST = '127.0.0.3';

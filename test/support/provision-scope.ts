@@ -1,5 +1,5 @@
-import { buildPlan } from '../../src/provision/plan';
 import type { PlanStep } from '../../src/provision/plan';
+import { buildPlan } from '../../src/provision/plan';
 import { runProvision } from '../../src/provision/run';
 import { provisionSettingsFrom } from '../../src/provision/settings';
 import { testSettings } from './settings';

@@ -19,12 +19,12 @@ import { temporal } from '../../src/stack/components/temporal';
 import type { PidRecord } from '../../src/stack/processes';
 import { isOurProcessAlive, stopProcess } from '../../src/stack/processes';
 import type { ScramUser, SecureListeners } from '../../src/stack/secure';
+import { processesMentioning } from './live-processes';
 import type { TestPki } from './secure-certs';
 import { makeTestPki } from './secure-certs';
 import { MtlsProxy, RegistryAuthProxy } from './secure-proxies';
 import { stackConfig } from './stack';
 import { waitUntil } from './wait-until';
-import { processesMentioning } from './live-processes';
 
 /** The second loopback address every secure server binds to; the shared stack owns 127.0.0.1. */
 export const SECURE_HOST = '127.0.0.2';

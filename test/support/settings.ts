@@ -4,7 +4,7 @@
  */
 import type { CdcTarget } from '../../src/cdc/outbox-connector';
 import type { Role, Settings } from '../../src/config/settings';
-import { ROLES, loadSettings } from '../../src/config/settings';
+import { loadSettings, ROLES } from '../../src/config/settings';
 
 /** Settings of `roles` under `scope` ('' = production names), with `overrides` on top of the environment. */
 export function testSettings<R extends Role>(

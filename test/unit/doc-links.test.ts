@@ -3,7 +3,7 @@
  * a file inside this repository (and a heading that exists, when it has a #fragment), so a fresh
  * clone has everything the docs point to.
  */
-import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 
 const ROOT = path.resolve(__dirname, '..', '..');

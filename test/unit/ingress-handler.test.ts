@@ -5,10 +5,10 @@ import { EventCodec } from '../../src/events/codec';
 import { backoffDelay } from '../../src/ingress/consumer';
 import type { DeadLetterCause, SourceRecord } from '../../src/ingress/dead-letter';
 import {
-  DLQ_HEADERS,
-  REPLAY_HEADERS,
   deadLetterMessage,
+  DLQ_HEADERS,
   readDeadLetter,
+  REPLAY_HEADERS,
   replayHeaders,
 } from '../../src/ingress/dead-letter';
 import { IngressHandler } from '../../src/ingress/handler';

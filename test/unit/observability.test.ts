@@ -12,11 +12,11 @@ import type { RegistryClient } from '../../src/kafka/registry-client';
 import { createLogger, withCorrelation } from '../../src/observability/logger';
 import { createMetrics, serveMetrics } from '../../src/observability/metrics';
 import {
-  TRACEPARENT_HEADER,
   contextFromKafkaHeaders,
   currentTraceId,
   initTracing,
   traceHeaders,
+  TRACEPARENT_HEADER,
 } from '../../src/observability/tracing';
 
 /** A stream that keeps each JSON line the logger writes. */

@@ -1,6 +1,6 @@
+import { describeEvent } from '../../src/cli/history';
 import type { OrderState, StoredEvent } from '../../src/event-store/order-state';
 import { applyEvent, emptyOrderState, rebuildOrderState } from '../../src/event-store/order-state';
-import { describeEvent } from '../../src/cli/history';
 
 const ORDER = 'ord-parked-1';
 const T0 = Date.parse('2026-03-01T10:00:00.000Z');

@@ -3,7 +3,7 @@
  * (every alert issue #11 asks for), and every metric an expression names exists in metrics.ts with
  * the labels the expression groups by. test/e2e/prometheus-rules-promtool.test.ts has promtool parse them.
  */
-import { readFileSync, readdirSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 
 import { parse } from 'yaml';

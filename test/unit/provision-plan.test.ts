@@ -1,7 +1,7 @@
 import { EVENT_CATALOG } from '../../src/events/generated/event-schemas';
 import { TOPICS } from '../../src/events/topics';
 import type { PlanSettings, PlanStep, SubjectStep, TopicStep } from '../../src/provision/plan';
-import { MIGRATION_OWNERS, buildPlan, describeStep, formatMegabytes } from '../../src/provision/plan';
+import { buildPlan, describeStep, formatMegabytes, MIGRATION_OWNERS } from '../../src/provision/plan';
 import { loadProvisionSettings } from '../../src/provision/settings';
 import { outOfOrder } from '../../src/provision/steps';
 import { ROLE_NEEDS } from '../../src/provision/verify';

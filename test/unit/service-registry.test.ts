@@ -6,13 +6,13 @@ import { DB_OWNERS } from '../../src/db/db-config';
 import { OUTBOX_TABLES } from '../../src/outbox/outbox-constants';
 import { MIGRATION_OWNERS } from '../../src/provision/plan';
 import { ROLE_NEEDS } from '../../src/provision/verify';
+import { LOYALTY_CONSUMED_TOPICS } from '../../src/services/loyalty/loyalty-events';
 import {
   CHOREOGRAPHED_SERVICES,
   OUTBOX_SERVICE_NAMES,
   SERVICE_NAMES,
   SERVICE_REGISTRY,
 } from '../../src/services/registry';
-import { LOYALTY_CONSUMED_TOPICS } from '../../src/services/loyalty/loyalty-events';
 import { taskQueuesFor } from '../../src/shared/saga-contract';
 
 const SRC = path.join(__dirname, '..', '..', 'src');

@@ -4,7 +4,7 @@ import path from 'node:path';
 
 import { scopeNames } from '../../src/config/scope';
 import type { Settings } from '../../src/config/settings';
-import { ROLES, SettingsError, loadSettings, roleFromUrl } from '../../src/config/settings';
+import { loadSettings, roleFromUrl, ROLES, SettingsError } from '../../src/config/settings';
 
 const tmp = mkdtempSync(path.join(os.tmpdir(), 'kts-settings-'));
 const file = (name: string, text: string) => {

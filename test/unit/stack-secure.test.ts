@@ -1,5 +1,5 @@
-import { kafkaClientSecurityProperties, scramFormatArgs, scramJaasConfig } from '../../src/stack/secure';
 import type { SecureListeners } from '../../src/stack/secure';
+import { kafkaClientSecurityProperties, scramFormatArgs, scramJaasConfig } from '../../src/stack/secure';
 
 const secure: SecureListeners = {
   tls: { caFile: '/pki/ca.pem', certFile: '/pki/server.pem', keyFile: '/pki/server.key' },

@@ -1,4 +1,4 @@
-import { WireFormatError, decodeFrame, encodeFrame } from '../../src/kafka/wire-format';
+import { decodeFrame, encodeFrame, WireFormatError } from '../../src/kafka/wire-format';
 
 function failureType(fn: () => unknown): string | undefined {
   try {

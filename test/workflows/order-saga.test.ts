@@ -3,7 +3,7 @@ import path from 'node:path';
 import { ApplicationFailure } from '@temporalio/common';
 
 import type { SagaStatus } from '../../src/shared/saga-contract';
-import { FailureType, cancelOrderSignal, idempotencyKey, sagaStatusQuery } from '../../src/shared/saga-contract';
+import { cancelOrderSignal, FailureType, idempotencyKey, sagaStatusQuery } from '../../src/shared/saga-contract';
 import { stockOf } from '../support/db-harness';
 import type { SagaHarness } from '../support/saga-harness';
 import {

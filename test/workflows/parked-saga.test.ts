@@ -7,18 +7,18 @@ import type { WorkflowHandle } from '@temporalio/client';
 import { WorkflowUpdateFailedError } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
 
-import { DomainEventDecoder } from '../../src/event-store/domain-event-decoder';
-import { RegistryClient } from '../../src/kafka/registry-client';
+import type { ParkedSagaError } from '../../src/cli/parked-sagas';
 import {
-  ParkedCommandError,
   countParkedSagas,
   decideParked,
   listParkedSagas,
+  ParkedCommandError,
   showSaga,
 } from '../../src/cli/parked-sagas';
-import type { ParkedSagaError } from '../../src/cli/parked-sagas';
+import { DomainEventDecoder } from '../../src/event-store/domain-event-decoder';
+import { RegistryClient } from '../../src/kafka/registry-client';
 import type { OrderDetails, SagaStatus } from '../../src/shared/saga-contract';
-import { FailureType, decideParkedUpdate, idempotencyKey, sagaStatusQuery } from '../../src/shared/saga-contract';
+import { decideParkedUpdate, FailureType, idempotencyKey, sagaStatusQuery } from '../../src/shared/saga-contract';
 import {
   currencyKey,
   customerIdKey,
@@ -29,7 +29,6 @@ import {
 } from '../../src/shared/search-attributes';
 import type { orderSaga } from '../../workflows';
 import { stockOf } from '../support/db-harness';
-import { endpoints } from '../support/stack';
 import type { SagaHarness, SagaRun } from '../support/saga-harness';
 import {
   CALM_GATEWAY,
@@ -41,6 +40,7 @@ import {
   withSagaWorkers,
   workflowFailure,
 } from '../support/saga-harness';
+import { endpoints } from '../support/stack';
 import { waitUntil } from '../support/wait-until';
 
 jest.setTimeout(180_000);

@@ -5,9 +5,9 @@
  * Choreographed, not orchestrated: nothing calls this service. It reacts to facts other services
  * published (`order.confirmed`, and what undoes a confirmed order) and publishes its own.
  */
-import { CURRENCY_EXPONENTS } from '../../events/rules';
 import { stepEvent } from '../../events/event-factory';
 import { loyaltyPointsAwardedV1Schema, loyaltyPointsRevokedV1Schema } from '../../events/generated/event-schemas';
+import { CURRENCY_EXPONENTS } from '../../events/rules';
 import { TOPICS } from '../../events/topics';
 
 /** Dead letters of every topic the loyalty consumer reads: its own, so its poison never mixes with another group's. */

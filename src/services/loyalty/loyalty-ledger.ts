@@ -7,9 +7,9 @@
  */
 import type pg from 'pg';
 
+import { toSafeInteger } from '../../db/pools';
 import type { OrderConfirmed } from '../../events/rules';
 import type { OutboxWriter } from '../../outbox/outbox-writer';
-import { toSafeInteger } from '../../db/pools';
 import { loyaltyKey, pointsAwarded, pointsFor, pointsRevoked } from './loyalty-events';
 
 /** What applying one event did; recorded on its processed-event row. */

@@ -2,7 +2,7 @@ import type pg from 'pg';
 
 import { runIdempotent } from '../../db/idempotent';
 import type { OutboxWriter } from '../../outbox/outbox-writer';
-import type { NotificationChannel, NoticeKind } from '../../simulated-external/notification-channel';
+import type { NoticeKind, NotificationChannel } from '../../simulated-external/notification-channel';
 import { notificationSent } from './notifications-events';
 
 export interface NotificationsDeps {

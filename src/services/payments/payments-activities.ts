@@ -2,8 +2,8 @@ import type pg from 'pg';
 
 import { BusinessRejection, runIdempotent } from '../../db/idempotent';
 import type { OutboxWriter } from '../../outbox/outbox-writer';
-import type { CardGateway } from '../../simulated-external/card-gateway';
 import { FailureType } from '../../shared/saga-contract';
+import type { CardGateway } from '../../simulated-external/card-gateway';
 import { paymentCaptured, paymentRefunded } from './payments-events';
 
 export interface PaymentsDeps {

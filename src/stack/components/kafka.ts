@@ -5,10 +5,10 @@ import path from 'node:path';
 import { Kafka, logLevel } from 'kafkajs';
 
 import type { KafkaNode, StackConfig } from '../../config/stack-config';
-import { STACK_VERSIONS, kafkaNodes, repoRoot, stackEndpoints, stackTopicReplication } from '../../config/stack-config';
+import { kafkaNodes, repoRoot, STACK_VERSIONS, stackEndpoints, stackTopicReplication } from '../../config/stack-config';
 import type { Component } from '../component';
-import { JAVA_PREREQ, MVN_PREREQ, componentDir, javaBin, logFile, pidFile } from '../component';
-import { StackError, cached, mavenArgs, mavenProgress, run } from '../downloads';
+import { componentDir, JAVA_PREREQ, javaBin, logFile, MVN_PREREQ, pidFile } from '../component';
+import { cached, mavenArgs, mavenProgress, run, StackError } from '../downloads';
 import type { PidRecord } from '../processes';
 import { isPortOpen, readPidRecord, spawnDetached, stopProcess } from '../processes';
 import type { SecureListeners } from '../secure';

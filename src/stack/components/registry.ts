@@ -3,7 +3,7 @@ import path from 'node:path';
 
 import { STACK_VERSIONS, stackEndpoints } from '../../config/stack-config';
 import type { Component } from '../component';
-import { JAVA_PREREQ, MVN_PREREQ, componentDir, getJson, javaBin, logFile, pidFile } from '../component';
+import { componentDir, getJson, JAVA_PREREQ, javaBin, logFile, MVN_PREREQ, pidFile } from '../component';
 import { cached, fetchMavenArtifact, untar } from '../downloads';
 import { spawnDetached } from '../processes';
 
