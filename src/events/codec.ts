@@ -8,7 +8,7 @@ import avro from 'avsc';
 import type { z } from 'zod';
 
 import type { RegistryClient } from '../kafka/registry-client';
-import { decodeFrame, encodeFrame } from '../kafka/wire-format';
+import { encodeFrame, frameSchemaId, HEADER_BYTES } from '../kafka/wire-format';
 import { EVENT_CATALOG } from './generated/event-schemas';
 import type { IngressEvent, IngressEventType, OrderCancelled, OrderPlaced } from './rules';
 import { describeIssues, INGRESS_VALIDATORS, upcastOrderConfirmed, upcastOrderPlaced } from './rules';
@@ -66,10 +66,35 @@ function readerType(entry: CatalogEntry): avro.Type {
   return t;
 }
 
+/** Catalog entries by event type, then version: every decoded record looks one up. */
+const catalogIndex = new Map<string, Map<number, CatalogEntry>>();
+for (const e of EVENT_CATALOG) {
+  let versions = catalogIndex.get(e.eventType);
+  if (!versions) catalogIndex.set(e.eventType, (versions = new Map<number, CatalogEntry>()));
+  if (!versions.has(e.version)) versions.set(e.version, e);
+}
+
 /** The catalog entry of an event type and version, if this build knows it. */
 export function catalogEntry(eventType: string, version: number): CatalogEntry | undefined {
-  return EVENT_CATALOG.find((e) => e.eventType === eventType && e.version === version);
+  return catalogIndex.get(eventType)?.get(version);
 }
+
+/**
+ * Reads the Avro body that follows the frame's header in place (no Buffer sliced per record), with
+ * the same checks as `Type.fromBuffer`: a body that ends early or leaves bytes over is refused.
+ */
+function readBody(type: avro.Type, payload: Buffer, resolver?: avro.Resolver): unknown {
+  const read: { value: unknown; offset: number } = type.decode(payload, HEADER_BYTES, resolver);
+  if (read.offset < 0) throw new Error('truncated buffer');
+  if (read.offset < payload.length) throw new Error('trailing data');
+  return read.value;
+}
+
+/**
+ * How records of one writer schema are read as one catalog entry: directly when the writer's
+ * schema is the entry's (the usual case), else through a resolver, or never (incompatible).
+ */
+type ReadPlan = { same: true } | { same: false; resolver: avro.Resolver | Error };
 
 type DecodeRefusal = { ok: false; reason: DecodeFailure; errorType: DecodeErrorType; message: string };
 
@@ -91,10 +116,16 @@ export type EventDecodeOutcome =
     }
   | DecodeRefusal;
 
+const validators = new Map<CatalogEntry, z.ZodType>();
 /** The validator of one type and version: the business rules where there are any, else the structure. */
 function eventValidator(entry: CatalogEntry): z.ZodType {
-  const rules = (INGRESS_VALIDATORS as Partial<Record<string, Record<number, z.ZodType>>>)[entry.eventType];
-  return rules?.[entry.version] ?? (entry.schema as z.ZodType);
+  let v = validators.get(entry);
+  if (!v) {
+    const rules = (INGRESS_VALIDATORS as Partial<Record<string, Record<number, z.ZodType>>>)[entry.eventType];
+    v = rules?.[entry.version] ?? entry.schema;
+    validators.set(entry, v);
+  }
+  return v;
 }
 
 /** Maps an older version onto the newest of its type; types with one version are returned as they are. */
@@ -115,7 +146,8 @@ export interface EventCodecOptions {
 
 export class EventCodec {
   private readonly writers = new Map<number, avro.Type | Error>();
-  private readonly resolvers = new Map<string, avro.Resolver | Error>();
+  /** Writer schema id → catalog entry → how to read (schema ids are immutable, so never evicted). */
+  private readonly readPlans = new Map<number, Map<CatalogEntry, ReadPlan>>();
   private readonly subjectIds = new Map<string, Promise<number>>();
 
   constructor(
@@ -191,9 +223,9 @@ export class EventCodec {
         `${payload.length} bytes exceeds the ${this.options.maxPayloadBytes}-byte limit`,
       );
     }
-    let frame: { schemaId: number; body: Buffer };
+    let schemaId: number;
     try {
-      frame = decodeFrame(payload);
+      schemaId = frameSchemaId(payload);
     } catch (err) {
       const type = (err as { type?: string }).type;
       const reason =
@@ -202,7 +234,9 @@ export class EventCodec {
           : DecodeFailure.UndecodableBody;
       return fail(reason, DecodeErrorType.WireFormat, (err as Error).message);
     }
-    const writer = await this.writerType(frame.schemaId);
+    const body = payload as Buffer;
+    // Cached after the first record of a schema id: no await (and no extra tick) per record.
+    const writer = this.writers.get(schemaId) ?? (await this.writerType(schemaId));
     if (writer instanceof Error) {
       const reason =
         writer.name === 'UnknownSchemaId' ? DecodeFailure.UnknownSchemaId : DecodeFailure.UnparseableSchema;
@@ -210,7 +244,7 @@ export class EventCodec {
     }
     let raw: { eventType?: unknown; eventVersion?: unknown };
     try {
-      raw = writer.fromBuffer(frame.body) as typeof raw;
+      raw = readBody(writer, body) as typeof raw;
     } catch (err) {
       return fail(DecodeFailure.UndecodableBody, DecodeErrorType.Avro, (err as Error).message);
     }
@@ -233,14 +267,14 @@ export class EventCodec {
     }
     // Same schema as the file of the declared version (the usual case): the writer's view is the reader's.
     let decoded: unknown = raw;
-    const reader = readerType(entry);
-    if (!writer.equals(reader)) {
-      const resolver = this.resolver(frame.schemaId, entry, writer);
+    const plan = this.readPlan(schemaId, entry, writer);
+    if (!plan.same) {
+      const { resolver } = plan;
       if (resolver instanceof Error) {
         return fail(DecodeFailure.IncompatibleSchema, DecodeErrorType.Avro, resolver.message);
       }
       try {
-        decoded = reader.fromBuffer(frame.body, resolver);
+        decoded = readBody(readerType(entry), body, resolver);
       } catch (err) {
         return fail(DecodeFailure.UndecodableBody, DecodeErrorType.Avro, (err as Error).message);
       }
@@ -252,7 +286,7 @@ export class EventCodec {
     const event = parsed.data as Record<string, unknown>;
     return {
       ok: true,
-      schemaId: frame.schemaId,
+      schemaId,
       eventType: entry.eventType,
       eventVersion: version,
       event,
@@ -289,17 +323,28 @@ export class EventCodec {
     return result;
   }
 
-  private resolver(id: number, entry: CatalogEntry, writer: avro.Type): avro.Resolver | Error {
-    const key = `${id}\u0000${entry.file}`;
-    let r: avro.Resolver | Error | undefined = this.resolvers.get(key);
-    if (!r) {
-      try {
-        r = readerType(entry).createResolver(writer);
-      } catch (err) {
-        r = new Error(`schema ${id} cannot be read as ${entry.file}: ${(err as Error).message}`);
+  /**
+   * How records of writer schema `id` are read as `entry`, worked out once per pair: comparing
+   * schemas (a fingerprint) and building a resolver cost more than decoding a record.
+   */
+  private readPlan(id: number, entry: CatalogEntry, writer: avro.Type): ReadPlan {
+    let byEntry = this.readPlans.get(id);
+    if (!byEntry) this.readPlans.set(id, (byEntry = new Map<CatalogEntry, ReadPlan>()));
+    let plan = byEntry.get(entry);
+    if (!plan) {
+      const reader = readerType(entry);
+      if (writer.equals(reader)) plan = { same: true };
+      else {
+        let resolver: avro.Resolver | Error;
+        try {
+          resolver = reader.createResolver(writer);
+        } catch (err) {
+          resolver = new Error(`schema ${id} cannot be read as ${entry.file}: ${(err as Error).message}`);
+        }
+        plan = { same: false, resolver };
       }
-      this.resolvers.set(key, r);
+      byEntry.set(entry, plan);
     }
-    return r;
+    return plan;
   }
 }

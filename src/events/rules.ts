@@ -46,25 +46,31 @@ export const MAX_ORDER_LINES = 500;
 
 type PlacedShape = Pick<OrderPlacedV1, 'orderId' | 'userId' | 'items' | 'totalMinor' | 'currency' | 'paymentToken'>;
 
+/** Adds one business-rule issue. Module level, not a closure per call: ingress validates every record. */
+function addIssue(ctx: z.RefinementCtx, path: (string | number)[], message: string): void {
+  ctx.addIssue({ code: 'custom', path, message });
+}
+
 function checkPlaced(e: PlacedShape, ctx: z.RefinementCtx): void {
-  const issue = (path: (string | number)[], message: string) => ctx.addIssue({ code: 'custom', path, message });
-  if (e.orderId.trim() === '') issue(['orderId'], 'must not be empty');
-  if (e.userId.trim() === '') issue(['userId'], 'must not be empty');
-  if (e.paymentToken.trim() === '') issue(['paymentToken'], 'must not be empty');
-  if (!(e.currency in CURRENCY_EXPONENTS)) issue(['currency'], `unknown currency ${JSON.stringify(e.currency)}`);
-  if (e.items.length === 0) issue(['items'], 'an order needs at least one line');
-  if (e.items.length > MAX_ORDER_LINES) issue(['items'], `at most ${MAX_ORDER_LINES} lines`);
+  if (e.orderId.trim() === '') addIssue(ctx, ['orderId'], 'must not be empty');
+  if (e.userId.trim() === '') addIssue(ctx, ['userId'], 'must not be empty');
+  if (e.paymentToken.trim() === '') addIssue(ctx, ['paymentToken'], 'must not be empty');
+  if (!(e.currency in CURRENCY_EXPONENTS))
+    addIssue(ctx, ['currency'], `unknown currency ${JSON.stringify(e.currency)}`);
+  if (e.items.length === 0) addIssue(ctx, ['items'], 'an order needs at least one line');
+  if (e.items.length > MAX_ORDER_LINES) addIssue(ctx, ['items'], `at most ${MAX_ORDER_LINES} lines`);
   let sum = 0;
-  e.items.forEach((line, i) => {
-    if (line.sku.trim() === '') issue(['items', i, 'sku'], 'must not be empty');
-    if (line.quantity <= 0) issue(['items', i, 'quantity'], `must be positive, got ${line.quantity}`);
-    if (line.unitPriceMinor < 0) issue(['items', i, 'unitPriceMinor'], 'must not be negative');
+  for (let i = 0; i < e.items.length; i += 1) {
+    const line = e.items[i]!;
+    if (line.sku.trim() === '') addIssue(ctx, ['items', i, 'sku'], 'must not be empty');
+    if (line.quantity <= 0) addIssue(ctx, ['items', i, 'quantity'], `must be positive, got ${line.quantity}`);
+    if (line.unitPriceMinor < 0) addIssue(ctx, ['items', i, 'unitPriceMinor'], 'must not be negative');
     sum += line.quantity * line.unitPriceMinor;
-  });
+  }
   if (e.totalMinor <= 0 || e.totalMinor > MAX_ORDER_TOTAL_MINOR) {
-    issue(['totalMinor'], `must be in 1..${MAX_ORDER_TOTAL_MINOR}`);
+    addIssue(ctx, ['totalMinor'], `must be in 1..${MAX_ORDER_TOTAL_MINOR}`);
   } else if (sum !== e.totalMinor) {
-    issue(['totalMinor'], `is ${e.totalMinor} but the lines add up to ${sum}`);
+    addIssue(ctx, ['totalMinor'], `is ${e.totalMinor} but the lines add up to ${sum}`);
   }
 }
 
@@ -77,12 +83,12 @@ type ConfirmedShape = Pick<OrderConfirmedV1, 'orderId' | 'customerId' | 'totalMi
 
 /** What a confirmed order must hold for a consumer to act on it (the loyalty service computes points from it). */
 function checkConfirmed(e: ConfirmedShape, ctx: z.RefinementCtx): void {
-  const issue = (path: string[], message: string) => ctx.addIssue({ code: 'custom', path, message });
-  if (e.orderId.trim() === '') issue(['orderId'], 'must not be empty');
-  if (e.customerId.trim() === '') issue(['customerId'], 'must not be empty');
-  if (!(e.currency in CURRENCY_EXPONENTS)) issue(['currency'], `unknown currency ${JSON.stringify(e.currency)}`);
+  if (e.orderId.trim() === '') addIssue(ctx, ['orderId'], 'must not be empty');
+  if (e.customerId.trim() === '') addIssue(ctx, ['customerId'], 'must not be empty');
+  if (!(e.currency in CURRENCY_EXPONENTS))
+    addIssue(ctx, ['currency'], `unknown currency ${JSON.stringify(e.currency)}`);
   if (e.totalMinor < 0 || e.totalMinor > MAX_ORDER_TOTAL_MINOR) {
-    issue(['totalMinor'], `must be in 0..${MAX_ORDER_TOTAL_MINOR}`);
+    addIssue(ctx, ['totalMinor'], `must be in 0..${MAX_ORDER_TOTAL_MINOR}`);
   }
 }
 

@@ -166,6 +166,35 @@ describe('EventCodec.decode', () => {
     expect(failure(await codec.decode(encodeFrame(id, body), 'order.placed'))).toBe(DecodeFailure.IncompatibleSchema);
   });
 
+  it('reads every record of a resolved writer schema on its own, and still refuses a bad one after good ones', async () => {
+    // A compatible writer that differs from the reader (an extra field): read through a resolver,
+    // worked out once per schema id and then reused for every record.
+    const { registry } = fakeRegistry();
+    const codec = new EventCodec(registry);
+    const extended = {
+      ...orderPlacedV2Avsc,
+      fields: [...orderPlacedV2Avsc.fields, { name: 'channel', type: 'string', default: 'web' }],
+    };
+    const id = await registry.register('t', extended);
+    const writer = avro.Type.forSchema(extended as unknown as avro.Schema);
+    const base = example('order-placed-v2');
+    const orders = ['o-1', 'o-2', 'o-3'].map((orderId) => ({ ...base, orderId, channel: 'app' }));
+    const frames = orders.map((o) => encodeFrame(id, writer.toBuffer(o)));
+    for (const [i, f] of frames.entries()) {
+      const out = await codec.decode(f, 'order.placed');
+      expect(out.ok && out.value.event.orderId).toBe(orders[i]!.orderId);
+      expect(out.ok && 'channel' in out.value.event).toBe(false);
+    }
+    const good = frames[0]!;
+    expect(failure(await codec.decode(good.subarray(0, good.length - 2), 'order.placed'))).toBe(
+      DecodeFailure.UndecodableBody,
+    );
+    expect(failure(await codec.decode(Buffer.concat([good, Buffer.from([0])]), 'order.placed'))).toBe(
+      DecodeFailure.UndecodableBody,
+    );
+    expect(failure(await codec.decode(good, 'order.placed'))).toBe('ok');
+  });
+
   it('throws a transient error when the registry is down instead of calling the record poison', async () => {
     const up = fakeRegistry();
     const framed = await new EventCodec(up.registry).encode('t', good);

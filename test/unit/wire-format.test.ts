@@ -1,4 +1,4 @@
-import { decodeFrame, encodeFrame, WireFormatError } from '../../src/kafka/wire-format';
+import { decodeFrame, encodeFrame, frameSchemaId, WireFormatError } from '../../src/kafka/wire-format';
 
 function failureType(fn: () => unknown): string | undefined {
   try {
@@ -22,6 +22,14 @@ describe('Confluent wire format', () => {
     expect(failureType(() => decodeFrame(Buffer.alloc(0)))).toBe('EmptyPayload');
     expect(failureType(() => decodeFrame(Buffer.from([0, 0, 1])))).toBe('TruncatedPayload');
     expect(failureType(() => decodeFrame(Buffer.from('{"json":true}')))).toBe('WrongMagicByte');
+  });
+
+  it('reads the schema id from the header alone, with the same refusals as decodeFrame', () => {
+    expect(frameSchemaId(encodeFrame(0x01020304, Buffer.from([9])))).toBe(0x01020304);
+    expect(frameSchemaId(encodeFrame(7, Buffer.alloc(0)))).toBe(7);
+    expect(failureType(() => frameSchemaId(null))).toBe('EmptyPayload');
+    expect(failureType(() => frameSchemaId(Buffer.from([0, 0, 1])))).toBe('TruncatedPayload');
+    expect(failureType(() => frameSchemaId(Buffer.from('{"json":true}')))).toBe('WrongMagicByte');
   });
 
   it('rejects schema ids that do not fit in four bytes', () => {
