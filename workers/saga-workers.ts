@@ -27,6 +27,22 @@ export const WORKFLOWS_PATH = path.join(__dirname, '..', 'workflows', 'index.ts'
 
 export type WorkerRole = ServiceName | 'saga';
 
+/**
+ * Which observability pieces the workers carry; every one is on unless switched off. The saga
+ * overhead benchmark (bench/saga-overhead.ts) switches each off on its own to measure what it costs.
+ */
+export interface WorkerObservability {
+  /** Temporal's OpenTelemetry interceptors (workflow, activity) through the tracing plugin. */
+  tracing?: boolean;
+  /**
+   * What the orchestrator's saga metrics sinks record (outcomes, compensations, event-to-complete
+   * latency); off, the workflow's sink calls still reach the worker and are dropped there.
+   */
+  metricsSinks?: boolean;
+  /** The correlated log line per activity attempt (src/observability/activity-logging.ts). */
+  activityLogging?: boolean;
+}
+
 export interface SagaWorkersOptions {
   connection: NativeConnection;
   namespace?: string;
@@ -57,6 +73,8 @@ export interface SagaWorkersOptions {
    * real activity: the workers, activities and settings stay the ones the processes run.
    */
   activityInterceptors?: ActivityInterceptorsFactory[];
+  /** Observability pieces to switch off; all on by default (see {@link WorkerObservability}). */
+  observability?: WorkerObservability;
 }
 
 /** The tracing plugin of this process; installs tracing under a generic name if no entry point did. */
@@ -70,12 +88,13 @@ function sagaTracingPlugin(tracing?: Tracing) {
  * otherwise activities would lose the saga's trace context.
  */
 export function bundleSagaWorkflows(
-  options: { workflowsPath?: string; logger?: SdkLogger; tracing?: Tracing } = {},
+  options: { workflowsPath?: string; logger?: SdkLogger; tracing?: Tracing; traced?: boolean } = {},
 ): Promise<WorkflowBundleWithSourceMap> {
   return bundleWorkflowCode({
     workflowsPath: options.workflowsPath ?? WORKFLOWS_PATH,
     logger: options.logger,
-    plugins: [sagaTracingPlugin(options.tracing)],
+    // Untraced only for workers created with `observability.tracing: false`.
+    plugins: options.traced === false ? [] : [sagaTracingPlugin(options.tracing)],
   });
 }
 
@@ -83,8 +102,14 @@ export function bundleSagaWorkflows(
  * Worker options with tracing: Temporal's OpenTelemetry interceptors first, then the correlated
  * activity log line inside their span (plugins would append after ours, i.e. outside the span).
  */
-function traced(options: WorkerOptions, tracing: Tracing | undefined, logger: Logger): WorkerOptions {
-  const configured = sagaTracingPlugin(tracing).configureWorker(options);
+function traced(
+  options: WorkerOptions,
+  tracing: Tracing | undefined,
+  logger: Logger,
+  observability: WorkerObservability = {},
+): WorkerOptions {
+  const configured = observability.tracing === false ? options : sagaTracingPlugin(tracing).configureWorker(options);
+  if (observability.activityLogging === false) return configured;
   const interceptors = configured.interceptors ?? {};
   return {
     ...configured,
@@ -111,12 +136,15 @@ export async function createSagaWorkers(opts: SagaWorkersOptions): Promise<Worke
             {
               ...common,
               taskQueue: opts.taskQueues.saga,
-              sinks: sagaMetricsSinks(opts.metrics),
+              // Off, the sinks stay registered but record nothing: the workflow still calls them, and a
+              // call to a missing sink would log an error per saga.
+              sinks: sagaMetricsSinks(opts.observability?.metricsSinks === false ? undefined : opts.metrics),
               ...(opts.sagaDeployment ? { workerDeploymentOptions: opts.sagaDeployment } : {}),
               ...(opts.workflowBundle ? { workflowBundle: opts.workflowBundle } : { workflowsPath: WORKFLOWS_PATH }),
             },
             opts.tracing,
             logger,
+            opts.observability,
           ),
         ),
       );
@@ -136,6 +164,7 @@ export async function createSagaWorkers(opts: SagaWorkersOptions): Promise<Worke
           },
           opts.tracing,
           logger,
+          opts.observability,
         ),
       ),
     );

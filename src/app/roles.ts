@@ -9,7 +9,8 @@
 import type { ActivityInterceptorsFactory, NativeConnection, Worker, WorkflowBundleOption } from '@temporalio/worker';
 import type pg from 'pg';
 
-import { createSagaWorkers } from '../../workers/saga-workers';
+import type { WorkerObservability } from '../../workers/saga-workers';
+import { bundleSagaWorkflows, createSagaWorkers } from '../../workers/saga-workers';
 import type { OrdersApi } from '../api/app';
 import { startOrdersApi } from '../api/app';
 import { connectTemporalWorker, createKafka, createPgPool } from '../config/clients';
@@ -43,6 +44,9 @@ import { SimulatedCardGateway } from '../simulated-external/card-gateway';
 import type { NotificationChannel } from '../simulated-external/notification-channel';
 import { logChannel } from '../simulated-external/notification-channel';
 
+/** The orchestrator's workflow code, bundled once (tests and benchmarks pass it as `workflowBundle`). */
+export { bundleSagaWorkflows };
+
 export interface RoleContext {
   logger: Logger;
   /** The process's registry: workers, ingress and event store record into it. */
@@ -58,6 +62,8 @@ export interface RoleContext {
   maxConcurrentActivityTaskExecutions?: number;
   /** Extra activity interceptors of the service workers (tests inject faults around real activities). */
   activityInterceptors?: ActivityInterceptorsFactory[];
+  /** Observability pieces of the workers to switch off (benchmarks measure each); all on by default. */
+  observability?: WorkerObservability;
   /** Randomness of the simulated card gateway (tests make its transient errors deterministic). */
   gatewayRandom?: () => number;
 }
@@ -195,6 +201,7 @@ export async function startRoles<R extends Role>(
         sagaDeployment: own.saga ? sagaWorkerDeploymentOptions(own.saga.deployment) : undefined,
         maxConcurrentActivityTaskExecutions: ctx.maxConcurrentActivityTaskExecutions,
         activityInterceptors: ctx.activityInterceptors,
+        observability: ctx.observability,
       });
       const runs = running.workers.map((w) =>
         w.run().then(

@@ -12,7 +12,9 @@ describe('benchmarks', () => {
   const files = readdirSync(BENCH).filter((f) => f.endsWith('.ts'));
 
   it('exist', () => {
-    expect(files).toEqual(expect.arrayContaining(['saga-throughput.ts', 'ingress-throughput.ts']));
+    expect(files).toEqual(
+      expect.arrayContaining(['saga-throughput.ts', 'ingress-throughput.ts', 'saga-overhead.ts', 'codec.ts']),
+    );
   });
 
   it.each(files)('%s imports only packages, src/ and bench/', (file) => {
@@ -21,9 +23,12 @@ describe('benchmarks', () => {
     expect(relative.filter((r) => !r.startsWith('../src/') && !r.startsWith('./'))).toEqual([]);
   });
 
-  it.each(['saga-throughput.ts', 'ingress-throughput.ts'])('%s starts the system through startRoles', (file) => {
-    const text = readFileSync(path.join(BENCH, file), 'utf8');
-    expect(text).toMatch(/from '\.\.\/src\/app\/roles'/);
-    expect(text).toMatch(/await startRoles\(/);
-  });
+  it.each(['saga-throughput.ts', 'ingress-throughput.ts', 'saga-overhead.ts'])(
+    '%s starts the system through startRoles',
+    (file) => {
+      const text = readFileSync(path.join(BENCH, file), 'utf8');
+      expect(text).toMatch(/from '\.\.\/src\/app\/roles'/);
+      expect(text).toMatch(/await startRoles\(/);
+    },
+  );
 });
