@@ -13,7 +13,7 @@ import type {
 
 import { BUSINESS_OUTCOME_FAILURE_TYPES, orderIdFromWorkflowId } from '../shared/saga-contract';
 import type { Logger } from './logger';
-import { withCorrelation } from './logger';
+import { correlationFields } from './logger';
 import { currentTraceId } from './tracing';
 
 class CorrelatedActivityLogging implements ActivityInboundCallsInterceptor {
@@ -25,29 +25,41 @@ class CorrelatedActivityLogging implements ActivityInboundCallsInterceptor {
   async execute(input: ActivityExecuteInput, next: Next<ActivityInboundCallsInterceptor, 'execute'>) {
     const info = this.ctx.info;
     const workflowId = info.workflowExecution?.workflowId;
-    const log = withCorrelation(this.logger, {
-      orderId: workflowId === undefined ? undefined : orderIdFromWorkflowId(workflowId),
-      workflowId,
-      traceId: currentTraceId(),
-    }).child({ activityType: info.activityType, attempt: info.attempt });
+    // One fields object per attempt instead of two child loggers: a child serializes its bindings
+    // when created, and every attempt of every activity made two. The line's fields are the same.
+    const fields = {
+      ...correlationFields({
+        orderId: workflowId === undefined ? undefined : orderIdFromWorkflowId(workflowId),
+        workflowId,
+        traceId: currentTraceId(),
+      }),
+      activityType: info.activityType,
+      attempt: info.attempt,
+    };
+    const log = this.logger;
     const started = performance.now();
     try {
       const result = await next(input);
-      log.info({ durationMs: Math.round(performance.now() - started) }, 'activity completed');
+      log.info({ ...fields, durationMs: Math.round(performance.now() - started) }, 'activity completed');
       return result;
     } catch (err) {
       const type = (err as { type?: string }).type;
       if (type !== undefined && BUSINESS_OUTCOME_FAILURE_TYPES.includes(type)) {
         // An expected business outcome (declined card, out of stock): one info line, no stack trace.
         log.info(
-          { durationMs: Math.round(performance.now() - started), failureType: type, reason: (err as Error).message },
+          {
+            ...fields,
+            durationMs: Math.round(performance.now() - started),
+            failureType: type,
+            reason: (err as Error).message,
+          },
           'activity ended with a business outcome',
         );
         throw err;
       }
       // Other rejections still take a saga path (compensations) but deserve a look, hence warn.
       log.warn(
-        { durationMs: Math.round(performance.now() - started), errorType: (err as Error).name, err },
+        { ...fields, durationMs: Math.round(performance.now() - started), errorType: (err as Error).name, err },
         'activity failed',
       );
       throw err;

@@ -29,7 +29,12 @@ export function createLogger(service: string, destination?: pino.DestinationStre
   );
 }
 
+/** One order's correlation fields for a log line, dropping the ones not known yet. */
+export function correlationFields(c: Correlation): Partial<Correlation> {
+  return Object.fromEntries(Object.entries(c).filter(([, v]) => v !== undefined));
+}
+
 /** A child logger bound to one order's correlation fields, dropping the ones not known yet. */
 export function withCorrelation(logger: Logger, c: Correlation): Logger {
-  return logger.child(Object.fromEntries(Object.entries(c).filter(([, v]) => v !== undefined)));
+  return logger.child(correlationFields(c));
 }

@@ -37,6 +37,22 @@ describe('activity log lines', () => {
     }
   });
 
+  it('a completed attempt is one info line with the correlation fields, activity type and attempt', async () => {
+    const lines = await attempt(() => Promise.resolve('ok'));
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toMatchObject({
+      level: 'info',
+      msg: 'activity completed',
+      orderId: 'o-1',
+      workflowId: 'order-o-1',
+      activityType: 'chargePayment',
+      attempt: 1,
+      durationMs: expect.any(Number) as unknown,
+    });
+    // No span is active here: an unknown trace id is left out, not written as null.
+    expect(lines[0]).not.toHaveProperty('traceId');
+  });
+
   it('any other failure stays a warning with the error', async () => {
     const [line] = await attempt(() => Promise.reject(ApplicationFailure.retryable('database down', 'DatabaseDown')));
     expect(line).toMatchObject({ level: 'warn', msg: 'activity failed', errorType: 'ApplicationFailure' });
