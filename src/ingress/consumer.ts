@@ -1,19 +1,24 @@
 /**
- * The Kafka side of the ingress. Partitions are handled concurrently, records within a partition
- * strictly in order. An offset is resolved (and so committed) only after the handler returned, i.e.
+ * The Kafka side of the ingress. Partitions are handled concurrently; within a partition the shared
+ * PartitionRunner (src/kafka/partition-runner.ts) handles records of different orders side by side
+ * when configured to, one order's records strictly in order. An offset is resolved (and so committed) only after the handler returned, i.e.
  * after the record was durably handled. A handler error pauses just that partition with exponential
  * backoff; the record is fetched again on resume, never skipped.
  */
-import type { Consumer, EachBatchPayload, Kafka } from 'kafkajs';
+import type { Consumer, Kafka } from 'kafkajs';
 import type { Logger } from 'pino';
 
+import { PartitionRunner } from '../kafka/partition-runner';
 import type { Metrics } from '../observability/metrics';
+import type { SourceRecord } from './dead-letter';
 import type { HandleOutcome, IngressHandler } from './handler';
 
 export interface IngressConsumerOptions {
   groupId: string;
   topics: string[];
   partitionConcurrency: number;
+  /** Records of one partition handled side by side, never two of one order at once (default 1). */
+  maxInFlightPerPartition?: number;
   backoff: { initialMs: number; maxMs: number };
   sessionTimeoutMs: number;
   /** How often resolved offsets are committed while running; shutdown and rebalance commit too. */
@@ -27,18 +32,20 @@ export interface IngressStats {
   transientFailures: number;
 }
 
-/** Exponential backoff with full jitter, so paused partitions do not all retry in lock-step. */
-export function backoffDelay(attempt: number, initialMs: number, maxMs: number, random = Math.random): number {
-  const ceiling = Math.min(maxMs, initialMs * 2 ** Math.min(attempt, 30));
-  return Math.max(initialMs, Math.round(ceiling * random()));
+export { backoffDelay } from '../kafka/partition-runner';
+
+function tpOf(source: SourceRecord): string {
+  return `${source.topic}/${source.partition}`;
+}
+
+/** The labels of the kts_ingress_blocked_record_attempts gauge for a record. */
+function gaugeLabels(source: SourceRecord): { topic: string; partition: string; offset: string } {
+  return { topic: source.topic, partition: String(source.partition), offset: source.message.offset };
 }
 
 export class IngressConsumer {
   private consumer: Consumer | undefined;
-  private readonly attempts = new Map<string, number>();
-  /** The position each partition is blocked at, for the kts_ingress_blocked_record_attempts gauge. */
-  private readonly blocked = new Map<string, { topic: string; partition: string; offset: string }>();
-  private readonly resumeTimers = new Set<NodeJS.Timeout>();
+  private readonly runner: PartitionRunner;
   readonly stats: IngressStats = {
     handled: {
       STARTED: 0,
@@ -59,7 +66,17 @@ export class IngressConsumer {
     private readonly options: IngressConsumerOptions,
     private readonly log: Logger,
     private readonly metrics?: Metrics,
-  ) {}
+  ) {
+    this.runner = new PartitionRunner(
+      {
+        handle: (source) => this.handle(source),
+        release: (source, err) => this.release(source, err),
+        onBlocked: (source, err, attempt, delayMs) => this.onBlocked(source, err, attempt, delayMs),
+        onUnblocked: (at) => this.metrics?.blockedRecord.remove({ ...at, partition: String(at.partition) }),
+      },
+      { backoff: options.backoff, maxInFlightPerPartition: options.maxInFlightPerPartition },
+    );
+  }
 
   /** Joins the group and starts consuming; resolves once the consumer runs. */
   async start(): Promise<void> {
@@ -85,85 +102,57 @@ export class IngressConsumer {
       eachBatchAutoResolve: false,
       autoCommit: true,
       autoCommitInterval: o.commitIntervalMs ?? 1000,
-      eachBatch: (payload) => this.eachBatch(payload),
+      eachBatch: (payload) => this.runner.runBatch(payload),
     });
   }
 
-  private async eachBatch(p: EachBatchPayload): Promise<void> {
-    const { batch } = p;
-    const tp = `${batch.topic}/${batch.partition}`;
-    const eventType = this.handler.eventTypeOf(batch.topic) ?? 'unknown';
+  private async handle(source: SourceRecord): Promise<void> {
+    const eventType = this.handler.eventTypeOf(source.topic) ?? 'unknown';
     const m = this.metrics;
-    for (const message of batch.messages) {
-      if (!p.isRunning() || p.isStale()) break;
-      const began = performance.now();
-      try {
-        const result = await this.handler.handle({ topic: batch.topic, partition: batch.partition, message });
-        this.stats.handled[result.outcome] += 1;
-        // Counted here, once the record is durably handled, so a retried record is one record.
-        m?.eventsConsumed.inc({ topic: batch.topic, event_type: eventType });
-        m?.processingSeconds.observe({ event_type: eventType }, (performance.now() - began) / 1000);
-        if (result.outcome === 'DEAD_LETTERED') {
-          const reason = result.reason ?? 'unknown';
-          m?.deadLetters.inc({ topic: batch.topic, reason });
-          m?.eventErrors.inc({ event_type: eventType, error_type: reason });
-          this.log.warn({ tp, offset: message.offset, reason: result.reason }, 'dead-lettered a poison record');
-        }
-      } catch (err) {
-        if (!p.isRunning()) break; // shutting down: the record stays uncommitted for whoever comes next
-        const source = { topic: batch.topic, partition: batch.partition, message };
-        const released = await this.handler.releaseIfOrdered(source, err).catch((releaseErr: unknown) => {
-          this.log.warn({ tp, offset: message.offset, err: releaseErr }, 'could not check for an operator release');
-          return false;
-        });
-        if (released) {
-          this.stats.handled.DEAD_LETTERED += 1;
-          m?.deadLetters.inc({ topic: batch.topic, reason: 'HandlerError' });
-          m?.eventErrors.inc({ event_type: eventType, error_type: 'HandlerError' });
-          this.attempts.delete(tp);
-          const wasBlocked = this.blocked.get(tp);
-          if (wasBlocked) m?.blockedRecord.remove(wasBlocked);
-          this.blocked.delete(tp);
-          p.resolveOffset(message.offset);
-          await p.heartbeat();
-          continue;
-        }
-        this.stats.transientFailures += 1;
-        m?.eventErrors.inc({ event_type: eventType, error_type: (err as Error).name || 'Error' });
-        const attempt = this.attempts.get(tp) ?? 0;
-        this.attempts.set(tp, attempt + 1);
-        // Visible while it lasts: which record blocks the partition and how often it failed.
-        const position = { topic: batch.topic, partition: String(batch.partition), offset: message.offset };
-        m?.blockedRecord.set(position, attempt + 1);
-        this.blocked.set(tp, position);
-        const delay = backoffDelay(attempt, this.options.backoff.initialMs, this.options.backoff.maxMs);
-        this.log.warn(
-          { tp, offset: message.offset, attempt, delayMs: delay, errorType: (err as Error).name, err },
-          'record not handled; pausing the partition',
-        );
-        const resume = p.pause();
-        const timer = setTimeout(() => {
-          this.resumeTimers.delete(timer);
-          resume();
-        }, delay);
-        this.resumeTimers.add(timer);
-        break; // unresolved: after resume the partition is fetched again from this record
-      }
-      this.attempts.delete(tp);
-      const wasBlocked = this.blocked.get(tp);
-      if (wasBlocked) {
-        m?.blockedRecord.remove(wasBlocked);
-        this.blocked.delete(tp);
-      }
-      p.resolveOffset(message.offset);
-      await p.heartbeat();
+    const began = performance.now();
+    const result = await this.handler.handle(source);
+    this.stats.handled[result.outcome] += 1;
+    // Counted here, once the record is durably handled, so a retried record is one record.
+    m?.eventsConsumed.inc({ topic: source.topic, event_type: eventType });
+    m?.processingSeconds.observe({ event_type: eventType }, (performance.now() - began) / 1000);
+    if (result.outcome === 'DEAD_LETTERED') {
+      const reason = result.reason ?? 'unknown';
+      m?.deadLetters.inc({ topic: source.topic, reason });
+      m?.eventErrors.inc({ event_type: eventType, error_type: reason });
+      this.log.warn(
+        { tp: tpOf(source), offset: source.message.offset, reason: result.reason },
+        'dead-lettered a poison record',
+      );
     }
-    if (p.isRunning()) {
-      await p.commitOffsetsIfNecessary();
-    } else {
-      // Graceful shutdown: whatever was handled is committed before the group is left.
-      await p.commitOffsetsIfNecessary(p.uncommittedOffsets());
+  }
+
+  private async release(source: SourceRecord, err: unknown): Promise<boolean> {
+    const released = await this.handler.releaseIfOrdered(source, err).catch((releaseErr: unknown) => {
+      this.log.warn(
+        { tp: tpOf(source), offset: source.message.offset, err: releaseErr },
+        'could not check for an operator release',
+      );
+      return false;
+    });
+    if (released) {
+      const eventType = this.handler.eventTypeOf(source.topic) ?? 'unknown';
+      this.stats.handled.DEAD_LETTERED += 1;
+      this.metrics?.deadLetters.inc({ topic: source.topic, reason: 'HandlerError' });
+      this.metrics?.eventErrors.inc({ event_type: eventType, error_type: 'HandlerError' });
     }
+    return released;
+  }
+
+  private onBlocked(source: SourceRecord, err: unknown, attempt: number, delayMs: number): void {
+    const eventType = this.handler.eventTypeOf(source.topic) ?? 'unknown';
+    this.stats.transientFailures += 1;
+    this.metrics?.eventErrors.inc({ event_type: eventType, error_type: (err as Error).name || 'Error' });
+    // Visible while it lasts: which record blocks the partition and how often it failed.
+    this.metrics?.blockedRecord.set(gaugeLabels(source), attempt + 1);
+    this.log.warn(
+      { tp: tpOf(source), offset: source.message.offset, attempt, delayMs, errorType: (err as Error).name, err },
+      'record not handled; pausing the partition',
+    );
   }
 
   /**
@@ -171,8 +160,7 @@ export class IngressConsumer {
    * leaves the group (so its partitions move to another member at once). Safe to call twice.
    */
   async stop(): Promise<void> {
-    for (const t of this.resumeTimers) clearTimeout(t);
-    this.resumeTimers.clear();
+    this.runner.stop();
     const consumer = this.consumer;
     this.consumer = undefined;
     if (consumer) await consumer.disconnect();

@@ -7,7 +7,7 @@
  * is not the record's fault (database, registry) pauses the partition with backoff and retries the
  * same record: never skipped.
  */
-import type { Consumer, EachBatchPayload, Kafka, Producer } from 'kafkajs';
+import type { Consumer, Kafka, Producer } from 'kafkajs';
 import { logLevel } from 'kafkajs';
 
 import { createKafka, createPgPool, createProducer, createRegistryClient } from '../../config/clients';
@@ -15,9 +15,9 @@ import type { Settings } from '../../config/settings';
 import { EventCodec } from '../../events/codec';
 import type { OrderConfirmed } from '../../events/rules';
 import { TOPICS } from '../../events/topics';
-import { backoffDelay } from '../../ingress/consumer';
 import type { DeadLetterReason, SourceRecord } from '../../ingress/dead-letter';
 import { sendDeadLetter } from '../../ingress/dead-letter';
+import { PartitionRunner } from '../../kafka/partition-runner';
 import { LagMonitor } from '../../observability/consumer-lag';
 import type { Logger } from '../../observability/logger';
 import type { Metrics } from '../../observability/metrics';
@@ -120,8 +120,7 @@ export async function startLoyaltyService(
 
 class LoyaltyConsumer {
   private consumer: Consumer | undefined;
-  private readonly attempts = new Map<string, number>();
-  private readonly resumeTimers = new Set<NodeJS.Timeout>();
+  private readonly runner: PartitionRunner;
   private readonly eventTypes: Map<string, string>;
   readonly stats: LoyaltyStats = {
     outcomes: {
@@ -152,6 +151,14 @@ class LoyaltyConsumer {
   ) {
     // Scoped topic → the event type it carries (the topic's canonical name is its event type).
     this.eventTypes = new Map(sub.topics.map((t, i) => [t, LOYALTY_CONSUMED_TOPICS[i]!]));
+    // One record at a time per partition, as before: loyalty has no per-partition concurrency setting.
+    this.runner = new PartitionRunner(
+      {
+        handle: (source) => this.handleAndCount(source),
+        onBlocked: (source, err, attempt, delayMs) => this.onBlocked(source, err, attempt, delayMs),
+      },
+      { backoff: cfg.backoff, maxInFlightPerPartition: 1 },
+    );
   }
 
   async start(): Promise<void> {
@@ -173,7 +180,7 @@ class LoyaltyConsumer {
       eachBatchAutoResolve: false,
       autoCommit: true,
       autoCommitInterval: 1000,
-      eachBatch: (payload) => this.eachBatch(payload),
+      eachBatch: (payload) => this.runner.runBatch(payload),
     });
   }
 
@@ -193,64 +200,44 @@ class LoyaltyConsumer {
     return this.ledger.apply(fact, at);
   }
 
-  private async eachBatch(p: EachBatchPayload): Promise<void> {
-    const { batch } = p;
-    const tp = `${batch.topic}/${batch.partition}`;
-    const eventType = this.eventTypes.get(batch.topic) ?? 'unknown';
+  /** Handles one record and counts it; throws only for transient trouble (the runner retries it). */
+  private async handleAndCount(source: SourceRecord): Promise<void> {
+    const eventType = this.eventTypes.get(source.topic) ?? 'unknown';
     const m = this.metrics;
-    for (const message of batch.messages) {
-      if (!p.isRunning() || p.isStale()) break;
-      const began = performance.now();
-      try {
-        const result = await this.handle({ topic: batch.topic, partition: batch.partition, message }, eventType);
-        this.stats.outcomes[result.outcome] += 1;
-        m?.eventsConsumed.inc({ topic: batch.topic, event_type: eventType });
-        m?.processingSeconds.observe({ event_type: eventType }, (performance.now() - began) / 1000);
-        if (result.outcome === 'DEAD_LETTERED') {
-          m?.deadLetters.inc({ topic: batch.topic, reason: result.reason });
-          m?.eventErrors.inc({ event_type: eventType, error_type: result.reason });
-          this.log.warn({ tp, offset: message.offset, reason: result.reason }, 'loyalty dead-lettered a poison record');
-        } else {
-          if (result.outcome === 'AWARDED') this.stats.pointsAwarded += result.points;
-          if (result.outcome === 'REVOKED') this.stats.pointsRevoked += result.points;
-          m?.loyaltyOutcomes.inc({ outcome: result.outcome });
-          if (result.points > 0) {
-            m?.loyaltyPoints.inc({ direction: result.outcome === 'AWARDED' ? 'awarded' : 'revoked' }, result.points);
-          }
-        }
-      } catch (err) {
-        if (!p.isRunning()) break; // shutting down: the record stays uncommitted for whoever comes next
-        this.stats.transientFailures += 1;
-        m?.eventErrors.inc({ event_type: eventType, error_type: (err as Error).name || 'Error' });
-        const attempt = this.attempts.get(tp) ?? 0;
-        this.attempts.set(tp, attempt + 1);
-        const delay = backoffDelay(attempt, this.cfg.backoff.initialMs, this.cfg.backoff.maxMs);
-        this.log.warn(
-          { tp, offset: message.offset, attempt, delayMs: delay, err },
-          'loyalty record not handled; pausing the partition',
-        );
-        const resume = p.pause();
-        const timer = setTimeout(() => {
-          this.resumeTimers.delete(timer);
-          resume();
-        }, delay);
-        this.resumeTimers.add(timer);
-        break; // unresolved: after resume the partition is fetched again from this record
-      }
-      this.attempts.delete(tp);
-      p.resolveOffset(message.offset);
-      await p.heartbeat();
-    }
-    if (p.isRunning()) {
-      await p.commitOffsetsIfNecessary();
+    const began = performance.now();
+    const result = await this.handle(source, eventType);
+    this.stats.outcomes[result.outcome] += 1;
+    m?.eventsConsumed.inc({ topic: source.topic, event_type: eventType });
+    m?.processingSeconds.observe({ event_type: eventType }, (performance.now() - began) / 1000);
+    if (result.outcome === 'DEAD_LETTERED') {
+      m?.deadLetters.inc({ topic: source.topic, reason: result.reason });
+      m?.eventErrors.inc({ event_type: eventType, error_type: result.reason });
+      this.log.warn(
+        { tp: `${source.topic}/${source.partition}`, offset: source.message.offset, reason: result.reason },
+        'loyalty dead-lettered a poison record',
+      );
     } else {
-      await p.commitOffsetsIfNecessary(p.uncommittedOffsets());
+      if (result.outcome === 'AWARDED') this.stats.pointsAwarded += result.points;
+      if (result.outcome === 'REVOKED') this.stats.pointsRevoked += result.points;
+      m?.loyaltyOutcomes.inc({ outcome: result.outcome });
+      if (result.points > 0) {
+        m?.loyaltyPoints.inc({ direction: result.outcome === 'AWARDED' ? 'awarded' : 'revoked' }, result.points);
+      }
     }
   }
 
+  private onBlocked(source: SourceRecord, err: unknown, attempt: number, delayMs: number): void {
+    const eventType = this.eventTypes.get(source.topic) ?? 'unknown';
+    this.stats.transientFailures += 1;
+    this.metrics?.eventErrors.inc({ event_type: eventType, error_type: (err as Error).name || 'Error' });
+    this.log.warn(
+      { tp: `${source.topic}/${source.partition}`, offset: source.message.offset, attempt, delayMs, err },
+      'loyalty record not handled; pausing the partition',
+    );
+  }
+
   async stop(): Promise<void> {
-    for (const t of this.resumeTimers) clearTimeout(t);
-    this.resumeTimers.clear();
+    this.runner.stop();
     const consumer = this.consumer;
     this.consumer = undefined;
     if (consumer) await consumer.disconnect();
