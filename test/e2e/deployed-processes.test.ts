@@ -21,6 +21,8 @@ import type { Admin, Producer } from 'kafkajs';
 import { AssignerProtocol } from 'kafkajs';
 import pg from 'pg';
 
+import type { RoleProcess } from '../../src/app/role-process';
+import { spawnRoleProcess } from '../../src/app/role-process';
 import { placedEvent } from '../../src/cli/order-events';
 import { credentialOwners } from '../../src/config/settings';
 import { repoRoot } from '../../src/config/stack-config';
@@ -31,8 +33,6 @@ import { orderWorkflowId, taskQueuesFor } from '../../src/shared/saga-contract';
 import { PrivateTemporal } from '../../src/stack/private-temporal';
 import type { IngressScope } from '../support/ingress-harness';
 import { newScope, temporalClient, temporalRuns } from '../support/ingress-harness';
-import type { RoleProcess } from '../support/role-process';
-import { spawnRoleProcess } from '../support/role-process';
 import { allSettings, testSettings } from '../support/settings';
 import { endpoints, kafkaClient, uniqueName } from '../support/stack';
 import { waitUntil } from '../support/wait-until';

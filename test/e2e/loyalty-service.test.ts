@@ -11,6 +11,8 @@ import path from 'node:path';
 import type { KafkaMessage, Producer } from 'kafkajs';
 import pg from 'pg';
 
+import type { RoleProcess } from '../../src/app/role-process';
+import { spawnRoleProcess } from '../../src/app/role-process';
 import { createProducer } from '../../src/config/clients';
 import type {
   OrderConfirmedV1,
@@ -25,8 +27,6 @@ import { LOYALTY_DEAD_LETTER_TOPIC, pointsFor } from '../../src/services/loyalty
 import type { CdcScope } from '../support/cdc-scope';
 import { startCdcScope } from '../support/cdc-scope';
 import { provisionScope } from '../support/provision-scope';
-import type { RoleProcess } from '../support/role-process';
-import { spawnRoleProcess } from '../support/role-process';
 import { consumeUntil, endpoints, kafkaClient, uniqueName } from '../support/stack';
 import { waitUntil } from '../support/wait-until';
 

@@ -16,6 +16,8 @@ import { Client, WorkflowNotFoundError } from '@temporalio/client';
 import type { Kafka } from 'kafkajs';
 import pg from 'pg';
 
+import type { RoleProcess } from '../../src/app/role-process';
+import { spawnRoleProcess } from '../../src/app/role-process';
 import { CATALOG_SKUS, placedEvent } from '../../src/cli/order-events';
 import { connectTemporal, createKafka, createPgPool, createRegistryClient } from '../../src/config/clients';
 import type { Settings } from '../../src/config/settings';
@@ -30,8 +32,6 @@ import type { OrderSagaResult } from '../../src/shared/saga-contract';
 import { orderWorkflowId } from '../../src/shared/saga-contract';
 import { DECLINED_CARD_TOKEN } from '../../src/simulated-external/card-gateway';
 import { PrivatePostgres } from '../support/private-postgres';
-import type { RoleProcess } from '../support/role-process';
-import { spawnRoleProcess } from '../support/role-process';
 import { testSettings } from '../support/settings';
 import { stackConfig, uniqueName } from '../support/stack';
 import { waitUntil } from '../support/wait-until';

@@ -3,7 +3,9 @@ import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 
-const root = path.join(__dirname, '..', '..');
+import type { Env, Role } from '../config/settings';
+import { credentialOwners } from '../config/settings';
+import { repoRoot } from '../config/stack-config';
 
 /** One deployed process of the app (an entry point that goes through runProcess), run as its own Node process. */
 export interface RoleProcess {
@@ -24,7 +26,8 @@ export interface RoleProcess {
  * Starts `entry` (e.g. `workers/all-workers.ts`, `src/ingress/main.ts`) in its own Node process
  * with exactly `env`, its JSON log appended to `logFile`. No tsx wrapper process: a signal reaches
  * the app itself. `runningMessage` is the line runProcess logs once the roles run
- * (`<role>+<role> running`).
+ * (`<role>+<role> running`), so the process must log at level info or below. Shared by the e2e
+ * tests and the benchmarks, which both run the system as a deployment does.
  */
 export function spawnRoleProcess(
   name: string,
@@ -36,7 +39,7 @@ export function spawnRoleProcess(
   fs.mkdirSync(path.dirname(logFile), { recursive: true });
   const log = fs.createWriteStream(logFile, { flags: 'a' });
   const child = spawn(process.execPath, ['--import', 'tsx', entry], {
-    cwd: root,
+    cwd: repoRoot(),
     env,
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -86,4 +89,17 @@ function tailOf(file: string, lines: number): string {
   } catch {
     return '(no log)';
   }
+}
+
+/**
+ * `env` as a deployed process of `roles` is handed it: every database credential variable of
+ * another role removed, so a shell that holds them all (a developer's, a benchmark's) can still
+ * start processes that runProcess accepts (it refuses foreign credentials).
+ */
+export function envForRoles(roles: readonly Role[], env: Env): NodeJS.ProcessEnv {
+  const out: NodeJS.ProcessEnv = { ...env };
+  for (const [name, owners] of credentialOwners()) {
+    if (!owners.some((o) => roles.includes(o))) delete out[name];
+  }
+  return out;
 }
