@@ -1,0 +1,63 @@
+import type { RateSummary, WindowResult } from '../../bench/pipeline-report';
+import { ceilingOf, isBounded, percentile, renderSvg, summarize, trend } from '../../bench/pipeline-report';
+
+const spread = (v: number) => ({ median: v, min: v, max: v });
+const rate = (r: number, p99: number, bounded = true): RateSummary => ({
+  series: 'pipeline',
+  rate: r,
+  rounds: 1,
+  completionRate: spread(r),
+  p50: spread(p99 / 2),
+  p95: spread(p99),
+  p99: spread(p99),
+  confirmedP99: null,
+  lagMax: null,
+  bounded,
+  errors: 0,
+});
+
+describe('pipeline benchmark arithmetic', () => {
+  it('takes nearest-rank percentiles', () => {
+    const xs = Array.from({ length: 100 }, (_, i) => 100 - i);
+    expect([percentile(xs, 50), percentile(xs, 99), percentile(xs, 100)]).toEqual([50, 99, 100]);
+    expect(percentile([], 50)).toBeNaN();
+  });
+
+  it('calls a backlog that keeps growing unbounded, one that levels off bounded', () => {
+    const growing = Array.from({ length: 30 }, (_, i) => i * 2);
+    const level = Array.from({ length: 30 }, (_, i) => (i < 5 ? i * 3 : 15 + (i % 2)));
+    expect(isBounded(trend(growing), 8)).toBe(false);
+    expect(isBounded(trend(level), 8)).toBe(true);
+    expect(isBounded(trend([0, 1, 2, 3]), 8)).toBe(true);
+  });
+
+  it('puts the ceiling at the last rate, counting from the bottom, that is bounded with p99 within 2x the lowest', () => {
+    expect(ceilingOf([rate(2, 700), rate(4, 800), rate(6, 1300), rate(8, 1500)])).toBe(6);
+    expect(ceilingOf([rate(2, 700), rate(4, 800, false), rate(6, 900)])).toBe(2);
+    expect(ceilingOf([rate(2, 700), rate(4, 1500), rate(6, 900)])).toBe(2);
+  });
+
+  it('summarizes rounds into medians with min-max, and draws every series', () => {
+    const w = (round: number, p99: number): WindowResult => ({
+      series: 'engine',
+      rate: 4,
+      round,
+      windowSeconds: 10,
+      sent: 40,
+      sendRate: 4,
+      closed: 40,
+      completionRate: 4,
+      toClosedMs: { p50: p99 / 2, p95: p99, p99, max: p99 },
+      toConfirmedMs: null,
+      lag: null,
+      inFlight: { max: 3, final: 2, slopePerSecond: 0 },
+      bounded: round !== 3,
+      errors: { deadLetters: 0, notClosed: 0, notCompleted: 0, unexpectedOutcome: 0 },
+    });
+    const [s] = summarize([w(1, 600), w(2, 900), w(3, 700)]);
+    expect(s!.rates[0]!.p99).toEqual({ median: 700, min: 600, max: 900 });
+    expect(s!.rates[0]!.bounded).toBe(true);
+    expect(s!.ceiling).toBe(4);
+    expect(renderSvg([s!], 't')).toContain('engine p99');
+  });
+});
