@@ -9,6 +9,8 @@ import { Connection } from '@temporalio/client';
 
 import { loadStackConfig } from '../config/stack-config';
 import { temporalCliPath } from './components/temporal';
+import type { TemporalDevOverrides } from './temporal-dev-flags';
+import { temporalDevFlags, tuningWith } from './temporal-dev-flags';
 
 /** A port nobody listens on right now. */
 export function freePort(): Promise<number> {
@@ -22,10 +24,27 @@ export function freePort(): Promise<number> {
   });
 }
 
+/** How a private server is set up; every field is optional. */
+export interface PrivateTemporalOptions {
+  /** The stack's download cache holding the CLI binary (default: the stack's own). */
+  readonly cacheDir?: string;
+  /**
+   * Values that differ from the shared tuning (src/stack/temporal-dev-flags.ts): benchmarks compare one
+   * flag at a time this way. Tests leave it unset, so they run on the server the stack runs.
+   */
+  readonly tuning?: TemporalDevOverrides;
+}
+
 /**
- * A Temporal dev server of our own (same CLI binary as the stack), persisted to a SQLite file so it
- * can be stopped and started again with its workflows intact. The shared stack's server is never
+ * A Temporal dev server of our own (same CLI binary and flags as the stack), persisted to a SQLite file
+ * so it can be stopped and started again with its workflows intact. The shared stack's server is never
  * touched. Tests use it to kill a server, benchmarks to measure on a server nobody else loads.
+ *
+ * The crash tests SIGKILL this server and expect every acknowledged write back after the restart. The
+ * shared tuning gives that: in WAL mode with synchronous=normal a commit has been written to the log file
+ * (the OS's page cache) before the call returns, and a killed process cannot lose what the kernel holds;
+ * only a power loss could. So no override is needed here (it used synchronous=off, which also skips the
+ * checkpoint fsyncs, for no measurable gain: BENCHMARKS.md, "Temporal dev server flags").
  */
 export class PrivateTemporal {
   private child: ChildProcess | undefined;
@@ -35,6 +54,7 @@ export class PrivateTemporal {
     readonly port: number,
     readonly uiPort: number,
     private readonly cacheDir: string,
+    private readonly overrides: TemporalDevOverrides,
   ) {
     const dir = path.join(os.tmpdir(), `kts-private-temporal-${port}`);
     // A leftover from an earlier run on the same port would carry its workflows into this one.
@@ -43,9 +63,10 @@ export class PrivateTemporal {
     this.dbFile = path.join(dir, 'temporal.db');
   }
 
-  /** On two free ports, with the stack's own CLI binary (from the cache of `cacheDir`, default the stack's). */
-  static async create(cacheDir = loadStackConfig().cacheDir): Promise<PrivateTemporal> {
-    return new PrivateTemporal(await freePort(), await freePort(), cacheDir);
+  /** On two free ports, with the stack's own CLI binary and, unless `options.tuning` says otherwise, flags. */
+  static async create(options: PrivateTemporalOptions = {}): Promise<PrivateTemporal> {
+    const cacheDir = options.cacheDir ?? loadStackConfig().cacheDir;
+    return new PrivateTemporal(await freePort(), await freePort(), cacheDir, options.tuning ?? {});
   }
 
   get address(): string {
@@ -57,9 +78,7 @@ export class PrivateTemporal {
     const bin = temporalCliPath(this.cacheDir);
     const args = ['server', 'start-dev', '--ip', '127.0.0.1', '--port', String(this.port)];
     args.push('--ui-port', String(this.uiPort), '--headless', '--db-filename', this.dbFile, '--log-level', 'error');
-    // WAL without fsync: writes still reach the OS before each call returns, so they survive a
-    // SIGKILL of the server (all these tests do to it), and starts get about 3x faster on a busy disk.
-    args.push('--sqlite-pragma', 'journal_mode=wal', '--sqlite-pragma', 'synchronous=off');
+    args.push(...temporalDevFlags(tuningWith(this.overrides)));
     this.child = spawn(bin, args, { stdio: 'ignore' });
     const deadline = Date.now() + 60_000;
     for (;;) {

