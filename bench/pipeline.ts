@@ -117,6 +117,10 @@ class ExternalProducer {
     return new ExternalProducer(producer, topic, versions);
   }
 
+  close(): Promise<void> {
+    return this.producer.disconnect();
+  }
+
   /** Magic byte 0, the schema id (big-endian), the Avro body of the event's own version; key = orderId. */
   async send(event: { orderId: string; eventVersion: number }): Promise<void> {
     const v = this.versions.get(event.eventVersion)!;
@@ -258,6 +262,7 @@ async function main(): Promise<void> {
       what: 'close Kafka clients',
       run: async () => {
         await consumer.disconnect();
+        await producer.close();
         await admin.disconnect();
       },
     });
@@ -576,9 +581,14 @@ async function deleteScopeTopics(settings: { kafka: Parameters<typeof createKafk
   }
 }
 
-main().catch((err: unknown) => {
-  process.stderr.write(
-    `pipeline benchmark failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`,
-  );
-  process.exit(1);
-});
+// Everything was stopped above; the exit is explicit because the Temporal SDK's native runtime,
+// installed for the bare workers, keeps the event loop alive after its last worker ends.
+main().then(
+  () => process.exit(),
+  (err: unknown) => {
+    process.stderr.write(
+      `pipeline benchmark failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`,
+    );
+    process.exit(1);
+  },
+);
