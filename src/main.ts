@@ -51,7 +51,7 @@ void runProcess(
     usage: 'npm start [-- --no-demo] [-- --exit]',
     description:
       'The main job: bring up the local stack, run every role in this process (provisioning, the orchestrator and\n' +
-      'the four service workers, event store, outbox cleaner, Kafka ingress, Orders HTTP API), send a demo batch of\n' +
+      'the four service workers, event store, loyalty service, outbox cleaner, Kafka ingress, Orders HTTP API), send a demo batch of\n' +
       'orders (declined, cancelled, out of stock, duplicated, malformed among them), follow them live, summarise.',
     roles: APP_ROLES,
     metrics: 'main',
@@ -71,7 +71,7 @@ void runProcess(
       say('== 1/4 local stack');
       stackConfig = settings.stack;
       await stackUp(settings.stack);
-      say('\n== 2/4 app: provisioning, workers, event store, outbox cleaner, ingress, HTTP API');
+      say('\n== 2/4 app: provisioning, workers, event store, loyalty, outbox cleaner, ingress, HTTP API');
       say(`… the app's log: ${logPath}`);
     },
     afterStart: async ({ running, settings, metricsUrl, stopRequested }) => {
@@ -99,6 +99,7 @@ void runProcess(
               `${batch.duplicated.length} duplicates and ${batch.malformed.length} malformed records`,
           );
           say('\n== 4/4 following every order to its end');
+          const loyalty = app.loyalty;
           const summary = await watchDemo(
             client,
             kafka,
@@ -107,14 +108,19 @@ void runProcess(
             (s) => {
               const ended = s.outcomes.filter((o) => o.state);
               const confirmed = ended.filter((o) => o.state === 'CONFIRMED').length;
+              const points = s.loyalty
+                ? ` · loyalty points ${s.loyalty.pointsAwarded} awarded, ${s.loyalty.pointsRevoked} revoked`
+                : '';
               const line =
                 `sagas started ${s.sagasStarted}/${s.outcomes.length} · ended ${ended.length} ` +
-                `(confirmed ${confirmed}, compensated ${ended.length - confirmed}) · dead-lettered ${s.deadLettered}/${s.deadLetterExpected}`;
+                `(confirmed ${confirmed}, compensated ${ended.length - confirmed}) · dead-lettered ${s.deadLettered}/${s.deadLetterExpected}` +
+                points;
               if (process.stdout.isTTY) process.stdout.write(`\r\x1b[2K${line}`);
               else say(line);
             },
             undefined,
             topics.placed,
+            loyalty && ((ids) => loyalty.ledger.totalsFor(ids)),
           );
           if (process.stdout.isTTY) say('');
           say(formatSummary(summary, uiUrl));

@@ -1,7 +1,8 @@
 /**
  * Everything of ours that runs against the stack, in one process for local use: provisioning (the
  * whole plan of `npm run provision`), the orchestrator and the four service workers, the event
- * store, the outbox cleaner, the Kafka ingress and the Orders HTTP API. Deployment runs each role
+ * store, the choreographed loyalty service, the outbox cleaner, the Kafka ingress and the Orders
+ * HTTP API. Deployment runs each role
  * as its own process (workers/*.ts, src/ingress/main.ts, …) through the same startRoles.
  */
 import type pg from 'pg';
@@ -18,6 +19,8 @@ export const APP_ROLES = [
   'saga',
   ...SERVICE_NAMES,
   'eventStore',
+  // Choreographed: its own consumer group over order.confirmed and what undoes it; the saga never calls it.
+  'loyalty',
   'outboxCleaner',
   'ingress',
   'api',

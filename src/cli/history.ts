@@ -42,6 +42,13 @@ async function withStore<T>(settings: Settings<'eventStore'>, fn: (store: EventS
 
 /** A few words after an event's line where the type alone does not say enough (who decided what, and why). */
 export function describeEvent(eventType: string, payload: Record<string, unknown>): string {
+  // The choreographed loyalty service's reaction to the order's confirmation (or to what undid it).
+  if (eventType === 'loyalty.points-awarded') {
+    return `  +${String(payload.points)} points to ${String(payload.customerId)}`;
+  }
+  if (eventType === 'loyalty.points-revoked') {
+    return `  -${String(payload.points)} points from ${String(payload.customerId)} (${String(payload.reason)})`;
+  }
   if (eventType !== 'order.parked-decision') return '';
   const steps = Array.isArray(payload.failedSteps) ? payload.failedSteps.join(', ') : '';
   const reason = typeof payload.reason === 'string' ? `: ${payload.reason}` : '';

@@ -145,6 +145,8 @@ export function renderStatus(current: Snapshot, previous?: Snapshot): string {
     }
   }
 
+  lines.push(...loyaltyLines(s));
+
   lines.push('', 'Sagas');
   const inFlight = [...gaugesBy(s, 'kts_sagas_in_flight', ['task_queue']).values()].reduce((n, v) => n + v, 0);
   const outcomes = totalsBy(s, 'kts_saga_outcomes_total', ['outcome']);
@@ -168,4 +170,32 @@ export function renderStatus(current: Snapshot, previous?: Snapshot): string {
     lines.push('  ⚠ sagas in COMPENSATION_FAILED need a human: npm run orders -- parked list, or the Temporal Web UI');
   }
   return lines.join('\n');
+}
+
+/**
+ * The choreographed loyalty service, from its /metrics (the same counters and gauges as the ingress
+ * section: lag of its group, its dead-letter topic, what it processed). Nothing when no process runs it.
+ */
+function loyaltyLines(s: Sample[]): string[] {
+  const isLoyaltyGroup = (group: string | undefined) => /(^|\.)loyalty$/.test(group ?? '');
+  const outcomes = totalsBy(s, 'kts_loyalty_events_processed_total', ['outcome']);
+  const points = totalsBy(s, 'kts_loyalty_points_total', ['direction']);
+  const lag = [...gaugesBy(s, 'kts_consumer_lag', ['group', 'topic', 'partition'])]
+    .filter(([k]) => isLoyaltyGroup(k.split(' ')[0]))
+    .reduce((n, [, v]) => n + v, 0);
+  const dlq = [...gaugesBy(s, 'kts_dead_letter_queue_size', ['topic'])]
+    .filter(([topic]) => /(^|\.)loyalty\.dlq$/.test(topic))
+    .reduce((n, [, v]) => n + v, 0);
+  const runs = outcomes.size > 0 || samplesOf(s, 'kts_consumer_lag').some((x) => isLoyaltyGroup(x.labels.group));
+  if (!runs) return [];
+  const processed = [...outcomes.values()].reduce((n, v) => n + v, 0);
+  const n = (o: string) => fmt(outcomes.get(o) ?? 0);
+  return [
+    '',
+    'Loyalty (choreographed: reacts to order.confirmed, payment-refunded, order.failed)',
+    `  processed ${fmt(processed)}   awarded ${n('AWARDED')}   no points ${n('NO_POINTS')}   revoked ${n('REVOKED')}` +
+      `   duplicates ${n('DUPLICATE_EVENT')}`,
+    `  points awarded ${fmt(points.get('awarded') ?? 0)}   revoked ${fmt(points.get('revoked') ?? 0)}` +
+      `   lag ${fmt(lag)}   dead letters ${fmt(dlq)}`,
+  ];
 }

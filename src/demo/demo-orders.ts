@@ -14,6 +14,7 @@ import { createProducer } from '../config/clients';
 import type { EventCodec } from '../events/codec';
 import { TOPICS } from '../events/topics';
 import { producerSpan } from '../observability/tracing';
+import { pointsFor } from '../services/loyalty/loyalty-events';
 import { DECLINED_CARD_TOKEN } from '../simulated-external/card-gateway';
 
 /** What the demo expects each order to end as; the summary compares it with what really happened. */
@@ -23,6 +24,10 @@ export interface DemoOrder {
   orderId: string;
   kind: DemoKind;
   occurredAt: number;
+  /** Whether the order's event says its customer is a loyalty member (v2 orders are; v1 cannot say). */
+  loyaltyMember: boolean;
+  /** Points the loyalty service should award once the saga confirms it (pointsFor; 0 unless it is confirmed). */
+  expectedPoints: number;
 }
 
 export interface DemoBatch {
@@ -97,11 +102,16 @@ export async function sendDemoBatch(
     const cancels: Message[] = [];
     const spans: { end(): void }[] = [];
     for (const [i, kind] of interleaved.entries()) {
+      const version = i % 2 === 0 ? 2 : 1;
+      // Every v2 order is a loyalty member's (a v1 event cannot say, so the upcast makes it a non-member):
+      // the summary then shows members earning points and non-members earning none.
       const event = placedEvent({
-        version: i % 2 === 0 ? 2 : 1,
+        version,
         orderId: `demo-${randomUUID().slice(0, 8)}`,
         paymentToken: kind === 'declined' ? DECLINED_CARD_TOKEN : undefined,
+        isLoyaltyMember: version === 2,
       });
+      const loyaltyMember = 'isLoyaltyMember' in event && event.isLoyaltyMember;
       const sku = kind === 'out-of-stock' ? DEMO_SKUS.soldOut : DEMO_SKUS.plenty;
       event.items = event.items.map((line) => ({ ...line, sku }));
       // One trace per order, started here: the traceparent header hands it to the ingress.
@@ -117,7 +127,14 @@ export async function sendDemoBatch(
         headers: span.headers,
       };
       placed.push(message);
-      batch.orders.push({ orderId: event.orderId, kind, occurredAt: event.occurredAt });
+      batch.orders.push({
+        orderId: event.orderId,
+        kind,
+        occurredAt: event.occurredAt,
+        loyaltyMember,
+        // Only a confirmed order earns: the happy ones (the others fail before confirmOrder).
+        expectedPoints: kind === 'happy' ? pointsFor({ ...event, isLoyaltyMember: loyaltyMember }) : 0,
+      });
       if (batch.duplicated.length < plan.duplicates && kind === 'happy') {
         placed.push(message);
         batch.duplicated.push(event.orderId);

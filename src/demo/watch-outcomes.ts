@@ -9,6 +9,7 @@ import type { Kafka } from 'kafkajs';
 
 import { deadLetterTopic } from '../events/topics';
 import { TOPICS } from '../events/topics';
+import type { LoyaltyTotals } from '../services/loyalty/loyalty-ledger';
 import type { OrderSagaResult, SagaState } from '../shared/saga-contract';
 import { FailureType, orderWorkflowId } from '../shared/saga-contract';
 import type { DemoBatch, DemoKind } from './demo-orders';
@@ -31,7 +32,12 @@ export interface DemoSummary {
   /** Workflow runs found for the duplicated orders' ids: one each when dedupe works. */
   duplicateRuns: number;
   timedOut: boolean;
+  /** The loyalty service's figures for the demo orders, read from its tables (absent when it does not run). */
+  loyalty?: LoyaltyTotals & { expectedPoints: number; membersConfirmed: number };
 }
+
+/** Reads the loyalty service's figures for some orders from its own tables (LoyaltyLedger.totalsFor). */
+export type LoyaltyTotalsReader = (orderIds: readonly string[]) => Promise<LoyaltyTotals>;
 
 /** Sum of a topic's high watermarks: how many records it has ever received. */
 export async function topicRecordCount(kafka: Kafka, topic: string): Promise<number> {
@@ -63,6 +69,7 @@ export async function watchDemo(
   onTick: (s: DemoSummary) => void,
   timeoutMs = 180_000,
   placedTopic: string = TOPICS.orderPlaced,
+  loyalty?: LoyaltyTotalsReader,
 ): Promise<DemoSummary> {
   const outcomes: OrderOutcome[] = batch.orders.map((o) => ({ orderId: o.orderId, kind: o.kind }));
   const occurredAt = new Map(batch.orders.map((o) => [o.orderId, o.occurredAt]));
@@ -98,8 +105,21 @@ export async function watchDemo(
     );
     summary.sagasStarted = started;
     summary.deadLettered = (await topicRecordCount(kafka, deadLetterTopic(placedTopic))) - dlqBefore;
+    if (loyalty) {
+      const confirmed = outcomes.filter((o) => o.state === 'CONFIRMED').map((o) => o.orderId);
+      summary.loyalty = {
+        ...(await loyalty(confirmed)),
+        expectedPoints: batch.orders.reduce((n, o) => n + o.expectedPoints, 0),
+        membersConfirmed: batch.orders.filter((o) => o.loyaltyMember && confirmed.includes(o.orderId)).length,
+      };
+    }
     onTick(summary);
-    const done = outcomes.every((o) => o.state) && summary.deadLettered >= summary.deadLetterExpected;
+    // The loyalty service hears of a confirmation through the outbox, Debezium and Kafka, after the
+    // saga closed: wait until it has handled every confirmed order's event too.
+    const loyaltyDone =
+      !summary.loyalty ||
+      summary.loyalty.confirmationsHandled >= outcomes.filter((o) => o.state === 'CONFIRMED').length;
+    const done = outcomes.every((o) => o.state) && summary.deadLettered >= summary.deadLetterExpected && loyaltyDone;
     if (done) {
       summary.duplicateRuns = await countRuns(client, batch.duplicated);
       return summary;
@@ -172,6 +192,15 @@ export function formatSummary(s: DemoSummary, temporalUiUrl: string): string {
     `duplicates re-sent: ${s.duplicatesSent}, workflow runs for those orders: ${s.duplicateRuns} (one each)`,
     '(latency: order.placed occurredAt → saga closed)',
   ];
+  if (s.loyalty) {
+    const l = s.loyalty;
+    lines.push(
+      '',
+      `loyalty (choreographed, from its tables): confirmations handled ${l.confirmationsHandled}/${ended('CONFIRMED').length}, ` +
+        `${l.ordersAwarded} of ${l.membersConfirmed} member orders earned points`,
+      `loyalty points awarded ${l.pointsAwarded} (expected ${l.expectedPoints}), revoked ${l.pointsRevoked} (expected 0)`,
+    );
+  }
   const link = (o: OrderOutcome | undefined) =>
     o ? `${temporalUiUrl}/namespaces/default/workflows/${encodeURIComponent(orderWorkflowId(o.orderId))}` : '(none)';
   lines.push('', `Temporal Web UI, a confirmed saga:   ${link(ended('CONFIRMED')[0])}`);
@@ -186,6 +215,7 @@ export function summaryMatchesPlan(s: DemoSummary): boolean {
     !s.timedOut &&
     s.outcomes.every((o) => o.state === expectedState(o.kind)) &&
     s.deadLettered === s.deadLetterExpected &&
-    s.duplicateRuns === s.duplicatesSent
+    s.duplicateRuns === s.duplicatesSent &&
+    (!s.loyalty || (s.loyalty.pointsAwarded === s.loyalty.expectedPoints && s.loyalty.pointsRevoked === 0))
   );
 }

@@ -66,6 +66,8 @@ export interface OrderState {
   parked: ParkedState | null;
   /** Every operator decision on the parked saga, oldest first: who, what, why. */
   decisions: ParkedDecisionRecord[];
+  /** Loyalty points the order earned its customer, net of any taken back (the loyalty service's events). */
+  loyaltyPoints: number;
   /** Events folded so far, and the time of the last one. */
   eventCount: number;
   asOf: string | null;
@@ -87,6 +89,7 @@ export function emptyOrderState(orderId: string): OrderState {
     notificationsSent: [],
     parked: null,
     decisions: [],
+    loyaltyPoints: 0,
     eventCount: 0,
     asOf: null,
   };
@@ -207,6 +210,10 @@ export function applyEvent(s: OrderState, e: StoredEvent): OrderState {
       return { ...next, payment: 'REFUNDED', paidMinor: s.paidMinor - num(p.amountMinor) };
     case 'notifications.notification-sent':
       return { ...next, notificationsSent: [...s.notificationsSent, str(p.kind)] };
+    case 'loyalty.points-awarded':
+      return { ...next, loyaltyPoints: s.loyaltyPoints + num(p.points) };
+    case 'loyalty.points-revoked':
+      return { ...next, loyaltyPoints: s.loyaltyPoints - num(p.points) };
     default:
       return next;
   }

@@ -171,3 +171,20 @@ describe('orders history: the decision line', () => {
     expect(describeEvent('order.failed', { reason: 'x' })).toBe('');
   });
 });
+
+describe("the loyalty service in an order's story", () => {
+  it('folds points awarded and revoked into the state, and describes both events', () => {
+    const awarded = ev('loyalty.points-awarded', 9, { customerId: 'cust-1', points: 50 });
+    const revoked = ev('loyalty.points-revoked', 12, {
+      customerId: 'cust-1',
+      points: 50,
+      reason: 'payments.payment-refunded',
+    });
+    expect(rebuildOrderState(ORDER, [placed(), awarded]).loyaltyPoints).toBe(50);
+    expect(rebuildOrderState(ORDER, [placed(), awarded, revoked]).loyaltyPoints).toBe(0);
+    expect(describeEvent('loyalty.points-awarded', awarded.payload)).toBe('  +50 points to cust-1');
+    expect(describeEvent('loyalty.points-revoked', revoked.payload)).toBe(
+      '  -50 points from cust-1 (payments.payment-refunded)',
+    );
+  });
+});

@@ -94,6 +94,34 @@ describe('status view', () => {
     }
   });
 
+  it('shows the loyalty consumer: what it processed, points awarded and revoked, its lag and dead letters', async () => {
+    const loyalty = createMetrics('loyalty');
+    const server = await serveMetrics(loyalty.registry, 0);
+    try {
+      const url = `http://127.0.0.1:${server.port}/metrics`;
+      // Nothing about loyalty until a process reports its group.
+      expect(renderStatus(await takeSnapshot([url]))).not.toContain('Loyalty');
+      loyalty.loyaltyOutcomes.inc({ outcome: 'AWARDED' }, 4);
+      loyalty.loyaltyOutcomes.inc({ outcome: 'NO_POINTS' }, 3);
+      loyalty.loyaltyOutcomes.inc({ outcome: 'REVOKED' }, 1);
+      loyalty.loyaltyOutcomes.inc({ outcome: 'DUPLICATE_EVENT' }, 2);
+      loyalty.loyaltyPoints.inc({ direction: 'awarded' }, 410);
+      loyalty.loyaltyPoints.inc({ direction: 'revoked' }, 25);
+      loyalty.consumerLag.set({ group: 'scope1.loyalty', topic: 'scope1.order.confirmed', partition: '0' }, 6);
+      loyalty.consumerLag.set({ group: 'scope1.loyalty', topic: 'scope1.order.failed', partition: '1' }, 1);
+      // Another group's lag and DLQ are not the loyalty consumer's.
+      loyalty.consumerLag.set({ group: 'order-ingress', topic: 'order.placed', partition: '0' }, 50);
+      loyalty.deadLetterQueueSize.set({ topic: 'scope1.loyalty.dlq' }, 2);
+      loyalty.deadLetterQueueSize.set({ topic: 'order.placed.dlq' }, 9);
+      const text = renderStatus(await takeSnapshot([url]));
+      expect(text).toContain('Loyalty (choreographed');
+      expect(text).toContain('processed 10   awarded 4   no points 3   revoked 1   duplicates 2');
+      expect(text).toContain('points awarded 410   revoked 25   lag 7   dead letters 2');
+    } finally {
+      await server.close();
+    }
+  });
+
   it('shows the same lag once when two processes report it, never the sum', async () => {
     const p = await twoProcesses();
     try {

@@ -45,6 +45,16 @@ export interface UndoFact {
   orderId: string;
 }
 
+/** The loyalty tables' figures for a set of orders (see {@link LoyaltyLedger.totalsFor}). */
+export interface LoyaltyTotals {
+  /** Orders whose order.confirmed the service has handled (member or not). */
+  confirmationsHandled: number;
+  /** Orders that earned points. */
+  ordersAwarded: number;
+  pointsAwarded: number;
+  pointsRevoked: number;
+}
+
 export type LoyaltyFact = { kind: 'confirmed'; event: OrderConfirmed } | { kind: 'undone'; event: UndoFact };
 
 /** Where the consumed record came from, kept on its processed-event row. */
@@ -179,6 +189,34 @@ export class LoyaltyLedger {
       }),
     );
     return { outcome: 'REVOKED', points };
+  }
+
+  /**
+   * What the service's own tables say about these orders (not a tally kept in memory, so a restart
+   * or a second instance of the consumer cannot skew it): how many confirmations it has handled,
+   * how many of those earned points, and the points awarded and revoked.
+   */
+  async totalsFor(orderIds: readonly string[]): Promise<LoyaltyTotals> {
+    const { rows } = await this.db.query<{
+      confirmed: string;
+      awarded_orders: string;
+      awarded: string;
+      revoked: string;
+    }>(
+      `SELECT count(*) FILTER (WHERE confirmed_event_id IS NOT NULL) AS confirmed,
+              count(*) FILTER (WHERE awarded_points > 0) AS awarded_orders,
+              coalesce(sum(awarded_points), 0) AS awarded,
+              coalesce(sum(revoked_points), 0) AS revoked
+         FROM loyalty.order_points WHERE order_id = ANY($1)`,
+      [orderIds],
+    );
+    const r = rows[0];
+    return {
+      confirmationsHandled: toSafeInteger(r?.confirmed ?? '0', 'confirmations handled'),
+      ordersAwarded: toSafeInteger(r?.awarded_orders ?? '0', 'orders awarded'),
+      pointsAwarded: toSafeInteger(r?.awarded ?? '0', 'points awarded'),
+      pointsRevoked: toSafeInteger(r?.revoked ?? '0', 'points revoked'),
+    };
   }
 
   /** A member's balance (0 when the service never heard of them). */
