@@ -2,12 +2,13 @@
  * Ingress throughput, in one run on one Temporal server:
  *  1. saga starts per second through the ingress (Kafka → decode → validate → ledger → start),
  *     records produced beforehand so only consumption is timed;
- *  2. a bare loop of `client.workflow.start` with the same options and the same concurrency (one
- *     loop per partition), no Kafka, no ledger;
+ *  2. a bare loop of `client.workflow.start` with the same options and the same number in flight
+ *     (partitions × records in flight per partition loops), no Kafka, no ledger;
  *  3. Avro decode + zod validate + upcast records per second, in-process (registry lookups cached).
  * No worker polls the task queue: both paths measure starting, which is what the ingress does.
  *
- * Usage: npx tsx bench/ingress-throughput.ts [orders=2000] [partitions=6] [--shared-temporal]
+ * Usage: npx tsx bench/ingress-throughput.ts [orders=2000] [partitions=6] [inFlightPerPartition=1] [--shared-temporal]
+ * inFlightPerPartition is KTS_INGRESS_MAX_IN_FLIGHT_PER_PARTITION (every order its own key).
  * By default a private Temporal dev server (same CLI binary, SQLite file) is started, so other work
  * on the shared stack server cannot skew the comparison; --shared-temporal uses the stack's server.
  */
@@ -37,6 +38,8 @@ import { PrivateTemporal } from '../src/stack/private-temporal';
 const args = process.argv.slice(2).filter((a) => !a.startsWith('--'));
 const ORDERS = Number(args[0] ?? 2000);
 const PARTITIONS = Number(args[1] ?? 6);
+const PER_PARTITION = Number(args[2] ?? 1);
+const IN_FLIGHT = PARTITIONS * PER_PARTITION;
 const SHARED = process.argv.includes('--shared-temporal');
 const DECODE_RECORDS = 50_000;
 const endpoints = stackEndpoints(loadStackConfig());
@@ -86,6 +89,7 @@ async function main(): Promise<void> {
         ...temporalEnv,
         KTS_SCOPE: tag,
         KTS_INGRESS_PARTITION_CONCURRENCY: String(PARTITIONS),
+        KTS_INGRESS_MAX_IN_FLIGHT_PER_PARTITION: String(PER_PARTITION),
         LOG_LEVEL: 'silent',
       },
       { refuseForeignCredentials: false },
@@ -117,7 +121,7 @@ async function main(): Promise<void> {
     if (Number(ledger.rows[0]?.n) !== ORDERS) throw new Error(`ledger has ${ledger.rows[0]?.n} starts, not ${ORDERS}`);
     const ingressRate = (ORDERS - 1) / ((last - first) / 1000);
 
-    // 2. Bare loop: same options, same concurrency, same server.
+    // 2. Bare loop: same options, same number in flight, same server.
     const connection = await Connection.connect({ address: temporalAddress });
     const client = new Client({ connection });
     const queues = taskQueuesFor(`${tag}.bare`);
@@ -127,7 +131,7 @@ async function main(): Promise<void> {
     let next = 0;
     const t0 = performance.now();
     await Promise.all(
-      Array.from({ length: PARTITIONS }, async () => {
+      Array.from({ length: IN_FLIGHT }, async () => {
         for (let i = next++; i < ORDERS; i = next++) {
           const input = inputs[i]!;
           await client.workflow.start(ORDER_SAGA_WORKFLOW_TYPE, {
@@ -157,7 +161,13 @@ async function main(): Promise<void> {
       `machine: ${os.cpus().length} cores, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB, Node ${process.version}`,
     );
     console.log(`temporal: ${privateTemporal ? 'private dev server (SQLite file)' : 'shared stack server'}`);
-    console.log(`orders: ${ORDERS}, partitions = concurrency: ${PARTITIONS}`);
+    console.log(
+      `orders: ${ORDERS}, partitions: ${PARTITIONS}, in flight per partition: ${PER_PARTITION}, ` +
+        `in flight: ${IN_FLIGHT}; load average ${os
+          .loadavg()
+          .map((l) => l.toFixed(2))
+          .join(' ')}`,
+    );
     console.log(`ingress starts/s (Kafka → saga started): ${ingressRate.toFixed(0)}`);
     console.log(`bare client.workflow.start/s:            ${bareRate.toFixed(0)}`);
     console.log(`ingress / bare:                          ${((ingressRate / bareRate) * 100).toFixed(0)}%`);

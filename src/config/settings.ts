@@ -226,6 +226,12 @@ const roleShapes = {
   ingress: {
     KTS_PG_URL_INGRESS: secretPgUrl('ingress ledger', 'kts_ingress'),
     KTS_INGRESS_PARTITION_CONCURRENCY: int(1, 256).default(8).describe('Partitions handled side by side.'),
+    KTS_INGRESS_MAX_IN_FLIGHT_PER_PARTITION: int(1, 64)
+      .default(1)
+      .describe(
+        'Records of one partition handled side by side, never two of one order at once; offsets are ' +
+          'committed only below the lowest unfinished record. 1: strictly one after another.',
+      ),
     KTS_INGRESS_MAX_PAYLOAD_BYTES: int(64, 10_000_000)
       .default(256 * 1024)
       .describe('Larger records are dead-lettered unread.'),
@@ -376,6 +382,7 @@ export interface RoleSettings {
   ingress: {
     pgUrl: string;
     partitionConcurrency: number;
+    maxInFlightPerPartition: number;
     maxPayloadBytes: number;
     backoff: { initialMs: number; maxMs: number };
     temporalTimeoutMs: number;
@@ -645,6 +652,7 @@ function parseRole<R extends Role>(role: R, env: Env, stack: StackConfig): RoleS
       return {
         pgUrl: url(e.KTS_PG_URL_INGRESS, 'ingress'),
         partitionConcurrency: e.KTS_INGRESS_PARTITION_CONCURRENCY,
+        maxInFlightPerPartition: e.KTS_INGRESS_MAX_IN_FLIGHT_PER_PARTITION,
         maxPayloadBytes: e.KTS_INGRESS_MAX_PAYLOAD_BYTES,
         backoff: { initialMs: e.KTS_INGRESS_BACKOFF_INITIAL_MS, maxMs: e.KTS_INGRESS_BACKOFF_MAX_MS },
         temporalTimeoutMs: e.KTS_INGRESS_TEMPORAL_TIMEOUT_MS,

@@ -65,7 +65,8 @@ export async function startIngress(
   const producer = createProducer(kafka, KAFKA_RETRY);
   await producer.connect();
   const pool = createPgPool(cfg.pgUrl, settings.postgres, {
-    max: cfg.partitionConcurrency + 2,
+    // One connection per record that can be in flight, plus the two spare ones it always had.
+    max: cfg.partitionConcurrency * cfg.maxInFlightPerPartition + 2,
     applicationName: 'kts-ingress',
     onError: (err) => log.warn({ err }, 'ledger connection failed'),
   });
@@ -92,6 +93,7 @@ export async function startIngress(
       groupId,
       topics,
       partitionConcurrency: cfg.partitionConcurrency,
+      maxInFlightPerPartition: cfg.maxInFlightPerPartition,
       backoff: cfg.backoff,
       sessionTimeoutMs: cfg.sessionTimeoutMs,
     },
