@@ -143,11 +143,15 @@ export class IngressHandler {
         return { outcome: 'DUPLICATE_ORDER' };
       }
       const started = await gateway.start(value.event, value.sourceVersion);
-      // Before the ledger row: a crash in between redelivers the event, which then signals again
-      // (the saga's cancel flag is idempotent) instead of losing the cancel.
-      const pending = await ledger.pendingCancel(entry.orderId);
-      if (pending !== undefined) await gateway.cancel(entry.orderId, pending);
-      await ledger.recordStarted(entry, started.workflowId, started.outcome, at);
+      // Common case, one round trip: no cancel pending, ledger row written (see the method for why
+      // that is safe). A pending cancel is signalled before the ledger row: a crash in between
+      // redelivers the event, which then signals again (the saga's cancel flag is idempotent)
+      // instead of losing the cancel.
+      const pending = await ledger.recordStartedUnlessCancelPending(entry, started.workflowId, started.outcome, at);
+      if (pending !== undefined) {
+        await gateway.cancel(entry.orderId, pending);
+        await ledger.recordStarted(entry, started.workflowId, started.outcome, at);
+      }
       return { outcome: started.outcome };
     }
 

@@ -142,11 +142,53 @@ export class IngressLedger {
     );
   }
 
-  /** The reason of a cancel that arrived before its order, if one did. */
-  async pendingCancel(orderId: string): Promise<string | undefined> {
+  /**
+   * After a saga start: if no cancel is pending for the order, records the started saga and its
+   * event (like recordStarted) and returns undefined; if one is pending, writes nothing and returns
+   * its reason, so the caller signals the cancel first and then calls recordStarted. One round trip
+   * where there used to be two (pending-cancel read, then ledger write).
+   *
+   * Why this is safe. The read happens after the start returned, as before, and in the same statement
+   * (one snapshot) as the write, so "no cancel pending" and "ledger row written" are one atomic fact:
+   * - a cancel that commits its pending row after this snapshot signals again after that commit
+   *   (handler: signal, pending row, signal again), i.e. after our start: the saga gets it;
+   * - a pending row this statement sees makes it write nothing, so a crash before the caller's cancel
+   *   signal leaves the event unrecorded: redelivery starts again (ALREADY_STARTED), finds the row
+   *   again and signals; the saga's cancel flag is idempotent;
+   * - duplicates: both inserts keep ON CONFLICT DO NOTHING, so a second call changes nothing.
+   * Reading the pending row in the lookup before the start instead would not be safe: a cancel
+   * could write its row and signal (finding no saga) between that read and the start.
+   */
+  async recordStartedUnlessCancelPending(
+    entry: LedgerEntry,
+    workflowId: string,
+    outcome: 'STARTED' | 'ALREADY_STARTED',
+    source: EventSource,
+  ): Promise<string | undefined> {
+    // Data-modifying CTEs run whether or not the final SELECT reads them, all on one snapshot. The
+    // casts: parameters in a SELECT list get no type from the INSERT's columns.
     const res = await this.pool.query<{ reason: string }>(
-      'SELECT reason FROM ingress.pending_cancels WHERE order_id = $1',
-      [orderId],
+      `WITH pending AS (SELECT reason FROM ingress.pending_cancels WHERE order_id = $3),
+       saga AS (
+         INSERT INTO ingress.order_sagas (order_id, workflow_id, first_event_id, source_topic)
+         SELECT $3::text, $8::text, $1::uuid, $5::text WHERE NOT EXISTS (SELECT 1 FROM pending)
+         ON CONFLICT (order_id) DO NOTHING),
+       event AS (
+         INSERT INTO ingress.processed_events
+           (event_id, event_type, order_id, outcome, source_topic, source_partition, source_offset)
+         SELECT $1::uuid, $2::text, $3::text, $4::text, $5::text, $6::int, $7::bigint WHERE NOT EXISTS (SELECT 1 FROM pending)
+         ON CONFLICT (event_id) DO NOTHING)
+       SELECT reason FROM pending`,
+      [
+        entry.eventId,
+        entry.eventType,
+        entry.orderId,
+        outcome,
+        source.topic,
+        source.partition,
+        source.offset,
+        workflowId,
+      ],
     );
     return res.rows[0]?.reason;
   }

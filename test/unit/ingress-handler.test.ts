@@ -55,7 +55,17 @@ function fakes() {
       if (!events.has(e.eventId)) events.set(e.eventId, 'CANCEL_PENDING');
       return Promise.resolve();
     },
-    pendingCancel: (orderId: string) => Promise.resolve(pending.get(orderId)),
+    recordStartedUnlessCancelPending: (
+      e: { eventId: string; orderId: string },
+      _wf: string,
+      outcome: LedgerOutcome,
+    ) => {
+      const reason = pending.get(e.orderId);
+      if (reason !== undefined) return Promise.resolve(reason);
+      sagas.add(e.orderId);
+      if (!events.has(e.eventId)) events.set(e.eventId, outcome);
+      return Promise.resolve(undefined);
+    },
   } as unknown as IngressLedger;
   const running = new Set<string>();
   const starts: string[] = [];
