@@ -1,9 +1,10 @@
 /**
  * The Kafka side of the ingress. Partitions are handled concurrently; within a partition the shared
  * PartitionRunner (src/kafka/partition-runner.ts) handles records of different orders side by side
- * when configured to, one order's records strictly in order. An offset is resolved (and so committed) only after the handler returned, i.e.
- * after the record was durably handled. A handler error pauses just that partition with exponential
- * backoff; the record is fetched again on resume, never skipped.
+ * when configured to, one order's records strictly in order. An offset is resolved (and so
+ * committed) only once the handler returned for it and every record below it, i.e. once they were
+ * durably handled. A handler error pauses just that partition with exponential backoff; the record
+ * is fetched again on resume, never skipped.
  */
 import type { Consumer, Kafka } from 'kafkajs';
 import type { Logger } from 'pino';
