@@ -101,7 +101,10 @@ export class PartitionRunner {
     const inFlight = new Set<Promise<void>>();
     /** Per key, the task of its last dispatched record: the key's next record waits for it. */
     const tails = new Map<string, Promise<boolean>>();
-    const halted = (): boolean => failure !== undefined || !p.isRunning() || p.isStale();
+    /** A heartbeat that failed (e.g. a rebalance began): rethrown once nothing is in flight any more. */
+    let heartbeatError: { error: unknown } | undefined;
+    const halted = (): boolean =>
+      failure !== undefined || heartbeatError !== undefined || !p.isRunning() || p.isStale();
     const sourceAt = (i: number): SourceRecord => ({
       topic: batch.topic,
       partition: batch.partition,
@@ -139,7 +142,12 @@ export class PartitionRunner {
       if (watermark === from) return;
       this.unblock(tp);
       p.resolveOffset(messages[watermark - 1]!.offset);
-      await p.heartbeat();
+      if (heartbeatError) return;
+      // Not thrown at once: records still in flight must finish before the batch returns, or the
+      // partition's next owner could handle them while this member still does.
+      await p.heartbeat().catch((error: unknown) => {
+        heartbeatError = { error };
+      });
     };
 
     for (;;) {
@@ -153,6 +161,7 @@ export class PartitionRunner {
         continue;
       }
       // The window drained: either the batch is done, we were stopped, or a record failed.
+      if (heartbeatError) throw heartbeatError.error;
       if (!failure || !p.isRunning()) break; // shutting down: unhandled records stay uncommitted
       const { index, error } = failure;
       const source = sourceAt(index);

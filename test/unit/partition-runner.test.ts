@@ -10,6 +10,7 @@ class FakeBatch {
   readonly committed: string[] = [];
   paused = 0;
   running = true;
+  heartbeatFails = false;
   stale = false;
   readonly messages: KafkaMessage[];
 
@@ -38,7 +39,7 @@ class FakeBatch {
         if (last !== undefined && Number(offset) <= Number(last)) throw new Error(`resolved ${offset} after ${last}`);
         this.resolved.push(offset);
       },
-      heartbeat: () => Promise.resolve(),
+      heartbeat: () => (this.heartbeatFails ? Promise.reject(new Error('rebalance in progress')) : Promise.resolve()),
       pause: () => {
         this.paused += 1;
         return () => undefined;
@@ -254,5 +255,24 @@ describe('PartitionRunner', () => {
     expect(release).not.toHaveBeenCalled();
     expect(fake.paused).toBe(0);
     expect(fake.resolved).toEqual([]);
+  });
+
+  it('when a heartbeat fails lets the records in flight finish before it throws', async () => {
+    const fake = new FakeBatch(['a', 'b', 'c']);
+    const h = new ControlledHandler();
+    let settled = false;
+    const run = new PartitionRunner(h.handlers(), { backoff, maxInFlightPerPartition: 2 })
+      .runBatch(fake.payload())
+      .finally(() => (settled = true));
+    await flush();
+    fake.heartbeatFails = true;
+    h.complete('0');
+    await flush();
+    await flush();
+    expect(settled).toBe(false); // 1 is still in flight
+    expect(h.started).not.toContain('2');
+    h.complete('1');
+    await expect(run).rejects.toThrow('rebalance in progress');
+    expect(fake.watermark).toBe('1');
   });
 });
