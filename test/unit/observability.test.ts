@@ -138,7 +138,7 @@ describe('ingress handling of one record', () => {
     const codec = new EventCodec(memoryRegistry());
     const ledger = {
       lookup: () => Promise.resolve({ eventSeen: false, orderStarted: false }),
-      pendingCancel: () => Promise.resolve(undefined),
+      recordStartedUnlessCancelPending: () => Promise.resolve(undefined),
       recordStarted: () => Promise.resolve(),
     } as unknown as IngressLedger;
     let traceAtStart: string | undefined;
