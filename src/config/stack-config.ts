@@ -9,6 +9,10 @@ export const STACK_VERSIONS = {
   debezium: '3.6.1.Final',
   apicurio: '3.0.9',
   temporalCli: '1.9.1',
+  /** The full Temporal server (private-temporal-server.ts), built with `go install` from the module proxy. */
+  temporalServer: '1.32.2',
+  /** The Go toolchain that build asks for; the go command fetches it itself. */
+  temporalServerGo: 'go1.27.3',
 } as const;
 
 const port = z.coerce.number().int().min(1).max(65535);

@@ -77,7 +77,8 @@ export async function startSystem<R extends Role>(
     activityInterceptors: opts.activityInterceptors,
     gatewayRandom: opts.gatewayRandom,
   });
-  const temporal = await temporalClient();
+  // The client follows the settings (TEMPORAL_ADDRESS in opts.env points the whole system elsewhere).
+  const temporal = await temporalClient(settings.temporal.connection.address);
   const taskQueues = settings.common.names.taskQueues;
   return {
     scope,

@@ -1,0 +1,300 @@
+import type { ChildProcess } from 'node:child_process';
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+
+import { Connection } from '@temporalio/client';
+import { msToTs } from '@temporalio/common/lib/time';
+
+import { loadStackConfig, stackEndpoints } from '../config/stack-config';
+import { INDEXED_VALUE_TYPES } from '../provision/steps';
+import { ORDER_SEARCH_ATTRIBUTES } from '../shared/search-attributes';
+import { run } from './downloads';
+import { freePort } from './private-temporal';
+import { ensureTemporalServerBuild, temporalServerBin, temporalSqlToolBin } from './temporal-server-build';
+
+/**
+ * History shards of the private server. Fixed for a cluster's life (it cannot change without a new
+ * database), and the unit of history parallelism: 4 is plenty for one node on a 2-core machine,
+ * where each shard's owner loop and task queues cost CPU even when idle (production clusters use
+ * 512–4096 to spread over many hosts).
+ */
+export const PRIVATE_SERVER_HISTORY_SHARDS = 4;
+/** A free loopback port drawn at random from [20000, limit). */
+async function freePortBelow(limit: number): Promise<number> {
+  for (let attempt = 0; ; attempt++) {
+    const port = 20000 + Math.floor(Math.random() * (limit - 20000));
+    const free = await new Promise<boolean>((resolve) => {
+      const srv = net.createServer();
+      srv.once('error', () => resolve(false));
+      srv.listen(port, '127.0.0.1', () => srv.close(() => resolve(true)));
+    });
+    if (free) return port;
+    if (attempt > 100) throw new Error(`no free port below ${limit}`);
+  }
+}
+
+/** How long a closed workflow's history is kept in the `default` namespace the server registers. */
+const RETENTION_MS = 24 * 3600 * 1000;
+
+export interface PrivateTemporalServerOptions {
+  /** PostgreSQL superuser URL (creates the server's two databases). Default: the stack's PostgreSQL. */
+  postgresUrl?: string;
+  /** The stack's download cache (the built server lives there). */
+  cacheDir?: string;
+  /** One line per start-up phase; default: stderr. */
+  progress?: (line: string) => void;
+}
+
+/**
+ * A full Temporal server (frontend, history, matching, worker services in one process) on PostgreSQL
+ * persistence and PostgreSQL visibility, as users run it in production rather than the dev server's
+ * SQLite. Same shape as PrivateTemporal: create(), address, start(), stop(). Its two databases
+ * (temporal_<port>, temporal_visibility_<port>) are set up by the server's own SQL tool on start and
+ * dropped on stop; the shared stack's Temporal is never touched.
+ */
+export class PrivateTemporalServer {
+  private child: ChildProcess | undefined;
+  readonly dir: string;
+  readonly databases: { main: string; visibility: string };
+  private readonly pg: URL;
+
+  private constructor(
+    readonly port: number,
+    private readonly otherPorts: number[],
+    private readonly cacheDir: string,
+    postgresUrl: string,
+    private readonly progress: (line: string) => void,
+  ) {
+    this.dir = path.join(os.tmpdir(), `kts-private-temporal-server-${port}`);
+    fs.rmSync(this.dir, { recursive: true, force: true });
+    fs.mkdirSync(this.dir, { recursive: true });
+    this.databases = { main: `temporal_${port}`, visibility: `temporal_visibility_${port}` };
+    this.pg = new URL(postgresUrl);
+  }
+
+  /** On free loopback ports (frontend gRPC and HTTP, and each service's gRPC and membership port). */
+  static async create(opts: PrivateTemporalServerOptions = {}): Promise<PrivateTemporalServer> {
+    const stack = loadStackConfig();
+    const ports: number[] = [];
+    // One at a time: a probe closes before returning, so parallel calls could repeat a port. The
+    // membership ports (indexes 2, 4, 6, 8 below) go into a smallint column of cluster_membership, so
+    // they must lie below 32768, under the kernel's ephemeral range where freePort draws from.
+    for (let i = 0; i < 9; i++) {
+      const membership = i >= 2 && i % 2 === 0;
+      let p = membership ? await freePortBelow(32768) : await freePort();
+      while (ports.includes(p)) p = membership ? await freePortBelow(32768) : await freePort();
+      ports.push(p);
+    }
+    const [frontend, ...others] = ports as [number, ...number[]];
+    const progress = opts.progress ?? ((line: string) => process.stderr.write(`[temporal-server] ${line}\n`));
+    return new PrivateTemporalServer(
+      frontend,
+      others,
+      opts.cacheDir ?? stack.cacheDir,
+      opts.postgresUrl ?? stackEndpoints(stack).postgresUrl,
+      progress,
+    );
+  }
+
+  get address(): string {
+    return `127.0.0.1:${this.port}`;
+  }
+
+  /** Builds the server once (cached), sets up its databases, starts it and registers `default`. */
+  async start(): Promise<void> {
+    const t0 = Date.now();
+    const phase = (what: string) => this.progress(`${what} (${((Date.now() - t0) / 1000).toFixed(1)} s)`);
+    const built = await ensureTemporalServerBuild(this.cacheDir, (l) => this.progress(l));
+    phase(built === 'hit' ? 'server binary cached' : 'server binary built');
+    await this.sqlTool(this.databases.main, 'drop-database', '--force');
+    await this.sqlTool(this.databases.visibility, 'drop-database', '--force');
+    for (const [db, schema] of [
+      [this.databases.main, 'postgresql/v12/temporal'],
+      [this.databases.visibility, 'postgresql/v12/visibility'],
+    ] as const) {
+      await this.sqlTool(db, 'create-database');
+      await this.sqlTool(db, 'setup-schema', '-v', '0.0');
+      await this.sqlTool(db, 'update-schema', '--schema-name', schema);
+      phase(`database ${db}: ${schema} schema set up`);
+    }
+    const configFile = path.join(this.dir, 'config.yaml');
+    const dynamicFile = path.join(this.dir, 'dynamic-config.yaml');
+    // JSON is YAML: the config is written from code, no template.
+    fs.writeFileSync(configFile, JSON.stringify(this.config(dynamicFile), null, 2));
+    fs.writeFileSync(dynamicFile, JSON.stringify(DYNAMIC_CONFIG, null, 2));
+    const log = fs.openSync(path.join(this.dir, 'server.log'), 'a');
+    this.child = spawn(temporalServerBin(this.cacheDir), ['--config-file', configFile, '--allow-no-auth', 'start'], {
+      stdio: ['ignore', log, log],
+    });
+    fs.closeSync(log);
+    const exited = new Promise<never>((_, reject) =>
+      this.child?.once('exit', (code) =>
+        reject(new Error(`temporal-server exited (${code}) during start-up; see ${this.dir}/server.log`)),
+      ),
+    );
+    exited.catch(() => {});
+    const connection = await Promise.race([this.connectWhenUp(), exited]);
+    try {
+      phase(`frontend up on ${this.address}`);
+      await this.registerDefaultNamespace(connection);
+      phase('namespace default registered with the saga search attributes');
+      await Promise.race([this.waitSearchAttributesVisible(connection), exited]);
+      phase('ready');
+    } finally {
+      await connection.close();
+    }
+  }
+
+  /** Stops the server (SIGTERM, SIGKILL after 20 s) and drops its two databases. */
+  async stop(opts: { keepDatabases?: boolean } = {}): Promise<void> {
+    const child = this.child;
+    this.child = undefined;
+    if (child && child.exitCode === null && child.signalCode === null) {
+      const exited = new Promise((r) => child.once('exit', r));
+      child.kill('SIGTERM');
+      const timer = setTimeout(() => child.kill('SIGKILL'), 20_000);
+      await exited;
+      clearTimeout(timer);
+    }
+    if (!opts.keepDatabases) {
+      await this.sqlTool(this.databases.main, 'drop-database', '--force');
+      await this.sqlTool(this.databases.visibility, 'drop-database', '--force');
+    }
+  }
+
+  private sqlTool(db: string, ...args: string[]): Promise<void> {
+    // Connection through the environment, so the password never shows in the process list.
+    const env = {
+      ...process.env,
+      SQL_PLUGIN: 'postgres12',
+      SQL_HOST: this.pg.hostname,
+      SQL_PORT: this.pg.port || '5432',
+      SQL_USER: decodeURIComponent(this.pg.username),
+      SQL_PASSWORD: decodeURIComponent(this.pg.password),
+    };
+    return run(temporalSqlToolBin(this.cacheDir), ['--db', db, ...args], { env });
+  }
+
+  private config(dynamicFile: string): unknown {
+    const [fHttp, fMember, hGrpc, hMember, mGrpc, mMember, wGrpc, wMember] = this.otherPorts;
+    const sql = (databaseName: string, maxConns: number) => ({
+      sql: {
+        pluginName: 'postgres12',
+        databaseName,
+        connectAddr: `${this.pg.hostname}:${this.pg.port || '5432'}`,
+        connectProtocol: 'tcp',
+        user: decodeURIComponent(this.pg.username),
+        password: decodeURIComponent(this.pg.password),
+        maxConns,
+        maxIdleConns: maxConns,
+        maxConnLifetime: '1h',
+      },
+    });
+    const service = (grpcPort: number | undefined, membershipPort: number | undefined, extra = {}) => ({
+      rpc: { grpcPort, membershipPort, bindOnLocalHost: true, ...extra },
+    });
+    return {
+      log: { stdout: true, level: 'warn' },
+      persistence: {
+        defaultStore: 'default',
+        visibilityStore: 'visibility',
+        numHistoryShards: PRIVATE_SERVER_HISTORY_SHARDS,
+        datastores: { default: sql(this.databases.main, 20), visibility: sql(this.databases.visibility, 10) },
+      },
+      global: { membership: { maxJoinDuration: '30s', broadcastAddress: '127.0.0.1' } },
+      services: {
+        frontend: service(this.port, fMember, { httpPort: fHttp }),
+        history: service(hGrpc, hMember),
+        matching: service(mGrpc, mMember),
+        worker: service(wGrpc, wMember),
+      },
+      clusterMetadata: {
+        enableGlobalNamespace: false,
+        failoverVersionIncrement: 10,
+        masterClusterName: 'active',
+        currentClusterName: 'active',
+        clusterInformation: {
+          active: { enabled: true, initialFailoverVersion: 1, rpcName: 'frontend', rpcAddress: this.address },
+        },
+      },
+      dcRedirectionPolicy: { policy: 'noop' },
+      dynamicConfigClient: { filepath: dynamicFile, pollInterval: '10s' },
+    };
+  }
+
+  private async connectWhenUp(): Promise<Connection> {
+    const deadline = Date.now() + 120_000;
+    for (;;) {
+      try {
+        const connection = await Connection.connect({ address: this.address, connectTimeout: 1000 });
+        await connection.workflowService.getSystemInfo({});
+        return connection;
+      } catch (err) {
+        if (Date.now() > deadline) throw new Error(`temporal-server did not come up: ${(err as Error).message}`);
+        await new Promise((r) => setTimeout(r, 500));
+      }
+    }
+  }
+
+  private async registerDefaultNamespace(connection: Connection): Promise<void> {
+    try {
+      await connection.workflowService.registerNamespace({
+        namespace: 'default',
+        workflowExecutionRetentionPeriod: msToTs(RETENTION_MS),
+      });
+    } catch (err) {
+      if (!/already exists|AlreadyExists/i.test((err as Error).message)) throw err;
+    }
+    // The namespace registry refreshes every 2 s: retry until the operator service knows it.
+    const deadline = Date.now() + 60_000;
+    for (;;) {
+      try {
+        await connection.operatorService.addSearchAttributes({
+          namespace: 'default',
+          searchAttributes: Object.fromEntries(
+            ORDER_SEARCH_ATTRIBUTES.map((k) => [k.name, INDEXED_VALUE_TYPES[k.type] ?? 0]),
+          ),
+        });
+        return;
+      } catch (err) {
+        if (/already exists/i.test((err as Error).message)) return;
+        if (Date.now() > deadline) throw err;
+        await new Promise((r) => setTimeout(r, 500));
+      }
+    }
+  }
+
+  /**
+   * The frontend validates a visibility query against its cached namespace: once a query naming every
+   * saga search attribute passes, sagas can start with them (history's cache follows within 2 s, and a
+   * workflow task that fails meanwhile is retried).
+   */
+  private async waitSearchAttributesVisible(connection: Connection): Promise<void> {
+    const query = ORDER_SEARCH_ATTRIBUTES.map((k) => `${k.name} IS NULL`).join(' AND ');
+    const deadline = Date.now() + 60_000;
+    for (;;) {
+      try {
+        await connection.workflowService.countWorkflowExecutions({ namespace: 'default', query });
+        return;
+      } catch (err) {
+        if (Date.now() > deadline) throw new Error(`search attributes not visible: ${(err as Error).message}`);
+        await new Promise((r) => setTimeout(r, 500));
+      }
+    }
+  }
+}
+
+/**
+ * Dynamic config of the private server: the worker-versioning APIs the saga's deployment support uses
+ * (the dev server turns them on too), and longer IDs than the default 255 need not be allowed.
+ */
+const DYNAMIC_CONFIG = {
+  'frontend.workerVersioningDataAPIs': [{ value: true }],
+  'frontend.workerVersioningWorkflowAPIs': [{ value: true }],
+  'frontend.workerVersioningRuleAPIs': [{ value: true }],
+  'system.enableDeploymentVersions': [{ value: true }],
+  'system.enableDeployments': [{ value: true }],
+};
