@@ -25,6 +25,9 @@ fi
 step "local stack: up (downloads on first run only)"
 node_modules/.bin/tsx src/stack/cli.ts up
 
+step "full Temporal server for its test (go install on first run only, ~6 min; then cached)"
+node_modules/.bin/tsx src/stack/cli.ts build-temporal-server
+
 step "tests"
 # Suites that share the real servers run one file at a time; each test uses its own topics, queues and ids.
 results=.stack/jest-results.json

@@ -3,7 +3,7 @@ import fs from 'node:fs';
 
 import { Command } from 'commander';
 
-import { loadStackConfig } from '../config/stack-config';
+import { loadStackConfig, STACK_VERSIONS } from '../config/stack-config';
 import { buildPlan } from '../provision/plan';
 import type { ProvisionReport } from '../provision/run';
 import { formatStepLine, runProvision } from '../provision/run';
@@ -12,6 +12,7 @@ import type { ComponentName } from './component';
 import { logFile } from './component';
 import { run } from './downloads';
 import { COMPONENTS, stackDown, stackStatus, stackUp } from './stack';
+import { ensureTemporalServerBuild } from './temporal-server-build';
 
 function fail(err: unknown): never {
   // One line that says what is wrong and what to do; stack traces only on request.
@@ -122,6 +123,19 @@ export function buildStackCli(): Command {
     .command('down')
     .description('stop the processes this tool started (by recorded pid); leaves data in place')
     .action(async () => stackDown(loadStackConfig()));
+
+  program
+    .command('build-temporal-server')
+    .description(
+      `build the full Temporal server ${STACK_VERSIONS.temporalServer} and its SQL tool with go install into the cache (first run only)`,
+    )
+    .action(async () => {
+      const t0 = Date.now();
+      const result = await ensureTemporalServerBuild(loadStackConfig().cacheDir, (line) => console.log(`  ${line}`));
+      console.log(
+        `temporal-server ${STACK_VERSIONS.temporalServer}: ${result === 'hit' ? 'cached' : 'built'} in ${((Date.now() - t0) / 1000).toFixed(1)}s`,
+      );
+    });
 
   program
     .command('logs')
