@@ -39,7 +39,7 @@ export async function startPrivateEngine(kind: EngineKind, opts: PrivateEngineOp
     }
     return { kind, address: server.address, stop: () => server.stop() };
   }
-  const dev = await PrivateTemporal.create(opts.cacheDir);
+  const dev = await PrivateTemporal.create({ cacheDir: opts.cacheDir });
   await dev.start();
   const connection = await Connection.connect({ address: dev.address });
   try {
