@@ -36,8 +36,8 @@ import { provisionSettingsFrom } from '../src/provision/settings';
 import { SERVICE_NAMES } from '../src/services/registry';
 import { orderWorkflowId, taskQueuesFor } from '../src/shared/saga-contract';
 import { DECLINED_CARD_TOKEN } from '../src/simulated-external/card-gateway';
-import type { EngineKind, TemporalEngine } from './pipeline-engine';
-import { createEngine, ENGINE_KINDS } from './pipeline-engine';
+import type { EngineKind } from '../src/stack/private-temporal-engine';
+import { ENGINE_KINDS, startPrivateEngine } from '../src/stack/private-temporal-engine';
 import type { WindowResult } from './pipeline-report';
 import { isBounded, percentiles, renderSvg, renderTable, summarize, trend } from './pipeline-report';
 
@@ -142,7 +142,6 @@ const WORKER_ENTRIES: { name: string; entry: string; role: Role }[] = [
 
 async function main(): Promise<void> {
   const startedAt = new Date();
-  const engine: TemporalEngine = await createEngine(opts.engine);
   const env = { ...process.env, KTS_SCOPE: scope, LOG_LEVEL: 'info', KTS_METRICS_PORT: '0' };
   const processes: RoleProcess[] = [];
   const cleanups: { what: string; run: () => Promise<unknown> }[] = [];
@@ -154,7 +153,9 @@ async function main(): Promise<void> {
   say(`scope ${scope}; ${os.cpus().length} cores, load ${os.loadavg()[0]!.toFixed(1)}; engine ${opts.engine}`);
   try {
     const t0 = Date.now();
-    await engine.start();
+    // A fresh private engine per run, so the figures are not skewed by a server that already holds
+    // thousands of workflows; the full server reports its start-up phases as it goes.
+    const engine = await startPrivateEngine(opts.engine, { progress: (line) => say(`engine: ${line}`) });
     cleanups.push({ what: 'stop the engine', run: () => engine.stop() });
     say(`engine up at ${engine.address} (${Date.now() - t0} ms)`);
     const runEnv = { ...env, TEMPORAL_ADDRESS: engine.address };

@@ -7,7 +7,7 @@ import { existsSync, readdirSync } from 'node:fs';
 import path from 'node:path';
 
 // Modules the benchmarks import, not benchmarks themselves (workflow files are bundled by them).
-const HELPERS = new Set(['run', 'pipeline-report', 'pipeline-engine', 'lean-saga-activities']);
+const HELPERS = new Set(['run', 'pipeline-report', 'lean-saga-activities']);
 const available = readdirSync(__dirname)
   .filter((f) => f.endsWith('.ts'))
   .map((f) => f.slice(0, -3))
