@@ -47,6 +47,14 @@ export const STACK_SHAPE = {
       'Kafka nodes of the local stack (stack up --kafka-brokers): 1, or 3 with replication 3, min ISR 2. ' +
         'Node n takes KTS_KAFKA_PORT and KTS_KAFKA_CONTROLLER_PORT + 2(n-1).',
     ),
+  KTS_STACK_TEMPORAL: z
+    .enum(['dev', 'server'])
+    .default('dev')
+    .describe(
+      "Temporal of the local stack (stack up --temporal): 'dev', the dev server on SQLite with its Web UI, or " +
+        "'server', the full server on the stack's PostgreSQL (built once with go; no Web UI). Its other ports " +
+        'lie around KTS_TEMPORAL_PORT as in Temporal: +1, +2, +6, +10 and membership -300 to -294.',
+    ),
   KTS_REGISTRY_PORT: port.default(8081).describe('Local stack Apicurio registry port.'),
   KTS_CONNECT_PORT: port.default(8083).describe('Local stack Kafka Connect port.'),
   KTS_PG_PASSWORD: z.string().min(1).default('postgres').describe('Local stack PostgreSQL superuser password.'),
@@ -75,7 +83,48 @@ export interface StackConfig {
    * cluster. Unset means 1, so a config built by hand for a private single server stays valid.
    */
   kafkaBrokers?: number;
+  /** Which Temporal the stack runs (KTS_STACK_TEMPORAL); unset means the dev server. */
+  temporalEngine?: 'dev' | 'server';
 }
+
+/** Every port one full Temporal server process listens on: four services, each with gRPC and membership. */
+export type TemporalServerPorts = Record<
+  | 'frontend'
+  | 'frontendHttp'
+  | 'frontendMembership'
+  | 'history'
+  | 'historyMembership'
+  | 'matching'
+  | 'matchingMembership'
+  | 'worker'
+  | 'workerMembership',
+  number
+>;
+
+/**
+ * The stack's full-server ports, laid out around the frontend port as Temporal's own defaults are
+ * around 7233 (history 7234, matching 7235, worker 7239, HTTP 7243, membership 6933–6939), so the
+ * default stack matches what Temporal's docs and tools expect.
+ */
+export function stackTemporalServerPorts(frontend: number): TemporalServerPorts {
+  return {
+    frontend,
+    frontendHttp: frontend + 10,
+    frontendMembership: frontend - 300,
+    history: frontend + 1,
+    historyMembership: frontend - 299,
+    matching: frontend + 2,
+    matchingMembership: frontend - 298,
+    worker: frontend + 6,
+    workerMembership: frontend - 294,
+  };
+}
+
+/**
+ * Membership ports go into a smallint column of cluster_membership: one at or above 32768 makes the
+ * server fail at start-up with an obscure SQL error, so settings refuse it first.
+ */
+export const MAX_MEMBERSHIP_PORT = 32767;
 
 /** Port distance between two Kafka nodes of the local stack: node n uses port + 2(n-1). */
 export const KAFKA_NODE_PORT_STEP = 2;
@@ -149,6 +198,20 @@ export function loadStackConfig(env: NodeJS.ProcessEnv = process.env): StackConf
   for (const n of kafkaNodes({ ports, kafkaBrokers: e.KTS_STACK_KAFKA_BROKERS }).slice(1)) {
     claims.push([`kafka node ${n.id}`, n.port], [`kafka node ${n.id} controller`, n.controllerPort]);
   }
+  if (e.KTS_STACK_TEMPORAL === 'server') {
+    // The full server listens on more ports than the frontend: each must be free of every other server.
+    for (const [name, value] of Object.entries(stackTemporalServerPorts(ports.temporal))) {
+      if (name === 'frontend') continue;
+      const membership = name.endsWith('Membership');
+      if (value < 1 || value > 65535 || (membership && value > MAX_MEMBERSHIP_PORT)) {
+        throw new Error(
+          `invalid stack settings: KTS_TEMPORAL_PORT ${ports.temporal} puts the full server's ${name} port at ${value}` +
+            ` (membership ports must stay below 32768): choose a KTS_TEMPORAL_PORT from 301 to ${MAX_MEMBERSHIP_PORT + 294}`,
+        );
+      }
+      claims.push([`temporal server ${name}`, value]);
+    }
+  }
   for (const [name, value] of claims) {
     const other = seen.get(value);
     if (other) throw new Error(`invalid stack settings: ${name} and ${other} both use port ${value}`);
@@ -161,6 +224,7 @@ export function loadStackConfig(env: NodeJS.ProcessEnv = process.env): StackConf
     ports,
     postgres: { user: 'postgres', password: e.KTS_PG_PASSWORD, database: 'postgres' },
     kafkaBrokers: e.KTS_STACK_KAFKA_BROKERS,
+    temporalEngine: e.KTS_STACK_TEMPORAL,
   };
 }
 

@@ -26,6 +26,7 @@ interface UpOptions {
   cdc: boolean;
   provision: boolean;
   kafkaBrokers?: string;
+  temporal?: string;
 }
 
 const mb = (bytes: number | undefined) => (bytes === undefined ? '-' : `${Math.round(bytes / 2 ** 20)} MiB`);
@@ -35,7 +36,7 @@ export function buildStackCli(): Command {
     .description('Run the real servers of kafka-temporal-saga as local processes on 127.0.0.1 (no Docker needed).')
     .addHelpText(
       'after',
-      `\nComponents: ${COMPONENTS.map((c) => c.name).join(', ')}\nSettings (env): KTS_DATA_DIR, KTS_CACHE_DIR, KTS_PG_PORT, KTS_TEMPORAL_PORT, KTS_TEMPORAL_UI_PORT,\n  KTS_KAFKA_PORT, KTS_KAFKA_CONTROLLER_PORT, KTS_STACK_KAFKA_BROKERS, KTS_REGISTRY_PORT, KTS_CONNECT_PORT`,
+      `\nComponents: ${COMPONENTS.map((c) => c.name).join(', ')}\nSettings (env): KTS_DATA_DIR, KTS_CACHE_DIR, KTS_PG_PORT, KTS_TEMPORAL_PORT, KTS_TEMPORAL_UI_PORT,\n  KTS_KAFKA_PORT, KTS_KAFKA_CONTROLLER_PORT, KTS_STACK_KAFKA_BROKERS, KTS_STACK_TEMPORAL, KTS_REGISTRY_PORT, KTS_CONNECT_PORT`,
     );
 
   program
@@ -49,10 +50,15 @@ export function buildStackCli(): Command {
       '--kafka-brokers <n>',
       'Kafka nodes: 1, or 3 for a replicated KRaft cluster (replication 3, min.insync.replicas 2); same as KTS_STACK_KAFKA_BROKERS',
     )
+    .option(
+      '--temporal <kind>',
+      "'dev' (the dev server on SQLite, with the Web UI) or 'server' (the full server on the stack's PostgreSQL, built with go on first use); same as KTS_STACK_TEMPORAL",
+    )
     .action(async (names: string[], opts: UpOptions) => {
-      // The flag is the variable for this run: the stack settings and provisioning's defaults
-      // (replication of the topics it creates) both read it.
+      // The flags are the variables for this run: the stack settings and provisioning's defaults
+      // (replication of the topics it creates) both read them.
       if (opts.kafkaBrokers !== undefined) process.env.KTS_STACK_KAFKA_BROKERS = opts.kafkaBrokers;
+      if (opts.temporal !== undefined) process.env.KTS_STACK_TEMPORAL = opts.temporal;
       const cfg = loadStackConfig();
       const t0 = Date.now();
       const results = await stackUp(cfg, names);
@@ -93,6 +99,11 @@ export function buildStackCli(): Command {
           `  provisioned: ${provisioned.pending} step(s) changed, ${provisioned.steps.length - provisioned.pending} in place`,
         );
       console.log(`\nlogs: ${cfg.dataDir}/logs   stop: npm run stack -- down`);
+      if (cfg.temporalEngine === 'server') {
+        console.log(
+          'Temporal is the full server on PostgreSQL (no Web UI): set KTS_STACK_TEMPORAL=server for stack status and the tests too',
+        );
+      }
       if ((cfg.kafkaBrokers ?? 1) > 1) {
         console.log(
           `Kafka runs ${cfg.kafkaBrokers} nodes: set KTS_STACK_KAFKA_BROKERS=${cfg.kafkaBrokers} for the app and provisioning too`,

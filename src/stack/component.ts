@@ -21,8 +21,8 @@ export interface StackContext {
  */
 export interface Component {
   name: ComponentName;
-  /** Components that must be healthy before this one starts. */
-  dependsOn: ComponentName[];
+  /** Components that must be healthy before this one starts (some depend on the settings). */
+  dependsOn: ComponentName[] | ((cfg: StackConfig) => ComponentName[]);
   /** Commands on PATH this component needs, with the hint shown when one is missing. */
   prerequisites: { command: string; hint: string }[];
   ports(cfg: StackConfig): number[];
@@ -36,6 +36,16 @@ export interface Component {
    */
   extraPidFiles?(cfg: StackConfig): string[];
   health(cfg: StackConfig): Promise<string>;
+  /**
+   * Whether a process this tool started (its pid record) is what these settings would start; when
+   * not (another mode of the same component), `up` replaces it without waiting for it to be healthy.
+   */
+  startedAs?(cfg: StackConfig, rec: PidRecord): boolean;
+}
+
+/** The components `c` needs healthy first, under these settings. */
+export function dependenciesOf(c: Component, cfg: StackConfig): ComponentName[] {
+  return typeof c.dependsOn === 'function' ? c.dependsOn(cfg) : c.dependsOn;
 }
 
 export function componentDir(cfg: StackConfig, name: ComponentName): string {

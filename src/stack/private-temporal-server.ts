@@ -11,9 +11,14 @@ import { msToTs } from '@temporalio/common/lib/time';
 import { loadStackConfig, stackEndpoints } from '../config/stack-config';
 import { INDEXED_VALUE_TYPES } from '../provision/steps';
 import { ORDER_SEARCH_ATTRIBUTES } from '../shared/search-attributes';
-import { run } from './downloads';
 import { freePort } from './private-temporal';
-import { ensureTemporalServerBuild, temporalServerBin, temporalSqlToolBin } from './temporal-server-build';
+import { ensureTemporalServerBuild, temporalServerBin } from './temporal-server-build';
+import {
+  setupTemporalDatabases,
+  TEMPORAL_SERVER_DYNAMIC_CONFIG,
+  temporalServerConfig,
+  temporalSqlTool,
+} from './temporal-server-config';
 
 /**
  * History shards of the private server. Fixed for a cluster's life (it cannot change without a new
@@ -109,22 +114,18 @@ export class PrivateTemporalServer {
     const phase = (what: string) => this.progress(`${what} (${((Date.now() - t0) / 1000).toFixed(1)} s)`);
     const built = await ensureTemporalServerBuild(this.cacheDir, (l) => this.progress(l));
     phase(built === 'hit' ? 'server binary cached' : 'server binary built');
-    await this.sqlTool(this.databases.main, 'drop-database', '--force');
-    await this.sqlTool(this.databases.visibility, 'drop-database', '--force');
-    for (const [db, schema] of [
-      [this.databases.main, 'postgresql/v12/temporal'],
-      [this.databases.visibility, 'postgresql/v12/visibility'],
-    ] as const) {
-      await this.sqlTool(db, 'create-database');
-      await this.sqlTool(db, 'setup-schema', '-v', '0.0');
-      await this.sqlTool(db, 'update-schema', '--schema-name', schema);
-      phase(`database ${db}: ${schema} schema set up`);
-    }
+    await setupTemporalDatabases({
+      cacheDir: this.cacheDir,
+      postgres: this.pg,
+      databases: this.databases,
+      fresh: true,
+      progress: phase,
+    });
     const configFile = path.join(this.dir, 'config.yaml');
     const dynamicFile = path.join(this.dir, 'dynamic-config.yaml');
     // JSON is YAML: the config is written from code, no template.
     fs.writeFileSync(configFile, JSON.stringify(this.config(dynamicFile), null, 2));
-    fs.writeFileSync(dynamicFile, JSON.stringify(DYNAMIC_CONFIG, null, 2));
+    fs.writeFileSync(dynamicFile, JSON.stringify(TEMPORAL_SERVER_DYNAMIC_CONFIG, null, 2));
     const log = fs.openSync(path.join(this.dir, 'server.log'), 'a');
     this.child = spawn(temporalServerBin(this.cacheDir), ['--config-file', configFile, '--allow-no-auth', 'start'], {
       stdio: ['ignore', log, log],
@@ -160,69 +161,40 @@ export class PrivateTemporalServer {
       clearTimeout(timer);
     }
     if (!opts.keepDatabases) {
-      await this.sqlTool(this.databases.main, 'drop-database', '--force');
-      await this.sqlTool(this.databases.visibility, 'drop-database', '--force');
+      await temporalSqlTool(this.cacheDir, this.pg, this.databases.main, 'drop-database', '--force');
+      await temporalSqlTool(this.cacheDir, this.pg, this.databases.visibility, 'drop-database', '--force');
     }
   }
 
-  private sqlTool(db: string, ...args: string[]): Promise<void> {
-    // Connection through the environment, so the password never shows in the process list.
-    const env = {
-      ...process.env,
-      SQL_PLUGIN: 'postgres12',
-      SQL_HOST: this.pg.hostname,
-      SQL_PORT: this.pg.port || '5432',
-      SQL_USER: decodeURIComponent(this.pg.username),
-      SQL_PASSWORD: decodeURIComponent(this.pg.password),
-    };
-    return run(temporalSqlToolBin(this.cacheDir), ['--db', db, ...args], { env });
-  }
-
-  private config(dynamicFile: string): unknown {
-    const [fHttp, fMember, hGrpc, hMember, mGrpc, mMember, wGrpc, wMember] = this.otherPorts;
-    const sql = (databaseName: string, maxConns: number) => ({
-      sql: {
-        pluginName: 'postgres12',
-        databaseName,
-        connectAddr: `${this.pg.hostname}:${this.pg.port || '5432'}`,
-        connectProtocol: 'tcp',
-        user: decodeURIComponent(this.pg.username),
-        password: decodeURIComponent(this.pg.password),
-        maxConns,
-        maxIdleConns: maxConns,
-        maxConnLifetime: '1h',
+  private config(dynamicConfigFile: string): unknown {
+    const [
+      frontendHttp,
+      frontendMembership,
+      history,
+      historyMembership,
+      matching,
+      matchingMembership,
+      worker,
+      workerMembership,
+    ] = this.otherPorts as [number, number, number, number, number, number, number, number];
+    return temporalServerConfig({
+      ports: {
+        frontend: this.port,
+        frontendHttp,
+        frontendMembership,
+        history,
+        historyMembership,
+        matching,
+        matchingMembership,
+        worker,
+        workerMembership,
       },
+      host: '127.0.0.1',
+      postgres: this.pg,
+      databases: this.databases,
+      historyShards: PRIVATE_SERVER_HISTORY_SHARDS,
+      dynamicConfigFile,
     });
-    const service = (grpcPort: number | undefined, membershipPort: number | undefined, extra = {}) => ({
-      rpc: { grpcPort, membershipPort, bindOnLocalHost: true, ...extra },
-    });
-    return {
-      log: { stdout: true, level: 'warn' },
-      persistence: {
-        defaultStore: 'default',
-        visibilityStore: 'visibility',
-        numHistoryShards: PRIVATE_SERVER_HISTORY_SHARDS,
-        datastores: { default: sql(this.databases.main, 20), visibility: sql(this.databases.visibility, 10) },
-      },
-      global: { membership: { maxJoinDuration: '30s', broadcastAddress: '127.0.0.1' } },
-      services: {
-        frontend: service(this.port, fMember, { httpPort: fHttp }),
-        history: service(hGrpc, hMember),
-        matching: service(mGrpc, mMember),
-        worker: service(wGrpc, wMember),
-      },
-      clusterMetadata: {
-        enableGlobalNamespace: false,
-        failoverVersionIncrement: 10,
-        masterClusterName: 'active',
-        currentClusterName: 'active',
-        clusterInformation: {
-          active: { enabled: true, initialFailoverVersion: 1, rpcName: 'frontend', rpcAddress: this.address },
-        },
-      },
-      dcRedirectionPolicy: { policy: 'noop' },
-      dynamicConfigClient: { filepath: dynamicFile, pollInterval: '10s' },
-    };
   }
 
   private async connectWhenUp(): Promise<Connection> {
@@ -286,15 +258,3 @@ export class PrivateTemporalServer {
     }
   }
 }
-
-/**
- * Dynamic config of the private server: the worker-versioning APIs the saga's deployment support uses
- * (the dev server turns them on too), and longer IDs than the default 255 need not be allowed.
- */
-const DYNAMIC_CONFIG = {
-  'frontend.workerVersioningDataAPIs': [{ value: true }],
-  'frontend.workerVersioningWorkflowAPIs': [{ value: true }],
-  'frontend.workerVersioningRuleAPIs': [{ value: true }],
-  'system.enableDeploymentVersions': [{ value: true }],
-  'system.enableDeployments': [{ value: true }],
-};

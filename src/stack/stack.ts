@@ -3,7 +3,7 @@ import path from 'node:path';
 
 import type { StackConfig } from '../config/stack-config';
 import type { Component, ComponentName, StackContext } from './component';
-import { logFile, pidFile } from './component';
+import { dependenciesOf, logFile, pidFile } from './component';
 import { connect } from './components/connect';
 import { kafka } from './components/kafka';
 import { postgres } from './components/postgres';
@@ -35,13 +35,13 @@ export interface UpResult {
   ms: number;
 }
 
-export function selectComponents(names: string[]): Component[] {
+export function selectComponents(names: string[], cfg: StackConfig): Component[] {
   if (names.length === 0) return [...COMPONENTS];
   const wanted = new Set<ComponentName>();
   const add = (n: string) => {
     const c = COMPONENTS.find((x) => x.name === n);
     if (!c) throw new StackError(`unknown component '${n}'; choose from ${COMPONENTS.map((x) => x.name).join(', ')}`);
-    c.dependsOn.forEach(add);
+    dependenciesOf(c, cfg).forEach(add);
     wanted.add(c.name);
   };
   names.forEach(add);
@@ -100,7 +100,12 @@ async function upOne(c: Component, cfg: StackConfig, board: ProgressBoard): Prom
   };
   const rec = readPidRecord(pidFile(cfg, c.name));
   let restarting = false;
-  if (rec && isOurProcessAlive(rec)) {
+  if (rec && isOurProcessAlive(rec) && c.startedAs && !c.startedAs(cfg, rec)) {
+    // Ours, but another kind than the settings now ask for (the other Temporal): replace it at once.
+    ctx.progress('settings ask for another server: restarting');
+    await stopProcess(rec);
+    restarting = true;
+  } else if (rec && isOurProcessAlive(rec)) {
     ctx.progress('checking the running server');
     const h = await healthy(c, cfg);
     if (h.ok) return done('reused', h.detail);
@@ -141,7 +146,7 @@ export async function stackUp(
   names: string[] = [],
   board = new ProgressBoard(),
 ): Promise<UpResult[]> {
-  const components = selectComponents(names);
+  const components = selectComponents(names, cfg);
   checkPrerequisites(components);
   fs.mkdirSync(cfg.dataDir, { recursive: true });
   fs.mkdirSync(cfg.cacheDir, { recursive: true });
@@ -150,7 +155,7 @@ export async function stackUp(
   try {
     const running = new Map<ComponentName, Promise<UpResult>>();
     for (const c of components) {
-      const deps = c.dependsOn.flatMap((d) => running.get(d) ?? []);
+      const deps = dependenciesOf(c, cfg).flatMap((d) => running.get(d) ?? []);
       running.set(
         c.name,
         Promise.all(deps).then(() => upOne(c, cfg, board)),

@@ -5,8 +5,10 @@ import {
   loadStackConfig,
   repoRoot,
   stackEndpoints,
+  stackTemporalServerPorts,
   stackTopicReplication,
 } from '../../src/config/stack-config';
+import { temporalServerConfig } from '../../src/stack/temporal-server-config';
 
 describe('stack settings', () => {
   it('defaults every server to 127.0.0.1 on its usual port, data inside the checkout', () => {
@@ -59,5 +61,62 @@ describe('stack settings', () => {
     expect(() => loadStackConfig({ KTS_REGISTRY_PORT: '9092' })).toThrow(
       /registry and kafka both use port 9092|kafka and registry/,
     );
+  });
+
+  it("runs the dev server by default, or the full server with Temporal's own port layout around the frontend", () => {
+    expect(loadStackConfig({}).temporalEngine).toBe('dev');
+    const cfg = loadStackConfig({ KTS_STACK_TEMPORAL: 'server' });
+    expect(cfg.temporalEngine).toBe('server');
+    expect(stackTemporalServerPorts(cfg.ports.temporal)).toEqual({
+      frontend: 7233,
+      frontendHttp: 7243,
+      frontendMembership: 6933,
+      history: 7234,
+      historyMembership: 6934,
+      matching: 7235,
+      matchingMembership: 6935,
+      worker: 7239,
+      workerMembership: 6939,
+    });
+    expect(() => loadStackConfig({ KTS_STACK_TEMPORAL: 'cluster' })).toThrow(/KTS_STACK_TEMPORAL/);
+  });
+
+  it("refuses full-server ports that collide with another server's or that membership cannot store", () => {
+    // The dev server never listens on 7234, so the UI may sit there; the full server's history does.
+    expect(loadStackConfig({ KTS_TEMPORAL_UI_PORT: '7234' }).ports.temporalUi).toBe(7234);
+    expect(() => loadStackConfig({ KTS_STACK_TEMPORAL: 'server', KTS_TEMPORAL_UI_PORT: '7234' })).toThrow(
+      /temporal server history and temporalUi both use port 7234|temporalUi and temporal server history both use port 7234/,
+    );
+    expect(() => loadStackConfig({ KTS_STACK_TEMPORAL: 'server', KTS_TEMPORAL_PORT: '40000' })).toThrow(
+      /frontendMembership port at 39700 .*choose a KTS_TEMPORAL_PORT from 301 to 33061/,
+    );
+  });
+
+  it('configures the full server on PostgreSQL, every service bound to the stack host', () => {
+    const config = temporalServerConfig({
+      ports: stackTemporalServerPorts(7233),
+      host: '127.0.0.2',
+      postgres: new URL('postgres://postgres:p%40ss@127.0.0.2:5433/postgres'),
+      databases: { main: 'temporal', visibility: 'temporal_visibility' },
+      historyShards: 4,
+      dynamicConfigFile: '/tmp/dc.yaml',
+    }) as {
+      persistence: { numHistoryShards: number; datastores: Record<string, { sql: Record<string, unknown> }> };
+      services: Record<string, { rpc: { grpcPort: number; membershipPort: number; bindOnIP: string } }>;
+    };
+    expect(config.persistence.numHistoryShards).toBe(4);
+    expect(config.persistence.datastores.default?.sql).toMatchObject({
+      pluginName: 'postgres12',
+      databaseName: 'temporal',
+      connectAddr: '127.0.0.2:5433',
+      password: 'p@ss',
+    });
+    expect(config.persistence.datastores.visibility?.sql.databaseName).toBe('temporal_visibility');
+    expect(Object.values(config.services).map((s) => [s.rpc.grpcPort, s.rpc.membershipPort, s.rpc.bindOnIP])).toEqual([
+      [7233, 6933, '127.0.0.2'],
+      [7234, 6934, '127.0.0.2'],
+      [7235, 6935, '127.0.0.2'],
+      [7239, 6939, '127.0.0.2'],
+    ]);
   });
 });
