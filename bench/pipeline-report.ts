@@ -114,10 +114,18 @@ export function isBounded(t: Trend, rate: number): boolean {
   return t.final <= rate || t.slopePerSecond <= 0.1 * rate;
 }
 
+/** The median proper: with an even count, the mean of the two middle values (two rounds give their mean). */
+export function median(xs: readonly number[]): number {
+  if (!xs.length) return NaN;
+  const sorted = [...xs].sort((a, b) => a - b);
+  const mid = Math.floor(sorted.length / 2);
+  return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+}
+
 function spread(xs: readonly number[]): Spread {
   const finite = xs.filter((x) => Number.isFinite(x));
   if (!finite.length) return { median: NaN, min: NaN, max: NaN };
-  return { median: percentile(finite, 50), min: Math.min(...finite), max: Math.max(...finite) };
+  return { median: median(finite), min: Math.min(...finite), max: Math.max(...finite) };
 }
 
 /** Medians with min–max over rounds, per series and rate, and each series' ceiling. */

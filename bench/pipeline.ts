@@ -8,7 +8,7 @@
  * topology (no-op activities) is started straight from a client. Results: bench/results/*.json, an
  * SVG chart and a table. Run `npm run bench -- pipeline --help` for the options.
  */
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 
@@ -54,6 +54,7 @@ const program = new Command('bench pipeline')
   .option('--hot-sku', 'add a series whose orders all buy one SKU (row contention), reported apart')
   .option('--loyalty-ab <rate>', 'instead: the pipeline with vs without the loyalty service at one rate')
   .option('--no-engine-floor', 'skip the bare-workflow windows')
+  .option('--from <json>', 'instead: summarise the windows of an earlier run again and redraw its chart (no load)')
   .parse();
 const opts = program.opts<{
   quick?: boolean;
@@ -67,6 +68,7 @@ const opts = program.opts<{
   hotSku?: boolean;
   loyaltyAb?: string;
   engineFloor: boolean;
+  from?: string;
 }>();
 const QUICK = Boolean(opts.quick);
 const RATES = (QUICK ? '2,6' : opts.rates).split(',').map(Number);
@@ -495,50 +497,84 @@ async function main(): Promise<void> {
     await deleteScopeTopics(settings).catch((err: unknown) => say(`deleting topics failed: ${String(err)}`));
   }
 
-  const summaries = summarize(windows);
-  const table = renderTable(summaries);
   const label = QUICK ? 'pipeline-quick' : AB_RATE !== undefined ? 'pipeline-loyalty-ab' : 'pipeline';
-  const dir = path.join(repoRoot(), 'bench', 'results');
-  mkdirSync(dir, { recursive: true });
-  const stamp = startedAt.toISOString().slice(0, 16).replace(':', '-');
-  const jsonFile = path.join(dir, `${label}-${stamp}.json`);
-  const svgFile = path.join(dir, `${label}.svg`);
   const machine = `${os.cpus().length} cores (${os.cpus()[0]?.model ?? '?'}), ${Math.round(os.totalmem() / 2 ** 30)} GiB, Node ${process.version}`;
-  const command = `npm run bench -- pipeline ${process.argv.slice(2).join(' ')}`.trim();
-  writeFileSync(
-    jsonFile,
-    JSON.stringify(
-      {
-        command,
-        startedAt,
-        machine,
-        loadAverageAtEnd: os.loadavg(),
-        settings: {
-          rates: AB_RATE !== undefined ? [AB_RATE] : RATES,
-          windowSeconds: WINDOW_S,
-          rounds: ROUNDS,
-          engine: opts.engine,
-          ingressReplicas: INGRESS_REPLICAS,
-          workersPerService: WORKERS_PER_SERVICE,
-          loyalty: opts.loyalty,
-          hotSku: Boolean(opts.hotSku),
-          declinedShare: DECLINED_SHARE,
-          v1Share: V1_SHARE,
-          skus: SKU_COUNT,
-        },
-        summaries,
-        windows,
-      },
-      null,
-      2,
-    ) + '\n',
-  );
-  const title = `${QUICK ? 'SMOKE (--quick) ' : ''}pipeline vs engine floor, ${opts.engine} engine, ${startedAt.toISOString().slice(0, 10)}`;
-  writeFileSync(svgFile, renderSvg(summaries, title));
-  process.stdout.write(`\n${command}\nmachine: ${machine}\n\n${table}\n\nwrote ${jsonFile}\nwrote ${svgFile}\n`);
+  writeReport({
+    label,
+    title: `${QUICK ? 'SMOKE (--quick) ' : ''}pipeline vs engine floor, ${opts.engine} engine, ${startedAt.toISOString().slice(0, 10)}`,
+    command: `npm run bench -- pipeline ${process.argv.slice(2).join(' ')}`.trim(),
+    startedAt,
+    machine,
+    loadAverageAtEnd: os.loadavg(),
+    settings: {
+      rates: AB_RATE !== undefined ? [AB_RATE] : RATES,
+      windowSeconds: WINDOW_S,
+      rounds: ROUNDS,
+      engine: opts.engine,
+      ingressReplicas: INGRESS_REPLICAS,
+      workersPerService: WORKERS_PER_SERVICE,
+      loyalty: opts.loyalty,
+      hotSku: Boolean(opts.hotSku),
+      declinedShare: DECLINED_SHARE,
+      v1Share: V1_SHARE,
+      skus: SKU_COUNT,
+    },
+    windows,
+  });
   if (windows.some((w) => w.errors.notClosed || w.errors.notCompleted || w.errors.unexpectedOutcome)) {
     process.exitCode = 1;
   }
+}
+
+/** One run as written to bench/results: what ran, where, and every window; summaries derive from them. */
+interface RunRecord {
+  command: string;
+  startedAt: Date;
+  machine: string;
+  loadAverageAtEnd: number[];
+  settings: { engine: EngineKind; rates: number[]; [k: string]: unknown };
+  windows: WindowResult[];
+}
+
+/**
+ * Writes a run's JSON (with its summaries) and its chart, and prints the table. The chart is named
+ * by the kind of run and the engine (pipeline.svg, pipeline-server.svg, …), so BENCHMARKS.md shows
+ * the latest of each.
+ */
+function writeReport(run: RunRecord & { label: string; title: string }): void {
+  const { label, title, ...record } = run;
+  const summaries = summarize(record.windows);
+  const dir = path.join(repoRoot(), 'bench', 'results');
+  mkdirSync(dir, { recursive: true });
+  const stamp = new Date(record.startedAt).toISOString().slice(0, 16).replace(':', '-');
+  const jsonFile = path.join(
+    dir,
+    `${label}-${stamp}${record.settings.engine === 'dev' ? '' : `-${record.settings.engine}`}.json`,
+  );
+  const svgFile = path.join(dir, `${label}${record.settings.engine === 'dev' ? '' : `-${record.settings.engine}`}.svg`);
+  const { windows, ...head } = record;
+  writeFileSync(jsonFile, JSON.stringify({ ...head, summaries, windows }, null, 2) + '\n');
+  writeFileSync(svgFile, renderSvg(summaries, title));
+  process.stdout.write(
+    `\n${record.command}\nmachine: ${record.machine}\n\n${renderTable(summaries)}\n\nwrote ${jsonFile}\nwrote ${svgFile}\n`,
+  );
+}
+
+/** --from: the windows of an earlier run summarised again (after a change to the report), no load. */
+function rewriteReport(file: string): void {
+  const record = JSON.parse(readFileSync(file, 'utf8')) as RunRecord;
+  const base = path.basename(file);
+  const label = base.startsWith('pipeline-quick')
+    ? 'pipeline-quick'
+    : base.startsWith('pipeline-loyalty-ab')
+      ? 'pipeline-loyalty-ab'
+      : 'pipeline';
+  const day = new Date(record.startedAt).toISOString().slice(0, 10);
+  writeReport({
+    ...record,
+    label,
+    title: `${label === 'pipeline-quick' ? 'SMOKE (--quick) ' : ''}pipeline vs engine floor, ${record.settings.engine} engine, ${day}`,
+  });
 }
 
 /** Prints what is still awaited every few seconds, so a slow start is never silent. */
@@ -584,7 +620,7 @@ async function deleteScopeTopics(settings: { kafka: Parameters<typeof createKafk
 
 // Everything was stopped above; the exit is explicit because the Temporal SDK's native runtime,
 // installed for the bare workers, keeps the event loop alive after its last worker ends.
-main().then(
+(opts.from ? Promise.resolve(rewriteReport(opts.from)) : main()).then(
   () => process.exit(),
   (err: unknown) => {
     process.stderr.write(

@@ -59,5 +59,9 @@ describe('pipeline benchmark arithmetic', () => {
     expect(s!.rates[0]!.bounded).toBe(true);
     expect(s!.ceiling).toBe(4);
     expect(renderSvg([s!], 't')).toContain('engine p99');
+    // Two rounds: the median is their mean, not the lower one, and a backlog counts as bounded only if both were.
+    const [two] = summarize([w(1, 600), w(3, 900)]);
+    expect(two!.rates[0]!.p99).toEqual({ median: 750, min: 600, max: 900 });
+    expect(two!.rates[0]!.bounded).toBe(false);
   });
 });
