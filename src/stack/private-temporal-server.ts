@@ -8,7 +8,8 @@ import path from 'node:path';
 import { Connection } from '@temporalio/client';
 import { msToTs } from '@temporalio/common/lib/time';
 
-import { loadStackConfig, stackEndpoints } from '../config/stack-config';
+import type { TemporalServerPorts } from '../config/stack-config';
+import { loadStackConfig, MAX_MEMBERSHIP_PORT, stackEndpoints } from '../config/stack-config';
 import { INDEXED_VALUE_TYPES } from '../provision/steps';
 import { ORDER_SEARCH_ATTRIBUTES } from '../shared/search-attributes';
 import { freePort } from './private-temporal';
@@ -67,12 +68,12 @@ export class PrivateTemporalServer {
   private readonly pg: URL;
 
   private constructor(
-    readonly port: number,
-    private readonly otherPorts: number[],
+    private readonly ports: TemporalServerPorts,
     private readonly cacheDir: string,
     postgresUrl: string,
     private readonly progress: (line: string) => void,
   ) {
+    const port = ports.frontend;
     this.dir = path.join(os.tmpdir(), `kts-private-temporal-server-${port}`);
     fs.rmSync(this.dir, { recursive: true, force: true });
     fs.mkdirSync(this.dir, { recursive: true });
@@ -83,21 +84,30 @@ export class PrivateTemporalServer {
   /** On free loopback ports (frontend gRPC and HTTP, and each service's gRPC and membership port). */
   static async create(opts: PrivateTemporalServerOptions = {}): Promise<PrivateTemporalServer> {
     const stack = loadStackConfig();
-    const ports: number[] = [];
-    // One at a time: a probe closes before returning, so parallel calls could repeat a port. The
-    // membership ports (indexes 2, 4, 6, 8 below) go into a smallint column of cluster_membership, so
-    // they must lie below 32768, under the kernel's ephemeral range where freePort draws from.
-    for (let i = 0; i < 9; i++) {
-      const membership = i >= 2 && i % 2 === 0;
-      let p = membership ? await freePortBelow(32768) : await freePort();
-      while (ports.includes(p)) p = membership ? await freePortBelow(32768) : await freePort();
-      ports.push(p);
-    }
-    const [frontend, ...others] = ports as [number, ...number[]];
+    const taken: number[] = [];
+    // One at a time: a probe closes before returning, so parallel calls could repeat a port. Membership
+    // ports go into a smallint column of cluster_membership, so they must lie below 32768, under the
+    // kernel's ephemeral range where freePort draws from.
+    const draw = async (membership: boolean): Promise<number> => {
+      let p = membership ? await freePortBelow(MAX_MEMBERSHIP_PORT + 1) : await freePort();
+      while (taken.includes(p)) p = membership ? await freePortBelow(MAX_MEMBERSHIP_PORT + 1) : await freePort();
+      taken.push(p);
+      return p;
+    };
+    const ports: TemporalServerPorts = {
+      frontend: await draw(false),
+      frontendHttp: await draw(false),
+      frontendMembership: await draw(true),
+      history: await draw(false),
+      historyMembership: await draw(true),
+      matching: await draw(false),
+      matchingMembership: await draw(true),
+      worker: await draw(false),
+      workerMembership: await draw(true),
+    };
     const progress = opts.progress ?? ((line: string) => process.stderr.write(`[temporal-server] ${line}\n`));
     return new PrivateTemporalServer(
-      frontend,
-      others,
+      ports,
       opts.cacheDir ?? stack.cacheDir,
       opts.postgresUrl ?? stackEndpoints(stack).postgresUrl,
       progress,
@@ -105,7 +115,7 @@ export class PrivateTemporalServer {
   }
 
   get address(): string {
-    return `127.0.0.1:${this.port}`;
+    return `127.0.0.1:${this.ports.frontend}`;
   }
 
   /** Builds the server once (cached), sets up its databases, starts it and registers `default`. */
@@ -167,28 +177,8 @@ export class PrivateTemporalServer {
   }
 
   private config(dynamicConfigFile: string): unknown {
-    const [
-      frontendHttp,
-      frontendMembership,
-      history,
-      historyMembership,
-      matching,
-      matchingMembership,
-      worker,
-      workerMembership,
-    ] = this.otherPorts as [number, number, number, number, number, number, number, number];
     return temporalServerConfig({
-      ports: {
-        frontend: this.port,
-        frontendHttp,
-        frontendMembership,
-        history,
-        historyMembership,
-        matching,
-        matchingMembership,
-        worker,
-        workerMembership,
-      },
+      ports: this.ports,
       host: '127.0.0.1',
       postgres: this.pg,
       databases: this.databases,
