@@ -539,8 +539,8 @@ interface RunRecord {
 
 /**
  * Writes a run's JSON (with its summaries) and its chart, and prints the table. The chart is named
- * by the kind of run and the engine (pipeline.svg, pipeline-server.svg, …), so BENCHMARKS.md shows
- * the latest of each.
+ * by the kind of run, the engine and the process counts (pipeline.svg, pipeline-server.svg,
+ * pipeline-workers-2.svg, …), so BENCHMARKS.md shows the latest of each and one never replaces another.
  */
 function writeReport(run: RunRecord & { label: string; title: string }): void {
   const { label, title, ...record } = run;
@@ -548,17 +548,23 @@ function writeReport(run: RunRecord & { label: string; title: string }): void {
   const dir = path.join(repoRoot(), 'bench', 'results');
   mkdirSync(dir, { recursive: true });
   const stamp = new Date(record.startedAt).toISOString().slice(0, 16).replace(':', '-');
-  const jsonFile = path.join(
-    dir,
-    `${label}-${stamp}${record.settings.engine === 'dev' ? '' : `-${record.settings.engine}`}.json`,
-  );
-  const svgFile = path.join(dir, `${label}${record.settings.engine === 'dev' ? '' : `-${record.settings.engine}`}.svg`);
+  const jsonFile = path.join(dir, `${label}-${stamp}${variantSuffix(record.settings)}.json`);
+  const svgFile = path.join(dir, `${label}${variantSuffix(record.settings)}.svg`);
   const { windows, ...head } = record;
   writeFileSync(jsonFile, JSON.stringify({ ...head, summaries, windows }, null, 2) + '\n');
   writeFileSync(svgFile, renderSvg(summaries, title));
   process.stdout.write(
     `\n${record.command}\nmachine: ${record.machine}\n\n${renderTable(summaries)}\n\nwrote ${jsonFile}\nwrote ${svgFile}\n`,
   );
+}
+
+/** What sets a run apart from the default one, for its file names: '', '-server', '-workers-2-ingress-2', … */
+function variantSuffix(settings: RunRecord['settings']): string {
+  const parts: string[] = [];
+  if (settings.engine !== 'dev') parts.push(settings.engine);
+  if (Number(settings.workersPerService ?? 1) > 1) parts.push(`workers-${String(settings.workersPerService)}`);
+  if (Number(settings.ingressReplicas ?? 1) > 1) parts.push(`ingress-${String(settings.ingressReplicas)}`);
+  return parts.map((p) => `-${p}`).join('');
 }
 
 /** --from: the windows of an earlier run summarised again (after a change to the report), no load. */
