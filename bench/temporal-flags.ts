@@ -49,9 +49,11 @@ const VARIANTS: Record<string, Variant> = {
     what: "no pragma (start-dev's rollback journal, synchronous=full: the stack before this change)",
     tuning: { sqlitePragmas: { journal_mode: null, synchronous: null } },
   },
-  'partitions-1': {
-    what: 'one read and one write partition per task queue (the server default is 4 each)',
-    tuning: { dynamicConfig: { 'matching.numTaskqueueReadPartitions': 1, 'matching.numTaskqueueWritePartitions': 1 } },
+  'partitions-4': {
+    what: "the server's default of four read and four write partitions per task queue (the shared tuning has one)",
+    tuning: {
+      dynamicConfig: { 'matching.numTaskqueueReadPartitions': null, 'matching.numTaskqueueWritePartitions': null },
+    },
   },
   used: { what: 'same flags, B holds closed and running workflows of earlier use' },
 };

@@ -31,7 +31,9 @@ export interface TemporalDevTuning {
  */
 export const TEMPORAL_DEV_TUNING: TemporalDevTuning = {
   sqlitePragmas: { journal_mode: 'wal', synchronous: 'normal' },
-  dynamicConfig: {},
+  // One partition per task queue: on a single node, four partitions only spread one queue's tasks and
+  // polls over four matching loops (quiet A/B: bursts 1.12× faster with one, latency unchanged).
+  dynamicConfig: { 'matching.numTaskqueueReadPartitions': 1, 'matching.numTaskqueueWritePartitions': 1 },
 };
 
 /** A tuning with some values replaced; `null` removes a value (start-dev's own default applies). */

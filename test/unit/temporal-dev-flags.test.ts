@@ -19,14 +19,29 @@ describe('Temporal dev server flags', () => {
     ]);
   });
 
-  it('default to WAL with synchronous=normal', () => {
-    expect(temporalDevFlags()).toEqual(expect.arrayContaining(['journal_mode=wal', 'synchronous=normal']));
+  it('default to WAL with synchronous=normal and one partition per task queue', () => {
+    expect(temporalDevFlags()).toEqual([
+      '--sqlite-pragma',
+      'journal_mode=wal',
+      '--sqlite-pragma',
+      'synchronous=normal',
+      '--dynamic-config-value',
+      'matching.numTaskqueueReadPartitions=1',
+      '--dynamic-config-value',
+      'matching.numTaskqueueWritePartitions=1',
+    ]);
   });
 
   it('take overrides that replace or remove one value and leave the shared definition alone', () => {
     const off = tuningWith({ sqlitePragmas: { synchronous: 'off', journal_mode: null }, dynamicConfig: { 'a.b': 1 } });
     expect(off.sqlitePragmas).toEqual({ synchronous: 'off' });
-    expect(off.dynamicConfig).toEqual({ 'a.b': 1 });
+    expect(off.dynamicConfig).toEqual({
+      'matching.numTaskqueueReadPartitions': 1,
+      'matching.numTaskqueueWritePartitions': 1,
+      'a.b': 1,
+    });
+    const four = tuningWith({ dynamicConfig: { 'matching.numTaskqueueReadPartitions': null } });
+    expect(four.dynamicConfig).toEqual({ 'matching.numTaskqueueWritePartitions': 1 });
     expect(TEMPORAL_DEV_TUNING.sqlitePragmas.synchronous).toBe('normal');
     expect(tuningWith()).toEqual(TEMPORAL_DEV_TUNING);
   });

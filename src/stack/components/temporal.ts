@@ -103,7 +103,7 @@ export const temporal: Component = {
         path.join(dir, 'temporal.db'),
         '--log-level',
         'warn',
-        // WAL, synchronous=normal: the same flags as docker-compose.yml.
+        // WAL, synchronous=normal, one partition per task queue: the same flags as docker-compose.yml.
         ...temporalDevFlags(),
       ],
       logFile: logFile(cfg, 'temporal'),
