@@ -548,8 +548,9 @@ function writeReport(run: RunRecord & { label: string; title: string }): void {
   const dir = path.join(repoRoot(), 'bench', 'results');
   mkdirSync(dir, { recursive: true });
   const stamp = new Date(record.startedAt).toISOString().slice(0, 16).replace(':', '-');
-  const jsonFile = path.join(dir, `${label}-${stamp}${variantSuffix(record.settings)}.json`);
-  const svgFile = path.join(dir, `${label}${variantSuffix(record.settings)}.svg`);
+  const variant = variantSuffix(record.settings);
+  const jsonFile = path.join(dir, `${label}-${stamp}${variant}.json`);
+  const svgFile = path.join(dir, `${label}${variant}.svg`);
   const { windows, ...head } = record;
   writeFileSync(jsonFile, JSON.stringify({ ...head, summaries, windows }, null, 2) + '\n');
   writeFileSync(svgFile, renderSvg(summaries, title));

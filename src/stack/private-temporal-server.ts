@@ -6,7 +6,6 @@ import os from 'node:os';
 import path from 'node:path';
 
 import { Connection } from '@temporalio/client';
-import { msToTs } from '@temporalio/common/lib/time';
 
 import type { TemporalServerPorts } from '../config/stack-config';
 import { loadStackConfig, MAX_MEMBERSHIP_PORT, stackEndpoints } from '../config/stack-config';
@@ -15,10 +14,10 @@ import { ORDER_SEARCH_ATTRIBUTES } from '../shared/search-attributes';
 import { freePort } from './private-temporal';
 import { ensureTemporalServerBuild, temporalServerBin } from './temporal-server-build';
 import {
+  registerDefaultNamespace,
   setupTemporalDatabases,
-  TEMPORAL_SERVER_DYNAMIC_CONFIG,
-  temporalServerConfig,
   temporalSqlTool,
+  writeTemporalServerConfig,
 } from './temporal-server-config';
 
 /**
@@ -41,9 +40,6 @@ async function freePortBelow(limit: number): Promise<number> {
     if (attempt > 100) throw new Error(`no free port below ${limit}`);
   }
 }
-
-/** How long a closed workflow's history is kept in the `default` namespace the server registers. */
-const RETENTION_MS = 24 * 3600 * 1000;
 
 export interface PrivateTemporalServerOptions {
   /** PostgreSQL superuser URL (creates the server's two databases). Default: the stack's PostgreSQL. */
@@ -131,11 +127,13 @@ export class PrivateTemporalServer {
       fresh: true,
       progress: phase,
     });
-    const configFile = path.join(this.dir, 'config.yaml');
-    const dynamicFile = path.join(this.dir, 'dynamic-config.yaml');
-    // JSON is YAML: the config is written from code, no template.
-    fs.writeFileSync(configFile, JSON.stringify(this.config(dynamicFile), null, 2));
-    fs.writeFileSync(dynamicFile, JSON.stringify(TEMPORAL_SERVER_DYNAMIC_CONFIG, null, 2));
+    const configFile = writeTemporalServerConfig(this.dir, {
+      ports: this.ports,
+      host: '127.0.0.1',
+      postgres: this.pg,
+      databases: this.databases,
+      historyShards: PRIVATE_SERVER_HISTORY_SHARDS,
+    });
     const log = fs.openSync(path.join(this.dir, 'server.log'), 'a');
     this.child = spawn(temporalServerBin(this.cacheDir), ['--config-file', configFile, '--allow-no-auth', 'start'], {
       stdio: ['ignore', log, log],
@@ -150,7 +148,7 @@ export class PrivateTemporalServer {
     const connection = await Promise.race([this.connectWhenUp(), exited]);
     try {
       phase(`frontend up on ${this.address}`);
-      await this.registerDefaultNamespace(connection);
+      await this.registerNamespaceWithSearchAttributes(connection);
       phase('namespace default registered with the saga search attributes');
       await Promise.race([this.waitSearchAttributesVisible(connection), exited]);
       phase('ready');
@@ -176,17 +174,6 @@ export class PrivateTemporalServer {
     }
   }
 
-  private config(dynamicConfigFile: string): unknown {
-    return temporalServerConfig({
-      ports: this.ports,
-      host: '127.0.0.1',
-      postgres: this.pg,
-      databases: this.databases,
-      historyShards: PRIVATE_SERVER_HISTORY_SHARDS,
-      dynamicConfigFile,
-    });
-  }
-
   private async connectWhenUp(): Promise<Connection> {
     const deadline = Date.now() + 120_000;
     for (;;) {
@@ -201,15 +188,8 @@ export class PrivateTemporalServer {
     }
   }
 
-  private async registerDefaultNamespace(connection: Connection): Promise<void> {
-    try {
-      await connection.workflowService.registerNamespace({
-        namespace: 'default',
-        workflowExecutionRetentionPeriod: msToTs(RETENTION_MS),
-      });
-    } catch (err) {
-      if (!/already exists|AlreadyExists/i.test((err as Error).message)) throw err;
-    }
+  private async registerNamespaceWithSearchAttributes(connection: Connection): Promise<void> {
+    await registerDefaultNamespace(connection);
     // The namespace registry refreshes every 2 s: retry until the operator service knows it.
     const deadline = Date.now() + 60_000;
     for (;;) {

@@ -100,12 +100,13 @@ async function upOne(c: Component, cfg: StackConfig, board: ProgressBoard): Prom
   };
   const rec = readPidRecord(pidFile(cfg, c.name));
   let restarting = false;
-  if (rec && isOurProcessAlive(rec) && c.startedAs && !c.startedAs(cfg, rec)) {
+  const ours = rec !== undefined && isOurProcessAlive(rec);
+  if (ours && c.startedAs && !c.startedAs(cfg, rec)) {
     // Ours, but another kind than the settings now ask for (the other Temporal): replace it at once.
     ctx.progress('settings ask for another server: restarting');
     await stopProcess(rec);
     restarting = true;
-  } else if (rec && isOurProcessAlive(rec)) {
+  } else if (ours) {
     ctx.progress('checking the running server');
     const h = await healthy(c, cfg);
     if (h.ok) return done('reused', h.detail);

@@ -3,6 +3,11 @@
  * and the private servers of tests and benchmarks: its ports, its static config (written from code:
  * JSON is YAML), its dynamic config, and its two PostgreSQL databases set up by its own SQL tool.
  */
+import fs from 'node:fs';
+import path from 'node:path';
+
+import type { Connection } from '@temporalio/client';
+import { msToTs } from '@temporalio/common/lib/time';
 import pg from 'pg';
 
 import type { TemporalServerPorts } from '../config/stack-config';
@@ -81,6 +86,39 @@ export const TEMPORAL_SERVER_DYNAMIC_CONFIG = {
   'system.enableDeploymentVersions': [{ value: true }],
   'system.enableDeployments': [{ value: true }],
 };
+
+/**
+ * Writes the server's config and dynamic config into `dir` (JSON is YAML: written from code, no
+ * template to drift from the settings) and returns the config file's path for `--config-file`.
+ */
+export function writeTemporalServerConfig(
+  dir: string,
+  input: Omit<TemporalServerConfigInput, 'dynamicConfigFile'>,
+): string {
+  const configFile = path.join(dir, 'config.yaml');
+  const dynamicConfigFile = path.join(dir, 'dynamic-config.yaml');
+  fs.writeFileSync(configFile, JSON.stringify(temporalServerConfig({ ...input, dynamicConfigFile }), null, 2));
+  fs.writeFileSync(dynamicConfigFile, JSON.stringify(TEMPORAL_SERVER_DYNAMIC_CONFIG, null, 2));
+  return configFile;
+}
+
+/** How long namespace `default` keeps a closed workflow on a full server we start (the dev server's default). */
+const DEFAULT_NAMESPACE_RETENTION_MS = 24 * 3600 * 1000;
+
+/**
+ * Registers namespace `default` on a fresh full server (which has none, unlike the dev server);
+ * one that exists already is left as it is. The services serve it once their caches refresh.
+ */
+export async function registerDefaultNamespace(connection: Connection): Promise<void> {
+  try {
+    await connection.workflowService.registerNamespace({
+      namespace: 'default',
+      workflowExecutionRetentionPeriod: msToTs(DEFAULT_NAMESPACE_RETENTION_MS),
+    });
+  } catch (err) {
+    if (!/already exists|AlreadyExists/i.test((err as Error).message)) throw err;
+  }
+}
 
 /** Runs the server's SQL tool against one database; the password goes through the environment, not argv. */
 export function temporalSqlTool(cacheDir: string, postgres: URL, db: string, ...args: string[]): Promise<void> {

