@@ -43,11 +43,17 @@ const WARM_UP = Math.min(10, SAGAS);
 const tag = `bench-ovh-${Date.now().toString(36)}`;
 
 /** orderSaga's variants: everything on, then each piece off on its own. */
-const OURS: { name: string; observability: NonNullable<RoleContext['observability']> }[] = [
+const OURS: {
+  name: string;
+  observability: NonNullable<RoleContext['observability']>;
+  /** The workflow code: production's, or the same saga that never upserts search attributes. */
+  workflows?: 'no-search-attributes';
+}[] = [
   { name: 'ours, everything on', observability: {} },
   { name: 'ours, no tracing', observability: { tracing: false } },
   { name: 'ours, no metrics sinks', observability: { metricsSinks: false } },
   { name: 'ours, no activity logging', observability: { activityLogging: false } },
+  { name: 'ours, no search attributes', observability: {}, workflows: 'no-search-attributes' },
 ];
 const LEAN = 'lean saga';
 const VARIANTS = [LEAN, ...OURS.map((v) => v.name)];
@@ -89,9 +95,14 @@ async function main(): Promise<void> {
   const tracing = initTracing('bench-saga-overhead');
   const devNull = createLogger('bench-saga-overhead', (await import('pino')).default.destination(os.devNull));
   const metrics = createMetrics('bench-saga-overhead');
-  const [traced, untraced, leanBundle] = await Promise.all([
+  const [traced, untraced, noSearchAttributes, leanBundle] = await Promise.all([
     bundleSagaWorkflows({ tracing, logger: new DefaultLogger('ERROR') }),
     bundleSagaWorkflows({ traced: false, logger: new DefaultLogger('ERROR') }),
+    bundleSagaWorkflows({
+      workflowsPath: path.join(__dirname, 'saga-without-search-attributes-workflow.ts'),
+      tracing,
+      logger: new DefaultLogger('ERROR'),
+    }),
     bundleWorkflowCode({
       workflowsPath: path.join(__dirname, 'lean-saga-workflow.ts'),
       logger: new DefaultLogger('ERROR'),
@@ -116,12 +127,21 @@ async function main(): Promise<void> {
   ]);
 
   let burst = 0;
+  /** The workflow id of the last timed burst's first saga, whose history the first round tallies. */
+  let sampleWorkflowId = '';
   /** Starts `count` workflows at once and waits for every result; returns sagas per second. */
-  const timed = async (count: number, start: (i: number, id: string) => Promise<{ result(): Promise<unknown> }>) => {
+  const timed = async (
+    count: number,
+    start: (i: number, id: string) => Promise<{ workflowId: string; result(): Promise<unknown> }>,
+  ) => {
     burst += 1;
     const t0 = performance.now();
     await Promise.all(
-      Array.from({ length: count }, async (_, i) => (await start(i, `${tag}_b${burst}_${i}`)).result()),
+      Array.from({ length: count }, async (_, i) => {
+        const handle = await start(i, `${tag}_b${burst}_${i}`);
+        if (i === 0) sampleWorkflowId = handle.workflowId;
+        return handle.result();
+      }),
     );
     return count / ((performance.now() - t0) / 1000);
   };
@@ -174,7 +194,12 @@ async function main(): Promise<void> {
       metrics,
       tracing,
       observability: ours.observability,
-      workflowBundle: ours.observability.tracing === false ? untraced : traced,
+      workflowBundle:
+        ours.workflows === 'no-search-attributes'
+          ? noSearchAttributes
+          : ours.observability.tracing === false
+            ? untraced
+            : traced,
     });
     const queues = s.common.names.taskQueues;
     const start = (i: number, id: string) => {
@@ -203,6 +228,7 @@ async function main(): Promise<void> {
   };
 
   const rates: number[][] = VARIANTS.map(() => []);
+  const histories: (HistoryTally | undefined)[] = VARIANTS.map(() => undefined);
   try {
     for (let r = 0; r < ROUNDS; r++) {
       // Rotate the order every round so no variant always runs first (or right after the lean one).
@@ -210,6 +236,7 @@ async function main(): Promise<void> {
         const v = (k + r) % VARIANTS.length;
         const rate = await window(v);
         rates[v]!.push(rate);
+        histories[v] ??= await tallyHistory(client, sampleWorkflowId);
         process.stderr.write(`round ${r + 1}: ${VARIANTS[v]}: ${rate.toFixed(1)}/s (load ${load()})\n`);
       }
     }
@@ -234,8 +261,40 @@ async function main(): Promise<void> {
         (v > 1 ? `  × everything on ${fmt(ratio(v, 1))}` : ''),
     ),
     `target: everything on ≥ 0.95× lean`,
+    `history of one confirmed saga per variant (the same for every saga of a variant: no timer, no retry):`,
+    ...VARIANTS.map((name, v) => `  ${name.padEnd(28)} ${formatTally(histories[v])}`),
   ];
   process.stdout.write(lines.join('\n') + '\n');
+}
+
+/** What one saga's history holds: the engine's work per saga, free of timing noise. */
+interface HistoryTally {
+  events: number;
+  workflowTasks: number;
+  activities: number;
+  markers: number;
+  upserts: number;
+}
+
+async function tallyHistory(client: Client, workflowId: string): Promise<HistoryTally> {
+  const history = await client.workflow.getHandle(workflowId).fetchHistory();
+  const events = history.events ?? [];
+  const count = (pick: (e: (typeof events)[number]) => unknown) => events.filter((e) => pick(e) != null).length;
+  return {
+    events: events.length,
+    workflowTasks: count((e) => e.workflowTaskCompletedEventAttributes),
+    activities: count((e) => e.activityTaskScheduledEventAttributes),
+    markers: count((e) => e.markerRecordedEventAttributes),
+    upserts: count((e) => e.upsertWorkflowSearchAttributesEventAttributes),
+  };
+}
+
+function formatTally(t: HistoryTally | undefined): string {
+  if (!t) return 'not fetched';
+  return (
+    `${t.events} events, ${t.workflowTasks} workflow tasks, ${t.activities} activities, ${t.markers} markers, ` +
+    `${t.upserts} upserts`
+  );
 }
 
 main().catch((err: unknown) => {
