@@ -42,6 +42,11 @@ export interface WindowResult {
   /** Sent but not yet finished, sampled each second. */
   inFlight: Trend;
   bounded: boolean;
+  /**
+   * Cores each component used from the window's first send to the end of its drain (cpu-accounting.ts):
+   * role processes by name, the engine, the stack's servers, the benchmark itself. Absent in older runs.
+   */
+  cpu?: Record<string, number>;
   errors: { deadLetters: number; notClosed: number; notCompleted: number; unexpectedOutcome: number };
 }
 
@@ -214,6 +219,41 @@ export function renderTable(summaries: readonly SeriesSummary[], engineSeries = 
     if (s.ceiling !== null && engine.ceiling) {
       lines.push(`ceiling ratio ${s.series}/${engineSeries}: ${fmt(s.ceiling / engine.ceiling, 2)}`);
     }
+  }
+  return lines.join('\n');
+}
+
+/**
+ * Where the cores went, per series and rate: each component's median cores over rounds (windows
+ * measured before CPU accounting existed are skipped), and the CPU seconds per completed order.
+ */
+export function renderCpuTable(windows: readonly WindowResult[]): string {
+  const measured = windows.filter((w) => w.cpu && w.round > 0);
+  if (!measured.length) return '';
+  const keys = [...new Set(measured.map((w) => `${w.series}|${w.rate}`))];
+  const lines = [
+    '| series | offered /s | cores in all | CPU s per order | cores by component (median over rounds) |',
+    '| --- | --- | --- | --- | --- |',
+  ];
+  for (const key of keys) {
+    const ws = measured.filter((w) => `${w.series}|${w.rate}` === key);
+    const components = [...new Set(ws.flatMap((w) => Object.keys(w.cpu!)))];
+    const byComponent = components
+      .map((c) => [c, median(ws.map((w) => w.cpu![c] ?? 0))] as const)
+      .filter(([, cores]) => cores >= 0.02)
+      .sort((a, b) => b[1] - a[1]);
+    const total = median(ws.map((w) => Object.values(w.cpu!).reduce((a, b) => a + b, 0)));
+    const perOrder = median(
+      ws.map(
+        (w) =>
+          Object.values(w.cpu!).reduce((a, b) => a + b, 0) /
+          (Number.isFinite(w.completionRate) ? w.completionRate : NaN),
+      ),
+    );
+    const [series, rate] = key.split('|');
+    lines.push(
+      `| ${series} | ${rate} | ${fmt(total, 2)} | ${fmt(perOrder, 3)} | ${byComponent.map(([c, n]) => `${c} ${fmt(n, 2)}`).join(', ')} |`,
+    );
   }
   return lines.join('\n');
 }

@@ -38,8 +38,9 @@ import { orderWorkflowId, taskQueuesFor } from '../src/shared/saga-contract';
 import { DECLINED_CARD_TOKEN } from '../src/simulated-external/card-gateway';
 import type { EngineKind } from '../src/stack/private-temporal-engine';
 import { ENGINE_KINDS, startPrivateEngine } from '../src/stack/private-temporal-engine';
+import { childrenOf, coresBetween, cpuSnapshot } from './cpu-accounting';
 import type { WindowResult } from './pipeline-report';
-import { isBounded, percentiles, renderSvg, renderTable, summarize, trend } from './pipeline-report';
+import { isBounded, percentiles, renderCpuTable, renderSvg, renderTable, summarize, trend } from './pipeline-report';
 
 const program = new Command('bench pipeline')
   .description('Open-loop load through the whole pipeline, against the engine floor, interleaved')
@@ -159,6 +160,8 @@ async function main(): Promise<void> {
     // thousands of workflows; the full server reports its start-up phases as it goes.
     const engine = await startPrivateEngine(opts.engine, { progress: (line) => say(`engine: ${line}`) });
     cleanups.push({ what: 'stop the engine', run: () => engine.stop() });
+    // Every process this benchmark has started so far is the engine's (its server, its own children).
+    const cpuLabels = new Map<number, string>(childrenOf(process.pid).map((pid) => [pid, 'engine']));
     say(`engine up at ${engine.address} (${Date.now() - t0} ms)`);
     const runEnv = { ...env, TEMPORAL_ADDRESS: engine.address };
     const provision = provisionSettingsFrom(loadSettings(['provision'], runEnv, { refuseForeignCredentials: false }));
@@ -190,6 +193,7 @@ async function main(): Promise<void> {
         `${roles.join('+')} running`,
       );
       processes.push(p);
+      if (p.child.pid !== undefined) cpuLabels.set(p.child.pid, name.replace(/-\d+$/, ''));
       return p;
     };
     for (const w of WORKER_ENTRIES) {
@@ -298,6 +302,7 @@ async function main(): Promise<void> {
       const total = Math.round(rate * seconds);
       const t0 = Date.now();
       const pending: Promise<unknown>[] = [];
+      const cpuBefore = cpuSnapshot(cpuLabels);
       let lastTick = t0;
       let lastFinished = 0;
       // Backlog trends are of the open-loop phase only: during the drain every backlog falls.
@@ -355,6 +360,7 @@ async function main(): Promise<void> {
         const drainDeadline = Date.now() + DRAIN_MS;
         while (doneCount() + failedSends < sent.size && Date.now() < drainDeadline) await sleep(250);
         clearInterval(sampler);
+        const cpu = coresBetween(cpuBefore, cpuSnapshot(cpuLabels));
         const queue = isEngine ? bareQueues.saga : names.taskQueues.saga;
         let closed = await closedSince(queue, windowStart);
         // Visibility trails the close by a moment.
@@ -403,6 +409,7 @@ async function main(): Promise<void> {
           lag,
           inFlight,
           bounded: isBounded(inFlight, rate) && (!lag || isBounded(lag, rate)) && notClosed === 0,
+          cpu,
           errors: {
             deadLetters: isEngine ? 0 : (await fetchTopicSize(admin, dlqTopic)) - dlqBefore,
             notClosed: notClosed + failedSends,
@@ -424,6 +431,10 @@ async function main(): Promise<void> {
           `${w.toConfirmedMs ? `, to order.confirmed p99 ${w.toConfirmedMs.p99} ms` : ''}, ` +
           `${w.bounded ? 'bounded' : 'BACKLOG GREW'}, errors ${JSON.stringify(w.errors)}`,
       );
+      if (w.cpu) {
+        const top = Object.entries(w.cpu).slice(0, 8);
+        say(`  cores: ${top.map(([c, n]) => `${c} ${n.toFixed(2)}`).join(', ')}`);
+      }
     };
     const setLoyalty = async (on: boolean) => {
       if (on && !loyalty) {
@@ -555,7 +566,8 @@ function writeReport(run: RunRecord & { label: string; title: string }): void {
   writeFileSync(jsonFile, JSON.stringify({ ...head, summaries, windows }, null, 2) + '\n');
   writeFileSync(svgFile, renderSvg(summaries, title));
   process.stdout.write(
-    `\n${record.command}\nmachine: ${record.machine}\n\n${renderTable(summaries)}\n\nwrote ${jsonFile}\nwrote ${svgFile}\n`,
+    `\n${record.command}\nmachine: ${record.machine}\n\n${renderTable(summaries)}\n\n${renderCpuTable(record.windows)}\n\n` +
+      `wrote ${jsonFile}\nwrote ${svgFile}\n`,
   );
 }
 

@@ -1,5 +1,14 @@
+import { coresBetween, cpuSnapshot } from '../../bench/cpu-accounting';
 import type { RateSummary, WindowResult } from '../../bench/pipeline-report';
-import { ceilingOf, isBounded, percentile, renderSvg, summarize, trend } from '../../bench/pipeline-report';
+import {
+  ceilingOf,
+  isBounded,
+  percentile,
+  renderCpuTable,
+  renderSvg,
+  summarize,
+  trend,
+} from '../../bench/pipeline-report';
 
 const spread = (v: number) => ({ median: v, min: v, max: v });
 const rate = (r: number, p99: number, bounded = true): RateSummary => ({
@@ -63,5 +72,50 @@ describe('pipeline benchmark arithmetic', () => {
     const [two] = summarize([w(1, 600), w(3, 900)]);
     expect(two!.rates[0]!.p99).toEqual({ median: 750, min: 600, max: 900 });
     expect(two!.rates[0]!.bounded).toBe(false);
+  });
+
+  it('charges cores to components and per completed order', () => {
+    const at = (ms: number, entries: [string, number][]) => ({ at: ms, seconds: new Map(entries) });
+    // 10 s of wall time: the engine spent 9 CPU s (0.9 core); the orchestrator 3; the registry idled.
+    const cores = coresBetween(
+      at(0, [
+        ['engine', 100],
+        ['orchestrator', 10],
+        ['registry', 5],
+      ]),
+      at(10_000, [
+        ['engine', 109],
+        ['orchestrator', 13],
+        ['registry', 5.05],
+        ['new', 1],
+      ]),
+    );
+    expect(cores).toEqual({ engine: 0.9, orchestrator: 0.3, new: 0.1 });
+    expect(Object.keys(cores)).toEqual(['engine', 'orchestrator', 'new']);
+    const window = (round: number, engine: number): WindowResult => ({
+      series: 'pipeline',
+      rate: 4,
+      round,
+      windowSeconds: 10,
+      sent: 40,
+      sendRate: 4,
+      closed: 40,
+      completionRate: 4,
+      toClosedMs: null,
+      toConfirmedMs: null,
+      lag: null,
+      inFlight: { max: 3, final: 2, slopePerSecond: 0 },
+      bounded: true,
+      cpu: { engine, ingress: 0.2 },
+      errors: { deadLetters: 0, notClosed: 0, notCompleted: 0, unexpectedOutcome: 0 },
+    });
+    // Round 0 is the warm-up: not counted. Median of 0.6 and 1.0 is 0.8; with the ingress, 1.0 core for 4 orders/s.
+    const table = renderCpuTable([window(0, 5), window(1, 0.6), window(2, 1.0)]);
+    expect(table).toContain('| pipeline | 4 | 1.00 | 0.250 | engine 0.80, ingress 0.20 |');
+  });
+
+  it('finds this process among the live ones in /proc and charges it to its label', () => {
+    const snap = cpuSnapshot(new Map([[process.pid, 'me']]));
+    expect(snap.seconds.get('me')).toBeGreaterThan(0);
   });
 });
