@@ -79,6 +79,8 @@ async function main(): Promise<void> {
     KTS_TEMPORAL_UI_PORT: String(temporal.uiPort),
     // Production's level: the activity logging interceptor then writes its line (to /dev/null here).
     LOG_LEVEL: 'info',
+    // "Everything on" traces, as a deployment with an OTLP endpoint does (no endpoint here: spans stop in-process).
+    KTS_TEMPORAL_TRACING: 'on',
   };
   const envFor = (variant: number) => ({ ...baseEnv, KTS_SCOPE: `${tag}-v${variant}` });
   const settingsFor = (variant: number) =>

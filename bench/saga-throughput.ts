@@ -57,9 +57,10 @@ async function main(): Promise<void> {
     buildPlan({ ...provision.plan, cdc: null, include: ['migrations', 'login-role', 'subject', 'search-attributes'] }),
     provision.targets,
   );
-  // Both sides traced like production (interceptors in the bundle, plugin on the workers), so the
-  // comparison stays the saga's own cost over the engine's floor.
+  // Both sides traced or not alike, as the settings say (KTS_TEMPORAL_TRACING; untraced without an OTLP
+  // endpoint), so the comparison stays the saga's own cost over the engine's floor.
   const tracing = initTracing('bench-saga-throughput');
+  const plugins = settings.common.temporalTracing ? [temporalTracingPlugin(tracing)] : [];
   // The orchestrator and the four service workers, started as their processes start them.
   const running = await startRoles(settings, WORKER_ROLES, {
     logger: log,
@@ -69,9 +70,8 @@ async function main(): Promise<void> {
   const bareBundle = await bundleWorkflowCode({
     workflowsPath: path.join(__dirname, 'saga-baseline-workflow.ts'),
     logger: new DefaultLogger('ERROR'),
-    plugins: [temporalTracingPlugin(tracing)],
+    plugins,
   });
-  const plugins = [temporalTracingPlugin(tracing)];
   const connection = await connectTemporal(settings.temporal);
   const client = new Client({ connection, namespace: settings.temporal.namespace });
   const workerConnection = await connectTemporalWorker(settings.temporal);

@@ -201,7 +201,8 @@ export async function startRoles<R extends Role>(
         sagaDeployment: own.saga ? sagaWorkerDeploymentOptions(own.saga.deployment) : undefined,
         maxConcurrentActivityTaskExecutions: ctx.maxConcurrentActivityTaskExecutions,
         activityInterceptors: ctx.activityInterceptors,
-        observability: ctx.observability,
+        // The settings decide tracing unless the caller (a benchmark switching pieces off) does.
+        observability: { tracing: settings.common.temporalTracing, ...ctx.observability },
       });
       const runs = running.workers.map((w) =>
         w.run().then(

@@ -90,6 +90,14 @@ const common = {
     .url()
     .optional()
     .describe('OTLP/HTTP traces URL (e.g. http://127.0.0.1:4318/v1/traces); unset = spans stay in-process.'),
+  KTS_TEMPORAL_TRACING: z
+    .enum(['auto', 'on', 'off'])
+    .default('auto')
+    .describe(
+      "Temporal's OpenTelemetry interceptors in the workers (workflow and activity spans, one trace from the " +
+        'order event through every activity to the outbox rows). auto: on when OTEL_EXPORTER_OTLP_TRACES_ENDPOINT ' +
+        'is set, since without it no span leaves the process; they cost about a sixth of saga throughput (BENCHMARKS.md).',
+    ),
 };
 
 /** Documented here; parsed by @temporalio/envconfig with the SDK's own rules (profiles, TOML file). */
@@ -227,7 +235,7 @@ const roleShapes = {
     KTS_PG_URL_INGRESS: secretPgUrl('ingress ledger', 'kts_ingress'),
     KTS_INGRESS_PARTITION_CONCURRENCY: int(1, 256).default(8).describe('Partitions handled side by side.'),
     KTS_INGRESS_MAX_IN_FLIGHT_PER_PARTITION: int(1, 64)
-      .default(1)
+      .default(4)
       .describe(
         'Records of one partition handled side by side, never two of one order at once; offsets are ' +
           'committed only below the lowest unfinished record. 1: strictly one after another.',
@@ -319,6 +327,8 @@ export interface CommonSettings {
   logLevel: (typeof LEVELS)[number];
   metrics: { host: string; port?: number };
   otlpTracesEndpoint?: string;
+  /** Whether workers carry Temporal's tracing interceptors (KTS_TEMPORAL_TRACING, auto resolved). */
+  temporalTracing: boolean;
 }
 
 export interface TemporalSettings {
@@ -456,6 +466,10 @@ function parseCommon(env: Env): CommonSettings {
     logLevel: e.LOG_LEVEL,
     metrics: { host: e.KTS_METRICS_HOST, port: e.KTS_METRICS_PORT },
     otlpTracesEndpoint: e.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT,
+    temporalTracing:
+      e.KTS_TEMPORAL_TRACING === 'auto'
+        ? e.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT !== undefined
+        : e.KTS_TEMPORAL_TRACING === 'on',
   };
 }
 

@@ -6,13 +6,17 @@ import type { CdcTarget } from '../../src/cdc/outbox-connector';
 import type { Role, Settings } from '../../src/config/settings';
 import { loadSettings, ROLES } from '../../src/config/settings';
 
-/** Settings of `roles` under `scope` ('' = production names), with `overrides` on top of the environment. */
+/**
+ * Settings of `roles` under `scope` ('' = production names), with `overrides` on top of the environment.
+ * Workers started in-process trace (KTS_TEMPORAL_TRACING=on): the tests share workflow bundles built
+ * with the tracing interceptors, and the tracing test reads spans from an in-memory exporter.
+ */
 export function testSettings<R extends Role>(
   roles: readonly R[],
   scope = '',
   overrides: Record<string, string> = {},
 ): Settings<R> {
-  return loadSettings(roles, { ...process.env, KTS_SCOPE: scope, ...overrides });
+  return loadSettings(roles, { KTS_TEMPORAL_TRACING: 'on', ...process.env, KTS_SCOPE: scope, ...overrides });
 }
 
 /** Every role's settings, production names: what provisioning and cross-schema assertions use. */

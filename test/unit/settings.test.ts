@@ -31,6 +31,16 @@ describe('the settings model', () => {
     expect(s.common.names.topics.orderPlaced).toBe('order.placed');
   });
 
+  it('traces Temporal workflows and activities only where spans can leave the process, unless told', () => {
+    const tracing = (env: Record<string, string>) => loadSettings([], { ...bare, ...env }).common.temporalTracing;
+    const endpoint = { OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: 'http://127.0.0.2:4318/v1/traces' };
+    expect(tracing({})).toBe(false);
+    expect(tracing(endpoint)).toBe(true);
+    expect(tracing({ KTS_TEMPORAL_TRACING: 'on' })).toBe(true);
+    expect(tracing({ ...endpoint, KTS_TEMPORAL_TRACING: 'off' })).toBe(false);
+    expect(() => tracing({ KTS_TEMPORAL_TRACING: 'yes' })).toThrow(/KTS_TEMPORAL_TRACING/);
+  });
+
   it("derives the defaults from the stack's settings, never from constants", () => {
     const s = loadSettings(['ingress'], {
       ...bare,
