@@ -96,30 +96,13 @@ describe('a record that breaks the ingress handler', () => {
         expect(first.map((r) => r.orderId).sort()).toEqual(beside.map((e) => e.orderId).sort());
         expect(await committedOffset(scope)).toBeLessThanOrEqual(1);
 
-        const refused = await orders(
-          'blocked',
-          'dead-letter',
-          '--topic',
-          scope.placed,
-          '--partition',
-          '0',
-          '--offset',
-          '1',
-          '--operator',
-          'ops',
-        );
+        const deadLetterCommand = (...extra: string[]) =>
+          orders('blocked', 'dead-letter', '--topic', scope.placed, '--partition', '0', '--offset', '1', ...extra);
+        const refused = await deadLetterCommand('--operator', 'ops');
         expect(refused.code).toBe(1);
         expect(refused.stderr.trim()).toBe('a reason is required to dead-letter a blocked record');
 
-        const released = await orders(
-          'blocked',
-          'dead-letter',
-          '--topic',
-          scope.placed,
-          '--partition',
-          '0',
-          '--offset',
-          '1',
+        const released = await deadLetterCommand(
           '--operator',
           'ops',
           '--reason',

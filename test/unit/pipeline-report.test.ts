@@ -25,6 +25,25 @@ const rate = (r: number, p99: number, bounded = true): RateSummary => ({
   errors: 0,
 });
 
+/** A window at 4/s with nothing remarkable; tests override what they are about. */
+const windowOf = (overrides: Partial<WindowResult>): WindowResult => ({
+  series: 'engine',
+  rate: 4,
+  round: 1,
+  windowSeconds: 10,
+  sent: 40,
+  sendRate: 4,
+  closed: 40,
+  completionRate: 4,
+  toClosedMs: null,
+  toConfirmedMs: null,
+  lag: null,
+  inFlight: { max: 3, final: 2, slopePerSecond: 0 },
+  bounded: true,
+  errors: { deadLetters: 0, notClosed: 0, notCompleted: 0, unexpectedOutcome: 0 },
+  ...overrides,
+});
+
 describe('pipeline benchmark arithmetic', () => {
   it('takes nearest-rank percentiles', () => {
     const xs = Array.from({ length: 100 }, (_, i) => 100 - i);
@@ -47,22 +66,8 @@ describe('pipeline benchmark arithmetic', () => {
   });
 
   it('summarizes rounds into medians with min-max, and draws every series', () => {
-    const w = (round: number, p99: number): WindowResult => ({
-      series: 'engine',
-      rate: 4,
-      round,
-      windowSeconds: 10,
-      sent: 40,
-      sendRate: 4,
-      closed: 40,
-      completionRate: 4,
-      toClosedMs: { p50: p99 / 2, p95: p99, p99, max: p99 },
-      toConfirmedMs: null,
-      lag: null,
-      inFlight: { max: 3, final: 2, slopePerSecond: 0 },
-      bounded: round !== 3,
-      errors: { deadLetters: 0, notClosed: 0, notCompleted: 0, unexpectedOutcome: 0 },
-    });
+    const w = (round: number, p99: number): WindowResult =>
+      windowOf({ round, toClosedMs: { p50: p99 / 2, p95: p99, p99, max: p99 }, bounded: round !== 3 });
     const [s] = summarize([w(1, 600), w(2, 900), w(3, 700)]);
     expect(s!.rates[0]!.p99).toEqual({ median: 700, min: 600, max: 900 });
     expect(s!.rates[0]!.bounded).toBe(true);
@@ -92,23 +97,8 @@ describe('pipeline benchmark arithmetic', () => {
     );
     expect(cores).toEqual({ engine: 0.9, orchestrator: 0.3, new: 0.1 });
     expect(Object.keys(cores)).toEqual(['engine', 'orchestrator', 'new']);
-    const window = (round: number, engine: number): WindowResult => ({
-      series: 'pipeline',
-      rate: 4,
-      round,
-      windowSeconds: 10,
-      sent: 40,
-      sendRate: 4,
-      closed: 40,
-      completionRate: 4,
-      toClosedMs: null,
-      toConfirmedMs: null,
-      lag: null,
-      inFlight: { max: 3, final: 2, slopePerSecond: 0 },
-      bounded: true,
-      cpu: { engine, ingress: 0.2 },
-      errors: { deadLetters: 0, notClosed: 0, notCompleted: 0, unexpectedOutcome: 0 },
-    });
+    const window = (round: number, engine: number): WindowResult =>
+      windowOf({ series: 'pipeline', round, cpu: { engine, ingress: 0.2 } });
     // Round 0 is the warm-up: not counted. Median of 0.6 and 1.0 is 0.8; with the ingress, 1.0 core for 4 orders/s.
     const table = renderCpuTable([window(0, 5), window(1, 0.6), window(2, 1.0)]);
     expect(table).toContain('| pipeline | 4 | 1.00 | 0.250 | engine 0.80, ingress 0.20 |');
