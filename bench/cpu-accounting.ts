@@ -62,14 +62,21 @@ function byName(p: ProcStat, selfPid: number): string {
   return 'other';
 }
 
+/** Every live process's stat, by pid; empty off Linux. */
+function liveProcesses(): Map<number, ProcStat> {
+  const stats = new Map<number, ProcStat>();
+  if (os.platform() !== 'linux') return stats;
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    const s = readStat(Number(entry));
+    if (s) stats.set(s.pid, s);
+  }
+  return stats;
+}
+
 /** The live children of `pid`, e.g. a server this process has just started. */
 export function childrenOf(pid: number): number[] {
-  if (os.platform() !== 'linux') return [];
-  return readdirSync('/proc')
-    .filter((e) => /^\d+$/.test(e))
-    .map((e) => readStat(Number(e)))
-    .filter((s): s is ProcStat => s?.ppid === pid)
-    .map((s) => s.pid);
+  return [...liveProcesses().values()].filter((s) => s.ppid === pid).map((s) => s.pid);
 }
 
 /**
@@ -77,13 +84,7 @@ export function childrenOf(pid: number): number[] {
  * pid (their descendants inherit the label): the benchmark's role processes, the engine.
  */
 export function cpuSnapshot(labels: ReadonlyMap<number, string>): CpuSnapshot {
-  if (os.platform() !== 'linux') return { at: Date.now(), seconds: new Map() };
-  const stats = new Map<number, ProcStat>();
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    const s = readStat(Number(entry));
-    if (s) stats.set(s.pid, s);
-  }
+  const stats = liveProcesses();
   const labelOf = (p: ProcStat): string => {
     for (let q: ProcStat | undefined = p, hops = 0; q && hops < 64; q = stats.get(q.ppid), hops++) {
       const label = labels.get(q.pid);

@@ -242,14 +242,9 @@ export function renderCpuTable(windows: readonly WindowResult[]): string {
       .map((c) => [c, median(ws.map((w) => w.cpu![c] ?? 0))] as const)
       .filter(([, cores]) => cores >= 0.02)
       .sort((a, b) => b[1] - a[1]);
-    const total = median(ws.map((w) => Object.values(w.cpu!).reduce((a, b) => a + b, 0)));
-    const perOrder = median(
-      ws.map(
-        (w) =>
-          Object.values(w.cpu!).reduce((a, b) => a + b, 0) /
-          (Number.isFinite(w.completionRate) ? w.completionRate : NaN),
-      ),
-    );
+    const totals = ws.map((w) => Object.values(w.cpu!).reduce((a, b) => a + b, 0));
+    const total = median(totals);
+    const perOrder = median(totals.map((cores, i) => cores / ws[i]!.completionRate));
     const [series, rate] = key.split('|');
     lines.push(
       `| ${series} | ${rate} | ${fmt(total, 2)} | ${fmt(perOrder, 3)} | ${byComponent.map(([c, n]) => `${c} ${fmt(n, 2)}`).join(', ')} |`,
