@@ -113,3 +113,16 @@ export function coresBetween(before: CpuSnapshot, after: CpuSnapshot): Record<st
   }
   return Object.fromEntries(out.sort((a, b) => b[1] - a[1]));
 }
+
+/**
+ * CPU milliseconds each component spent per unit of work (`units`, e.g. sagas started) between two
+ * snapshots, largest first, leaving out components under 0.01 ms per unit.
+ */
+export function cpuMsPerUnit(before: CpuSnapshot, after: CpuSnapshot, units: number): Record<string, number> {
+  const out: [string, number][] = [];
+  for (const [label, s] of after.seconds) {
+    const ms = ((s - (before.seconds.get(label) ?? 0)) * 1000) / units;
+    if (ms >= 0.01) out.push([label, Math.round(ms * 100) / 100]);
+  }
+  return Object.fromEntries(out.sort((a, b) => b[1] - a[1]));
+}

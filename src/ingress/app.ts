@@ -71,11 +71,14 @@ export async function startIngress(
     onError: (err) => log.warn({ err }, 'ledger connection failed'),
   });
   const connection = await connectTemporal(settings.temporal);
-  // The plugin's client interceptor puts the active span (the handler's) into the workflow's headers.
+  // The ingress span exists either way (its trace id is logged). The plugin's client interceptor puts
+  // it into the workflow's headers only where workers trace too (KTS_TEMPORAL_TRACING): untraced
+  // workers never read that header, and the interceptor costs CPU on every start.
+  const tracing = initTracing('kts-ingress');
   const client = new Client({
     connection,
     namespace: settings.temporal.namespace,
-    plugins: [temporalTracingPlugin(initTracing('kts-ingress'))],
+    plugins: settings.common.temporalTracing ? [temporalTracingPlugin(tracing)] : [],
   });
   const taskQueues = names.taskQueues;
   const handler = new IngressHandler({

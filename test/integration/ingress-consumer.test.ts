@@ -79,6 +79,34 @@ describe('ingress consumer (stub saga on a private task queue)', () => {
     }
   });
 
+  it("carries the ingress span into the saga's headers only when Temporal tracing is on", async () => {
+    // The OpenTelemetry client interceptor writes this header; untraced workers would never read it.
+    const headerKeysOfSaga = async (orderId: string) => {
+      const history = await temporal.client.workflow.getHandle(orderWorkflowId(orderId)).fetchHistory();
+      const started = history.events?.[0]?.workflowExecutionStartedEventAttributes;
+      return Object.keys(started?.header?.fields ?? {});
+    };
+    for (const tracing of ['on', 'off'] as const) {
+      const scope = await newScope(`it_ingress_trace_${tracing}`);
+      const event = placedEvent({ version: 2 });
+      await withIngress(
+        scope,
+        async () => {
+          await produce(scope.placed, [{ event }]);
+          await waitUntil(
+            'the stub saga',
+            () => stubRuns(scope),
+            (r) => r.length >= 1,
+          );
+        },
+        { KTS_TEMPORAL_TRACING: tracing },
+      );
+      const keys = await headerKeysOfSaga(event.orderId);
+      if (tracing === 'on') expect(keys).toContain('_tracer-data');
+      else expect(keys).not.toContain('_tracer-data');
+    }
+  });
+
   it('never starts a second saga for duplicates: same events three times, or a new eventId for the same order', async () => {
     const scope = await newScope('it_ingress_dup', 2);
     const events = Array.from({ length: 20 }, () => placedEvent({ version: 2 }));

@@ -1,4 +1,4 @@
-import { coresBetween, cpuSnapshot } from '../../bench/cpu-accounting';
+import { coresBetween, cpuMsPerUnit, cpuSnapshot } from '../../bench/cpu-accounting';
 import type { RateSummary, WindowResult } from '../../bench/pipeline-report';
 import {
   ceilingOf,
@@ -77,6 +77,26 @@ describe('pipeline benchmark arithmetic', () => {
     const [two] = summarize([w(1, 600), w(3, 900)]);
     expect(two!.rates[0]!.p99).toEqual({ median: 750, min: 600, max: 900 });
     expect(two!.rates[0]!.bounded).toBe(false);
+  });
+
+  it('charges CPU milliseconds per unit of work', () => {
+    const at = (ms: number, entries: [string, number][]) => ({ at: ms, seconds: new Map(entries) });
+    // 200 starts: the engine spent 2 CPU s (10 ms each), the ingress 0.5 s, PostgreSQL 0.001 s (left out).
+    const perStart = cpuMsPerUnit(
+      at(0, [
+        ['engine', 50],
+        ['ingress', 7],
+        ['postgresql', 3],
+      ]),
+      at(4_000, [
+        ['ingress', 7.5],
+        ['engine', 52],
+        ['postgresql', 3.001],
+      ]),
+      200,
+    );
+    expect(perStart).toEqual({ engine: 10, ingress: 2.5 });
+    expect(Object.keys(perStart)).toEqual(['engine', 'ingress']);
   });
 
   it('charges cores to components and per completed order', () => {
