@@ -46,14 +46,15 @@ const tag = `bench-ovh-${Date.now().toString(36)}`;
 const OURS: {
   name: string;
   observability: NonNullable<RoleContext['observability']>;
-  /** The workflow code: production's, or the same saga that never upserts search attributes. */
-  workflows?: 'no-search-attributes';
+  /** The prebuilt workflow bundle it runs, which must match its tracing (see bundleSagaWorkflows). */
+  bundle: 'traced' | 'untraced' | 'no-search-attributes';
 }[] = [
-  { name: 'ours, everything on', observability: {} },
-  { name: 'ours, no tracing', observability: { tracing: false } },
-  { name: 'ours, no metrics sinks', observability: { metricsSinks: false } },
-  { name: 'ours, no activity logging', observability: { activityLogging: false } },
-  { name: 'ours, no search attributes', observability: {}, workflows: 'no-search-attributes' },
+  { name: 'ours, everything on', observability: {}, bundle: 'traced' },
+  { name: 'ours, no tracing', observability: { tracing: false }, bundle: 'untraced' },
+  { name: 'ours, no metrics sinks', observability: { metricsSinks: false }, bundle: 'traced' },
+  { name: 'ours, no activity logging', observability: { activityLogging: false }, bundle: 'traced' },
+  // The same saga that never upserts search attributes, traced.
+  { name: 'ours, no search attributes', observability: {}, bundle: 'no-search-attributes' },
 ];
 const LEAN = 'lean saga';
 const VARIANTS = [LEAN, ...OURS.map((v) => v.name)];
@@ -110,6 +111,7 @@ async function main(): Promise<void> {
       logger: new DefaultLogger('ERROR'),
     }),
   ]);
+  const bundles = { traced, untraced, 'no-search-attributes': noSearchAttributes };
 
   const connection = await connectTemporal(settings.temporal);
   const client = new Client({ connection, namespace: settings.temporal.namespace });
@@ -196,12 +198,7 @@ async function main(): Promise<void> {
       metrics,
       tracing,
       observability: ours.observability,
-      workflowBundle:
-        ours.workflows === 'no-search-attributes'
-          ? noSearchAttributes
-          : ours.observability.tracing === false
-            ? untraced
-            : traced,
+      workflowBundle: bundles[ours.bundle],
     });
     const queues = s.common.names.taskQueues;
     const start = (i: number, id: string) => {

@@ -82,20 +82,40 @@ function sagaTracingPlugin(tracing?: Tracing) {
   return temporalTracingPlugin(tracing ?? initTracing('kts-workers'));
 }
 
+/** Whether each bundle built by bundleSagaWorkflows carries the OpenTelemetry workflow interceptors. */
+const tracedBundles = new WeakMap<object, boolean>();
+
 /**
- * Bundles the orchestrator's workflow code once, for tests and benchmarks. A prebuilt bundle must
- * carry the OpenTelemetry workflow interceptors itself (a worker adds them only when it bundles),
- * otherwise activities would lose the saga's trace context.
+ * Bundles the orchestrator's workflow code once, for tests and benchmarks. A prebuilt bundle carries
+ * the OpenTelemetry workflow interceptors itself or not at all (a worker adds them only when it
+ * bundles), so it must match the worker that runs it: `traced` (default true) for workers that trace,
+ * false for workers with `observability.tracing: false`. createSagaWorkers refuses a mismatch.
  */
-export function bundleSagaWorkflows(
+export async function bundleSagaWorkflows(
   options: { workflowsPath?: string; logger?: SdkLogger; tracing?: Tracing; traced?: boolean } = {},
 ): Promise<WorkflowBundleWithSourceMap> {
-  return bundleWorkflowCode({
+  const traced = options.traced !== false;
+  const bundle = await bundleWorkflowCode({
     workflowsPath: options.workflowsPath ?? WORKFLOWS_PATH,
     logger: options.logger,
-    // Untraced only for workers created with `observability.tracing: false`.
-    plugins: options.traced === false ? [] : [sagaTracingPlugin(options.tracing)],
+    plugins: traced ? [sagaTracingPlugin(options.tracing)] : [],
   });
+  tracedBundles.set(bundle, traced);
+  return bundle;
+}
+
+/**
+ * A traced bundle under an untraced worker calls a span sink nobody registered (an error logged per
+ * span); an untraced one under a traced worker silently loses the workflow's spans. Either is a wiring
+ * mistake, so it fails here, at start-up, instead.
+ */
+function checkBundleTracing(bundle: WorkflowBundleOption | undefined, workerTraces: boolean): void {
+  const traced = bundle ? tracedBundles.get(bundle) : undefined;
+  if (traced === undefined || traced === workerTraces) return;
+  throw new Error(
+    `the prebuilt saga bundle was built ${traced ? 'with' : 'without'} tracing but the saga worker ` +
+      `${workerTraces ? 'traces' : 'does not trace'}: build it with bundleSagaWorkflows({ traced: ${workerTraces} })`,
+  );
 }
 
 /**
@@ -128,6 +148,7 @@ export async function createSagaWorkers(opts: SagaWorkersOptions): Promise<Worke
   const logger = opts.logger ?? createLogger('kts-workers', undefined, 'silent');
   for (const role of opts.roles) {
     if (role === 'saga') {
+      checkBundleTracing(opts.workflowBundle, opts.observability?.tracing !== false);
       // The saga upserts its search attributes; provisioning registers them and the saga role verifies
       // them before it starts (src/provision/verify.ts): a worker never changes the namespace itself.
       workers.push(

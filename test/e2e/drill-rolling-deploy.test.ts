@@ -32,6 +32,7 @@ import type { DrillProcess } from '../support/drill-roles';
 import { quietTemporalRuntime, startDrillProcess, workflowTaskFailures } from '../support/drill-roles';
 import { produce } from '../support/ingress-harness';
 import { provisionScope } from '../support/provision-scope';
+import { allSettings } from '../support/settings';
 import { endpoints, uniqueName } from '../support/stack';
 import { waitUntil } from '../support/wait-until';
 
@@ -73,9 +74,15 @@ describe('drill: rolling deploy of the saga worker with 100 sagas in flight', ()
     await provisionScope(scope, { topics: [TOPICS.orderPlaced, TOPICS.orderCancelled], partitions: 3 });
     connection = await Connection.connect({ address: endpoints.temporalAddress });
     client = new Client({ connection });
-    // One at a time: bundling is CPU-bound and the machine is shared.
-    oldBuild = await bundleSagaWorkflows({ workflowsPath: variant('saga-before-received-notice.ts'), logger: quiet });
-    newBuild = await bundleSagaWorkflows({ logger: quiet });
+    // One at a time: bundling is CPU-bound and the machine is shared. The two builds run in drill
+    // processes, which trace as the settings say.
+    const traced = allSettings.common.temporalTracing;
+    oldBuild = await bundleSagaWorkflows({
+      workflowsPath: variant('saga-before-received-notice.ts'),
+      logger: quiet,
+      traced,
+    });
+    newBuild = await bundleSagaWorkflows({ logger: quiet, traced });
     unpatched = await bundleSagaWorkflows({
       workflowsPath: variant('saga-unpatched-received-notice.ts'),
       logger: quiet,

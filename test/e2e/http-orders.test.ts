@@ -47,7 +47,7 @@ describe('Orders HTTP API through CDC to the saga', () => {
     running = await startRoles(settings, ROLES, {
       logger: pino({ level: 'silent' }),
       metrics: createMetrics('e2e-http-orders'),
-      workflowBundle: await bundleSagaWorkflows({ logger: quiet }),
+      workflowBundle: await bundleSagaWorkflows({ logger: quiet, traced: settings.common.temporalTracing }),
     });
     store = running.eventStore!;
     baseUrl = running.api!.url;

@@ -58,12 +58,17 @@ describe('one trace per order', () => {
     // The connector publishes this scope's outbox rows to `<prefix>.<domain topic>`.
     cdc = await startCdcScope('trace', { prefix: scope.prefix });
     const quiet = { log() {}, info() {}, warn() {}, error() {}, debug() {}, trace() {} };
-    running = await startRoles(testSettings(ROLES, scope.prefix, { LOG_LEVEL: 'warn' }), ROLES, {
-      logger,
-      metrics: createMetrics('e2e-tracing'),
-      tracing,
-      workflowBundle: await bundleSagaWorkflows({ logger: quiet, tracing }),
-    });
+    // Traced as with an OTLP endpoint; the spans go to the in-memory exporter instead.
+    running = await startRoles(
+      testSettings(ROLES, scope.prefix, { LOG_LEVEL: 'warn', KTS_TEMPORAL_TRACING: 'on' }),
+      ROLES,
+      {
+        logger,
+        metrics: createMetrics('e2e-tracing'),
+        tracing,
+        workflowBundle: await bundleSagaWorkflows({ logger: quiet, tracing }),
+      },
+    );
     await running.pools.inventory!.query('INSERT INTO inventory.stock (sku, available) VALUES ($1, 1000)', [sku]);
     temporal = await temporalClient();
   });

@@ -9,13 +9,13 @@
 import { readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 
-import type { WorkflowBundleWithSourceMap } from '@temporalio/worker';
+import type { NativeConnection, WorkflowBundleWithSourceMap } from '@temporalio/worker';
 import { DefaultLogger, Runtime, Worker } from '@temporalio/worker';
 
 import { initTracing, temporalTracingPlugin } from '../../src/observability/tracing';
-import { PATCHES } from '../../src/shared/saga-contract';
+import { PATCHES, taskQueuesFor } from '../../src/shared/saga-contract';
 import { sagaMetricsSinks } from '../../workers/saga-metrics-sinks';
-import { bundleSagaWorkflows } from '../../workers/saga-workers';
+import { bundleSagaWorkflows, createSagaWorkers } from '../../workers/saga-workers';
 
 jest.setTimeout(120_000);
 
@@ -125,6 +125,25 @@ describe('recorded orderSaga histories replay against the current workflow code'
     // v1 runs that got past createOrder now see a different command where the history has reserveStock.
     const v1PastCreate = histories.filter((h) => h.name.endsWith('-v1')).map((h) => h.name);
     for (const name of v1PastCreate) expect([name, outcome[name]]).toEqual([name, 'DeterminismViolationError']);
+  });
+
+  it('refuses to run a prebuilt bundle under a worker that traces differently', async () => {
+    const untraced = await bundleSagaWorkflows({ logger: new DefaultLogger('ERROR'), traced: false });
+    // The check comes before any connection is used.
+    const sagaWorker = (workflowBundle: WorkflowBundleWithSourceMap, tracing: boolean) =>
+      createSagaWorkers({
+        connection: {} as NativeConnection,
+        taskQueues: taskQueuesFor('replay-bundle-check'),
+        roles: ['saga'],
+        workflowBundle,
+        observability: { tracing },
+      });
+    await expect(sagaWorker(current, false)).rejects.toThrow(
+      'the prebuilt saga bundle was built with tracing but the saga worker does not trace',
+    );
+    await expect(sagaWorker(untraced, true)).rejects.toThrow(
+      'the prebuilt saga bundle was built without tracing but the saga worker traces',
+    );
   });
 
   it('catches a non-deterministic change: parking without patched() breaks the runs that ended in CompensationFailed', async () => {

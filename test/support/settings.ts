@@ -8,15 +8,15 @@ import { loadSettings, ROLES } from '../../src/config/settings';
 
 /**
  * Settings of `roles` under `scope` ('' = production names), with `overrides` on top of the environment.
- * Workers started in-process trace (KTS_TEMPORAL_TRACING=on): the tests share workflow bundles built
- * with the tracing interceptors, and the tracing test reads spans from an in-memory exporter.
+ * Tracing follows the production default (KTS_TEMPORAL_TRACING=auto: off without an OTLP endpoint);
+ * a test that reads spans sets it on, and prebuilt bundles follow `common.temporalTracing`.
  */
 export function testSettings<R extends Role>(
   roles: readonly R[],
   scope = '',
   overrides: Record<string, string> = {},
 ): Settings<R> {
-  return loadSettings(roles, { KTS_TEMPORAL_TRACING: 'on', ...process.env, KTS_SCOPE: scope, ...overrides });
+  return loadSettings(roles, { ...process.env, KTS_SCOPE: scope, ...overrides });
 }
 
 /** Every role's settings, production names: what provisioning and cross-schema assertions use. */

@@ -57,8 +57,8 @@ function quietTemporalRuntime(): void {
   Runtime.install({ logger: new DefaultLogger('ERROR') });
 }
 
-/** One bundle per test file: bundling is CPU-bound and the machine is shared. */
-let bundle: Promise<WorkflowBundleWithSourceMap> | undefined;
+/** One bundle per test file and tracing setting: bundling is CPU-bound and the machine is shared. */
+const bundles = new Map<boolean, Promise<WorkflowBundleWithSourceMap>>();
 
 /** Starts `roles` through startRoles on the scope's settings; stop() ends them and the client. */
 export async function startSystem<R extends Role>(
@@ -68,7 +68,9 @@ export async function startSystem<R extends Role>(
   quietTemporalRuntime();
   const scope = opts.scope ?? uniqueName('system');
   const settings = testSettings(roles, scope, { LOG_LEVEL: 'silent', ...opts.env });
-  bundle ??= bundleSagaWorkflows({ logger: new DefaultLogger('ERROR') });
+  const traced = settings.common.temporalTracing;
+  const bundle = bundles.get(traced) ?? bundleSagaWorkflows({ logger: new DefaultLogger('ERROR'), traced });
+  bundles.set(traced, bundle);
   const running = await startRoles(settings, roles, {
     logger: pino({ level: 'silent' }),
     metrics: opts.metrics ?? createMetrics(`test-${scope}`),
