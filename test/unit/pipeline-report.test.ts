@@ -44,6 +44,8 @@ const windowOf = (overrides: Partial<WindowResult>): WindowResult => ({
   ...overrides,
 });
 
+/** A CPU snapshot taken at `ms` with CPU seconds per component. */
+const at = (ms: number, entries: [string, number][]) => ({ at: ms, seconds: new Map(entries) });
 describe('pipeline benchmark arithmetic', () => {
   it('takes nearest-rank percentiles', () => {
     const xs = Array.from({ length: 100 }, (_, i) => 100 - i);
@@ -80,7 +82,6 @@ describe('pipeline benchmark arithmetic', () => {
   });
 
   it('charges CPU milliseconds per unit of work', () => {
-    const at = (ms: number, entries: [string, number][]) => ({ at: ms, seconds: new Map(entries) });
     // 200 starts: the engine spent 2 CPU s (10 ms each), the ingress 0.5 s, PostgreSQL 0.001 s (left out).
     const perStart = cpuMsPerUnit(
       at(0, [
@@ -100,7 +101,6 @@ describe('pipeline benchmark arithmetic', () => {
   });
 
   it('charges cores to components and per completed order', () => {
-    const at = (ms: number, entries: [string, number][]) => ({ at: ms, seconds: new Map(entries) });
     // 10 s of wall time: the engine spent 9 CPU s (0.9 core); the orchestrator 3; the registry idled.
     const cores = coresBetween(
       at(0, [
