@@ -46,6 +46,7 @@ const windowOf = (overrides: Partial<WindowResult>): WindowResult => ({
 
 /** A CPU snapshot taken at `ms` with CPU seconds per component. */
 const at = (ms: number, entries: [string, number][]) => ({ at: ms, seconds: new Map(entries) });
+
 describe('pipeline benchmark arithmetic', () => {
   it('takes nearest-rank percentiles', () => {
     const xs = Array.from({ length: 100 }, (_, i) => 100 - i);
