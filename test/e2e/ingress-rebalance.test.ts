@@ -32,11 +32,14 @@ const PARTITIONS = 6;
 /** Ten membership changes: kill -9 + restart, add, remove gracefully. */
 const ACTIONS = ['kill', 'add', 'kill', 'remove', 'kill', 'add', 'remove', 'kill', 'add', 'kill'] as const;
 /**
- * Orders produced right before each change. The change waits until the group works on them (see
- * below), so every rebalance hits a group with records in flight and uncommitted, however fast or
- * slow the machine: the load is paced by the chaos, not by the clock.
+ * Orders produced for each change. Most come first, and the change waits until the group works on
+ * them (see below); the last few are produced right before the change, so every rebalance hits a
+ * group with records in flight and uncommitted, however fast or slow the machine handles the rest:
+ * the load is paced by the chaos, not by the clock.
  */
 const ORDERS_PER_CHANGE = 50;
+/** Of those, the ones produced just before the change (offsets are committed about once a second). */
+const ORDERS_AT_CHANGE = 10;
 const ORDERS = ACTIONS.length * ORDERS_PER_CHANGE;
 /** Records the group must handle after a chunk is produced before the next change: it works again. */
 const PROGRESS_BEFORE_CHANGE = 10;
@@ -136,24 +139,29 @@ describe('ingress consumer group under rebalances', () => {
         // A chunk of orders, a tenth of them sent twice (same eventId), then the change once the group
         // handles records again (the previous change's rebalance is over) with records still to do.
         const before = await handledCount(scope);
-        const report = await placeOrders(load, codec, {
-          count: ORDERS_PER_CHANGE,
-          rate: 0,
-          version: 'mixed',
-          duplicates: 0.1,
-          bad: 0,
-          cancels: 0,
-          placedTopic: scope.placed,
-          cancelledTopic: scope.cancelled,
-          maxPayloadBytes: 256 * 1024,
-        });
-        orderIds.push(...report.orderIds);
+        const place = async (count: number) => {
+          const report = await placeOrders(load, codec, {
+            count,
+            rate: 0,
+            version: 'mixed',
+            duplicates: 0.1,
+            bad: 0,
+            cancels: 0,
+            placedTopic: scope.placed,
+            cancelledTopic: scope.cancelled,
+            maxPayloadBytes: 256 * 1024,
+          });
+          orderIds.push(...report.orderIds);
+        };
+        await place(ORDERS_PER_CHANGE - ORDERS_AT_CHANGE);
         await waitUntil(
           `the group handling records again before "${action}"`,
           () => handledCount(scope),
           (n) => n >= before + PROGRESS_BEFORE_CHANGE,
           { timeoutMs: 120_000 },
         );
+        // A fast group may have finished the chunk by now; these are still on their way when it changes.
+        await place(ORDERS_AT_CHANGE);
         lagAtChange.push(await groupLag(scope));
         const name = pick();
         if (action === 'kill' && name) {
