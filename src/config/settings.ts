@@ -94,9 +94,10 @@ const common = {
     .enum(['auto', 'on', 'off'])
     .default('auto')
     .describe(
-      "Temporal's OpenTelemetry interceptors in the workers and the ingress's client (workflow and activity spans, " +
-        'one trace from the order event through every activity to the outbox rows). auto: on when OTEL_EXPORTER_OTLP_TRACES_ENDPOINT ' +
-        'is set, since without it no span leaves the process; they cost about a sixth of saga throughput (BENCHMARKS.md).',
+      "Temporal's OpenTelemetry interceptors in the workers and the ingress's client (workflow and activity " +
+        'spans, one trace from the order event through every activity to the outbox rows). auto: on when ' +
+        'OTEL_EXPORTER_OTLP_TRACES_ENDPOINT is set, since without it no span leaves the process; they cost about a ' +
+        'sixth of saga throughput (BENCHMARKS.md).',
     ),
 };
 
@@ -327,7 +328,10 @@ export interface CommonSettings {
   logLevel: (typeof LEVELS)[number];
   metrics: { host: string; port?: number };
   otlpTracesEndpoint?: string;
-  /** Whether workers and the ingress's client carry Temporal's tracing interceptors (KTS_TEMPORAL_TRACING, auto resolved). */
+  /**
+   * Whether workers and the ingress's client carry Temporal's tracing interceptors (KTS_TEMPORAL_TRACING,
+   * auto resolved).
+   */
   temporalTracing: boolean;
 }
 
