@@ -186,7 +186,8 @@ async function decodeRate(b: Bench): Promise<number> {
   return DECODE_RECORDS / ((performance.now() - d0) / 1000);
 }
 
-function median(xs: number[]): string {
+/** The median of `xs` with its range, e.g. "0.80 (0.69–0.82)". */
+function medianWithRange(xs: number[]): string {
   const s = [...xs].sort((a, b) => a - b);
   const mid = s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
   const fmt = (x: number) => (x >= 10 ? x.toFixed(0) : x.toFixed(2));
@@ -195,10 +196,7 @@ function median(xs: number[]): string {
 
 function cpuMedians(results: PathResult[]): string {
   const labels = [...new Set(results.flatMap((r) => Object.keys(r.cpu)))];
-  return labels
-    .map((l) => ({ l, m: median(results.map((r) => r.cpu[l] ?? 0)) }))
-    .map(({ l, m }) => `${l} ${m}`)
-    .join(', ');
+  return labels.map((l) => `${l} ${medianWithRange(results.map((r) => r.cpu[l] ?? 0))}`).join(', ');
 }
 
 async function main(): Promise<void> {
@@ -241,9 +239,11 @@ async function main(): Promise<void> {
       );
     }
     const decode = await decodeRate(b);
-    console.log(`ingress starts/s (Kafka → saga started): ${median(ingress.map((r) => r.rate))}`);
-    console.log(`bare gateway.start/s (same request):     ${median(bare.map((r) => r.rate))}`);
-    console.log(`ingress / bare, per round:               ${median(ingress.map((r, k) => r.rate / bare[k]!.rate))}`);
+    console.log(`ingress starts/s (Kafka → saga started): ${medianWithRange(ingress.map((r) => r.rate))}`);
+    console.log(`bare gateway.start/s (same request):     ${medianWithRange(bare.map((r) => r.rate))}`);
+    console.log(
+      `ingress / bare, per round:               ${medianWithRange(ingress.map((r, k) => r.rate / bare[k]!.rate))}`,
+    );
     console.log(`CPU ms per start, ingress: ${cpuMedians(ingress)}`);
     console.log(`CPU ms per start, bare:    ${cpuMedians(bare)}`);
     console.log(`Avro decode + validate + upcast records/s: ${decode.toFixed(0)}`);
