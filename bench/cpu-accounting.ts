@@ -101,28 +101,27 @@ export function cpuSnapshot(labels: ReadonlyMap<number, string>): CpuSnapshot {
 }
 
 /**
- * Cores each component used between two snapshots (CPU seconds over wall seconds), largest first,
- * leaving out components under 0.01 core. A process that exited in between is not counted.
+ * Each component's CPU seconds between two snapshots times `scale`, rounded to hundredths, largest
+ * first, leaving out components under 0.01. A process that exited in between is not counted.
  */
-export function coresBetween(before: CpuSnapshot, after: CpuSnapshot): Record<string, number> {
-  const wall = (after.at - before.at) / 1000;
+function scaledDeltas(before: CpuSnapshot, after: CpuSnapshot, scale: number): Record<string, number> {
   const out: [string, number][] = [];
   for (const [label, s] of after.seconds) {
-    const cores = (s - (before.seconds.get(label) ?? 0)) / wall;
-    if (cores >= 0.01) out.push([label, Math.round(cores * 100) / 100]);
+    const value = (s - (before.seconds.get(label) ?? 0)) * scale;
+    if (value >= 0.01) out.push([label, Math.round(value * 100) / 100]);
   }
   return Object.fromEntries(out.sort((a, b) => b[1] - a[1]));
 }
 
+/** Cores each component used between two snapshots (CPU seconds over wall seconds); see scaledDeltas. */
+export function coresBetween(before: CpuSnapshot, after: CpuSnapshot): Record<string, number> {
+  return scaledDeltas(before, after, 1000 / (after.at - before.at));
+}
+
 /**
  * CPU milliseconds each component spent per unit of work (`units`, e.g. sagas started) between two
- * snapshots, largest first, leaving out components under 0.01 ms per unit.
+ * snapshots; see scaledDeltas.
  */
 export function cpuMsPerUnit(before: CpuSnapshot, after: CpuSnapshot, units: number): Record<string, number> {
-  const out: [string, number][] = [];
-  for (const [label, s] of after.seconds) {
-    const ms = ((s - (before.seconds.get(label) ?? 0)) * 1000) / units;
-    if (ms >= 0.01) out.push([label, Math.round(ms * 100) / 100]);
-  }
-  return Object.fromEntries(out.sort((a, b) => b[1] - a[1]));
+  return scaledDeltas(before, after, 1000 / units);
 }
