@@ -2,6 +2,7 @@ import { ApplicationFailure, ApplicationFailureCategory } from '@temporalio/comm
 import type pg from 'pg';
 
 import { BUSINESS_OUTCOME_FAILURE_TYPES, FailureType } from '../shared/saga-contract';
+import { prepared } from './prepared';
 
 /**
  * Thrown by an idempotent operation's work to refuse the request for a business reason. Its effects
@@ -75,13 +76,14 @@ export async function runIdempotent<T>(
   try {
     await client.query('BEGIN');
     const claimed = await client.query(
-      `INSERT INTO ${table} (key, operation) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING RETURNING key`,
-      [key, operation],
+      prepared(`INSERT INTO ${table} (key, operation) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING RETURNING key`, [
+        key,
+        operation,
+      ]),
     );
     if (claimed.rowCount === 0) {
       const prior = await client.query<{ operation: string; outcome: Outcome<T> | null }>(
-        `SELECT operation, outcome FROM ${table} WHERE key = $1`,
-        [key],
+        prepared(`SELECT operation, outcome FROM ${table} WHERE key = $1`, [key]),
       );
       await client.query('COMMIT');
       const row = prior.rows[0];
@@ -97,7 +99,7 @@ export async function runIdempotent<T>(
       if (!err.keepWrites) await client.query('ROLLBACK TO SAVEPOINT work');
       outcome = { status: 'rejected', type: err.type, message: err.message };
     }
-    await client.query(`UPDATE ${table} SET outcome = $2 WHERE key = $1`, [key, JSON.stringify(outcome)]);
+    await client.query(prepared(`UPDATE ${table} SET outcome = $2 WHERE key = $1`, [key, JSON.stringify(outcome)]));
     await client.query('COMMIT');
     return replay(key, operation, { operation, outcome });
   } catch (err) {
@@ -116,9 +118,11 @@ export async function runIdempotent<T>(
  */
 export async function voidIfAbsent(tx: Tx, schema: string, key: string, operation: string): Promise<boolean> {
   const res = await tx.query(
-    `INSERT INTO ${tx.escapeIdentifier(schema)}.idempotency_keys (key, operation, outcome)
+    prepared(
+      `INSERT INTO ${tx.escapeIdentifier(schema)}.idempotency_keys (key, operation, outcome)
      VALUES ($1, $2, $3) ON CONFLICT (key) DO NOTHING RETURNING key`,
-    [key, operation, JSON.stringify({ status: 'voided' })],
+      [key, operation, JSON.stringify({ status: 'voided' })],
+    ),
   );
   return res.rowCount === 1;
 }

@@ -5,6 +5,7 @@
 import type pg from 'pg';
 
 import { toSafeInteger } from '../db/pools';
+import { prepared } from '../db/prepared';
 import type { DecodedDomainEvent } from './domain-event-decoder';
 import type { StoredEvent } from './order-state';
 
@@ -61,24 +62,26 @@ export class EventStore {
    */
   async append(e: DecodedDomainEvent, raw: Buffer, source: EventSource, traceparent?: string): Promise<boolean> {
     const res = await this.db.query(
-      `INSERT INTO event_store.events (event_id, event_type, event_version, order_id, occurred_at, payload, raw,
+      prepared(
+        `INSERT INTO event_store.events (event_id, event_type, event_version, order_id, occurred_at, payload, raw,
          schema_id, source_topic, source_partition, source_offset, traceparent)
        VALUES ($1, $2, $3, $4, to_timestamp($5::double precision / 1000), $6, $7, $8, $9, $10, $11, $12)
        ON CONFLICT (event_id) DO NOTHING`,
-      [
-        e.eventId,
-        e.eventType,
-        e.eventVersion,
-        e.orderId,
-        e.occurredAt,
-        JSON.stringify(e.payload),
-        raw,
-        e.schemaId,
-        source.topic,
-        source.partition,
-        source.offset,
-        traceparent ?? null,
-      ],
+        [
+          e.eventId,
+          e.eventType,
+          e.eventVersion,
+          e.orderId,
+          e.occurredAt,
+          JSON.stringify(e.payload),
+          raw,
+          e.schemaId,
+          source.topic,
+          source.partition,
+          source.offset,
+          traceparent ?? null,
+        ],
+      ),
     );
     return res.rowCount === 1;
   }
@@ -86,9 +89,11 @@ export class EventStore {
   /** Keeps a record that can never decode, once per position. */
   async reject(source: EventSource, reason: string, message: string, raw: Buffer | null): Promise<void> {
     await this.db.query(
-      `INSERT INTO event_store.rejected_records (source_topic, source_partition, source_offset, reason, message, raw)
+      prepared(
+        `INSERT INTO event_store.rejected_records (source_topic, source_partition, source_offset, reason, message, raw)
        VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING`,
-      [source.topic, source.partition, source.offset, reason, message.slice(0, 2000), raw],
+        [source.topic, source.partition, source.offset, reason, message.slice(0, 2000), raw],
+      ),
     );
   }
 

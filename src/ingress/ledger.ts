@@ -5,6 +5,8 @@
  */
 import type pg from 'pg';
 
+import { prepared } from '../db/prepared';
+
 export const LEDGER_SCHEMA = 'ingress';
 
 export type LedgerOutcome =
@@ -36,9 +38,11 @@ export class IngressLedger {
   /** Asks the ingress to dead-letter the record at `source` (reason HandlerError). Idempotent per position. */
   async requestRelease(source: EventSource, operator: string, reason: string): Promise<HandlerErrorRelease> {
     await this.pool.query(
-      `INSERT INTO ingress.handler_error_releases (source_topic, source_partition, source_offset, operator, reason)
+      prepared(
+        `INSERT INTO ingress.handler_error_releases (source_topic, source_partition, source_offset, operator, reason)
        VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING`,
-      [source.topic, source.partition, source.offset, operator, reason],
+        [source.topic, source.partition, source.offset, operator, reason],
+      ),
     );
     const release = await this.release(source);
     if (!release) throw new Error(`the release of ${source.topic}/${source.partition}@${source.offset} vanished`);
@@ -53,9 +57,11 @@ export class IngressLedger {
       requested_at: Date;
       dead_lettered_at: Date | null;
     }>(
-      `SELECT operator, reason, requested_at, dead_lettered_at FROM ingress.handler_error_releases
+      prepared(
+        `SELECT operator, reason, requested_at, dead_lettered_at FROM ingress.handler_error_releases
        WHERE source_topic = $1 AND source_partition = $2 AND source_offset = $3`,
-      [source.topic, source.partition, source.offset],
+        [source.topic, source.partition, source.offset],
+      ),
     );
     const r = rows[0];
     return r
@@ -66,18 +72,22 @@ export class IngressLedger {
   /** Notes that the released record's dead letter is on the broker. */
   async markReleased(source: EventSource): Promise<void> {
     await this.pool.query(
-      `UPDATE ingress.handler_error_releases SET dead_lettered_at = COALESCE(dead_lettered_at, now())
+      prepared(
+        `UPDATE ingress.handler_error_releases SET dead_lettered_at = COALESCE(dead_lettered_at, now())
        WHERE source_topic = $1 AND source_partition = $2 AND source_offset = $3`,
-      [source.topic, source.partition, source.offset],
+        [source.topic, source.partition, source.offset],
+      ),
     );
   }
 
   /** Has this event been handled, and has a saga already been started for this order? One round trip. */
   async lookup(eventId: string, orderId: string): Promise<{ eventSeen: boolean; orderStarted: boolean }> {
     const res = await this.pool.query<{ event_seen: boolean; order_started: boolean }>(
-      `SELECT EXISTS (SELECT 1 FROM ingress.processed_events WHERE event_id = $1) AS event_seen,
+      prepared(
+        `SELECT EXISTS (SELECT 1 FROM ingress.processed_events WHERE event_id = $1) AS event_seen,
               EXISTS (SELECT 1 FROM ingress.order_sagas WHERE order_id = $2) AS order_started`,
-      [eventId, orderId],
+        [eventId, orderId],
+      ),
     );
     const row = res.rows[0];
     return { eventSeen: row?.event_seen ?? false, orderStarted: row?.order_started ?? false };
@@ -86,10 +96,12 @@ export class IngressLedger {
   /** Records an event's outcome. Idempotent: a second record of the same eventId changes nothing. */
   async record(entry: LedgerEntry, outcome: LedgerOutcome, source: EventSource): Promise<void> {
     await this.pool.query(
-      `INSERT INTO ingress.processed_events
+      prepared(
+        `INSERT INTO ingress.processed_events
          (event_id, event_type, order_id, outcome, source_topic, source_partition, source_offset)
        VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (event_id) DO NOTHING`,
-      [entry.eventId, entry.eventType, entry.orderId, outcome, source.topic, source.partition, source.offset],
+        [entry.eventId, entry.eventType, entry.orderId, outcome, source.topic, source.partition, source.offset],
+      ),
     );
   }
 
@@ -101,44 +113,48 @@ export class IngressLedger {
     source: EventSource,
   ): Promise<void> {
     await this.pool.query(
-      `WITH saga AS (
+      prepared(
+        `WITH saga AS (
          INSERT INTO ingress.order_sagas (order_id, workflow_id, first_event_id, source_topic)
          VALUES ($3, $8, $1, $5) ON CONFLICT (order_id) DO NOTHING)
        INSERT INTO ingress.processed_events
          (event_id, event_type, order_id, outcome, source_topic, source_partition, source_offset)
        VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (event_id) DO NOTHING`,
-      [
-        entry.eventId,
-        entry.eventType,
-        entry.orderId,
-        outcome,
-        source.topic,
-        source.partition,
-        source.offset,
-        workflowId,
-      ],
+        [
+          entry.eventId,
+          entry.eventType,
+          entry.orderId,
+          outcome,
+          source.topic,
+          source.partition,
+          source.offset,
+          workflowId,
+        ],
+      ),
     );
   }
 
   /** Remembers a cancel whose order has no saga yet, and the event itself, atomically. Idempotent. */
   async recordPendingCancel(entry: LedgerEntry, reason: string, source: EventSource): Promise<void> {
     await this.pool.query(
-      `WITH pending AS (
+      prepared(
+        `WITH pending AS (
          INSERT INTO ingress.pending_cancels (order_id, event_id, reason)
          VALUES ($3, $1, $8) ON CONFLICT (order_id) DO NOTHING)
        INSERT INTO ingress.processed_events
          (event_id, event_type, order_id, outcome, source_topic, source_partition, source_offset)
        VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (event_id) DO NOTHING`,
-      [
-        entry.eventId,
-        entry.eventType,
-        entry.orderId,
-        'CANCEL_PENDING',
-        source.topic,
-        source.partition,
-        source.offset,
-        reason,
-      ],
+        [
+          entry.eventId,
+          entry.eventType,
+          entry.orderId,
+          'CANCEL_PENDING',
+          source.topic,
+          source.partition,
+          source.offset,
+          reason,
+        ],
+      ),
     );
   }
 
@@ -168,7 +184,8 @@ export class IngressLedger {
     // Data-modifying CTEs run whether or not the final SELECT reads them, all on one snapshot. The
     // casts: parameters in a SELECT list get no type from the INSERT's columns.
     const res = await this.pool.query<{ reason: string }>(
-      `WITH pending AS (SELECT reason FROM ingress.pending_cancels WHERE order_id = $3),
+      prepared(
+        `WITH pending AS (SELECT reason FROM ingress.pending_cancels WHERE order_id = $3),
        saga AS (
          INSERT INTO ingress.order_sagas (order_id, workflow_id, first_event_id, source_topic)
          SELECT $3::text, $8::text, $1::uuid, $5::text WHERE NOT EXISTS (SELECT 1 FROM pending)
@@ -179,16 +196,17 @@ export class IngressLedger {
          SELECT $1::uuid, $2::text, $3::text, $4::text, $5::text, $6::int, $7::bigint WHERE NOT EXISTS (SELECT 1 FROM pending)
          ON CONFLICT (event_id) DO NOTHING)
        SELECT reason FROM pending`,
-      [
-        entry.eventId,
-        entry.eventType,
-        entry.orderId,
-        outcome,
-        source.topic,
-        source.partition,
-        source.offset,
-        workflowId,
-      ],
+        [
+          entry.eventId,
+          entry.eventType,
+          entry.orderId,
+          outcome,
+          source.topic,
+          source.partition,
+          source.offset,
+          workflowId,
+        ],
+      ),
     );
     return res.rows[0]?.reason;
   }

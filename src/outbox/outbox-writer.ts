@@ -6,6 +6,7 @@
 import { context, propagation } from '@opentelemetry/api';
 import type pg from 'pg';
 
+import { prepared } from '../db/prepared';
 import type { EventCodec } from '../events/codec';
 import type { DomainEvent, EventMessage } from '../events/event-factory';
 import type { OutboxService } from './outbox-constants';
@@ -99,19 +100,21 @@ export class OutboxWriter {
     const topic = this.destination(canonicalTopic);
     const trace = traceContext ?? activeTrace();
     await tx.query(
-      `INSERT INTO ${tx.escapeIdentifier(service)}.${OUTBOX_TABLE}
+      prepared(
+        `INSERT INTO ${tx.escapeIdentifier(service)}.${OUTBOX_TABLE}
          (id, aggregatetype, aggregateid, type, topic, payload, traceparent, tracestate)
        VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (id) DO NOTHING`,
-      [
-        event.eventId,
-        aggregateType,
-        aggregateId,
-        event.eventType,
-        topic,
-        payload,
-        trace.traceparent ?? null,
-        trace.tracestate ?? null,
-      ],
+        [
+          event.eventId,
+          aggregateType,
+          aggregateId,
+          event.eventType,
+          topic,
+          payload,
+          trace.traceparent ?? null,
+          trace.tracestate ?? null,
+        ],
+      ),
     );
     return topic;
   }

@@ -4,6 +4,7 @@ import { ApplicationFailure } from '@temporalio/common';
 import type pg from 'pg';
 
 import { toSafeInteger } from '../db/pools';
+import { prepared } from '../db/prepared';
 import { FailureType } from '../shared/saga-contract';
 
 export interface ChargeRequest {
@@ -81,16 +82,18 @@ export class SimulatedCardGateway implements CardGateway {
     const declined = req.cardToken === DECLINED_CARD_TOKEN || this.random() < this.behaviour.declineRate;
     const result = await this.inTransaction(async (client) => {
       await client.query(
-        `INSERT INTO card_gateway.charges (idempotency_key, amount_minor, currency, card_token, outcome, decline_reason)
+        prepared(
+          `INSERT INTO card_gateway.charges (idempotency_key, amount_minor, currency, card_token, outcome, decline_reason)
          VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (idempotency_key) DO NOTHING`,
-        [
-          req.idempotencyKey,
-          req.amountMinor,
-          req.currency,
-          req.cardToken,
-          declined ? 'declined' : 'captured',
-          declined ? 'insufficient_funds' : null,
-        ],
+          [
+            req.idempotencyKey,
+            req.amountMinor,
+            req.currency,
+            req.cardToken,
+            declined ? 'declined' : 'captured',
+            declined ? 'insufficient_funds' : null,
+          ],
+        ),
       );
       const { rows } = await client.query<ChargeRow>('SELECT * FROM card_gateway.charges WHERE idempotency_key = $1', [
         req.idempotencyKey,
@@ -129,9 +132,11 @@ export class SimulatedCardGateway implements CardGateway {
         amount_minor: string;
         currency: string;
       }>(
-        `SELECT r.refund_id, r.charge_id, r.amount_minor, c.currency
+        prepared(
+          `SELECT r.refund_id, r.charge_id, r.amount_minor, c.currency
          FROM card_gateway.refunds r JOIN card_gateway.charges c USING (charge_id) WHERE r.idempotency_key = $1`,
-        [req.idempotencyKey],
+          [req.idempotencyKey],
+        ),
       );
       const done = prior.rows[0];
       let refunded: RefundResult;
@@ -156,13 +161,17 @@ export class SimulatedCardGateway implements CardGateway {
           );
         }
         const ins = await client.query<{ refund_id: string }>(
-          `INSERT INTO card_gateway.refunds (idempotency_key, charge_id, amount_minor) VALUES ($1, $2, $3)
+          prepared(
+            `INSERT INTO card_gateway.refunds (idempotency_key, charge_id, amount_minor) VALUES ($1, $2, $3)
            RETURNING refund_id`,
-          [req.idempotencyKey, charge.charge_id, amount],
+            [req.idempotencyKey, charge.charge_id, amount],
+          ),
         );
         await client.query(
-          'UPDATE card_gateway.charges SET refunded_minor = refunded_minor + $2 WHERE charge_id = $1',
-          [charge.charge_id, amount],
+          prepared('UPDATE card_gateway.charges SET refunded_minor = refunded_minor + $2 WHERE charge_id = $1', [
+            charge.charge_id,
+            amount,
+          ]),
         );
         const refundId = ins.rows[0]?.refund_id;
         if (!refundId) throw new Error('refund insert returned no id');
@@ -198,21 +207,25 @@ export class SimulatedCardGateway implements CardGateway {
 
   private async maybeFailTransiently(operation: 'charge' | 'refund', key: string): Promise<void> {
     if (this.random() >= this.behaviour.transientErrorRate) return;
-    await this.db.query('INSERT INTO card_gateway.requests (operation, idempotency_key, result) VALUES ($1, $2, $3)', [
-      operation,
-      key,
-      'unavailable',
-    ]);
+    await this.db.query(
+      prepared('INSERT INTO card_gateway.requests (operation, idempotency_key, result) VALUES ($1, $2, $3)', [
+        operation,
+        key,
+        'unavailable',
+      ]),
+    );
     // Retryable on purpose: the gateway being briefly down is no verdict on the card.
     throw ApplicationFailure.retryable(`card gateway unavailable (${operation})`, FailureType.GatewayUnavailable);
   }
 
   private async log(client: pg.PoolClient, operation: string, key: string, result: string): Promise<void> {
-    await client.query('INSERT INTO card_gateway.requests (operation, idempotency_key, result) VALUES ($1, $2, $3)', [
-      operation,
-      key,
-      result,
-    ]);
+    await client.query(
+      prepared('INSERT INTO card_gateway.requests (operation, idempotency_key, result) VALUES ($1, $2, $3)', [
+        operation,
+        key,
+        result,
+      ]),
+    );
   }
 
   private async respondLatency(): Promise<void> {

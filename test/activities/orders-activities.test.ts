@@ -180,3 +180,31 @@ describe('orders activities', () => {
     expect((await orderRow(order.orderId))[0]?.status).toBe('PENDING');
   });
 });
+
+describe('orders activities on one connection', () => {
+  let db: DbHarness;
+  beforeAll(async () => {
+    db = await openDb(1);
+  });
+  afterAll(() => db.close());
+
+  it('prepare each statement of a step once (idempotency record, effect, outbox row) and reuse it', async () => {
+    const acts = createOrdersActivities({ db: db.pools.orders, outbox: db.outbox });
+    for (let i = 0; i < 2; i++) {
+      const order = { orderId: uniqueName('ord'), customerId: 'cust-1', currency: 'EUR', paymentToken: 'tok_visa' };
+      const items = [{ sku: 'sku-a', quantity: 1, unitPriceMinor: 100 }];
+      await runActivity(acts.createOrder, { idempotencyKey: uniqueName('k'), order: { ...order, items } });
+      await runActivity(acts.confirmOrder, { idempotencyKey: uniqueName('k'), orderId: order.orderId });
+    }
+    const { rows } = await db.pools.orders.query<{ statement: string; runs: number }>(
+      `SELECT statement, (generic_plans + custom_plans)::int AS runs FROM pg_prepared_statements
+       WHERE name LIKE 'kts\\_%'`,
+    );
+    const runsOf = (fragment: string) => rows.filter((r) => r.statement.includes(fragment)).map((r) => r.runs);
+    expect(runsOf('idempotency_keys (key, operation) VALUES')).toEqual([4]);
+    expect(runsOf('SET outcome = $2')).toEqual([4]);
+    expect(runsOf('INSERT INTO orders.orders')).toEqual([2]);
+    expect(runsOf("UPDATE orders.orders SET status = 'CONFIRMED'")).toEqual([2]);
+    expect(runsOf('"orders".outbox')).toEqual([2]);
+  });
+});

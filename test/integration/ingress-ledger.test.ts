@@ -53,3 +53,31 @@ describe('IngressLedger.recordStartedUnlessCancelPending', () => {
     expect(await ledger.lookup(placed.eventId, orderId)).toEqual({ eventSeen: true, orderStarted: true });
   });
 });
+
+describe('IngressLedger statements', () => {
+  it('are prepared once per connection and then only executed', async () => {
+    // One connection, so the catalogue query below sees the ledger's own session.
+    const single = createPgPool(settings.roles.ingress.pgUrl, settings.postgres, {
+      max: 1,
+      applicationName: 'it-ledger-1',
+    });
+    try {
+      const own = new IngressLedger(single);
+      const orderId = `o-${randomUUID()}`;
+      const entry = { eventId: randomUUID(), eventType: 'order.placed', orderId };
+      for (let i = 0; i < 3; i++) await own.lookup(entry.eventId, orderId);
+      await own.recordStartedUnlessCancelPending(entry, `order-${orderId}`, 'STARTED', at(4));
+      await own.recordStartedUnlessCancelPending(entry, `order-${orderId}`, 'STARTED', at(4));
+      const { rows } = await single.query<{ statement: string; runs: number }>(
+        `SELECT statement, (generic_plans + custom_plans)::int AS runs FROM pg_prepared_statements
+         WHERE name LIKE 'kts\\_%'`,
+      );
+      const runsOf = (fragment: string) => rows.filter((r) => r.statement.includes(fragment)).map((r) => r.runs);
+      expect(rows).toHaveLength(2);
+      expect(runsOf('EXISTS (SELECT 1 FROM ingress.processed_events')).toEqual([3]);
+      expect(runsOf('WITH pending AS')).toEqual([2]);
+    } finally {
+      await single.end();
+    }
+  });
+});

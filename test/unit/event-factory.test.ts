@@ -46,8 +46,9 @@ function fakeRegistry(): RegistryClient {
 function recordingTx() {
   const calls: { sql: string; params: unknown[] }[] = [];
   const tx: Queryable = {
-    query: ((sql: string, params: unknown[]) => {
-      calls.push({ sql, params });
+    // Takes both shapes pg does: (text, values) and a query config (the writer's prepared statement).
+    query: ((sql: string | { text: string; values: unknown[] }, params: unknown[]) => {
+      calls.push(typeof sql === 'string' ? { sql, params } : { sql: sql.text, params: sql.values });
       return Promise.resolve({ rows: [], rowCount: 1 });
     }) as unknown as Queryable['query'],
     escapeIdentifier: (s: string) => `"${s}"`,

@@ -1,6 +1,7 @@
 import type pg from 'pg';
 
 import { BusinessRejection, runIdempotent, voidIfAbsent } from '../../db/idempotent';
+import { prepared } from '../../db/prepared';
 import type { OutboxWriter } from '../../outbox/outbox-writer';
 import { FailureType } from '../../shared/saga-contract';
 import { stockReleased, stockReserved } from './inventory-events';
@@ -69,14 +70,15 @@ export function createInventoryActivities({ db, outbox }: InventoryDeps) {
         const lines = mergeLines(items);
         for (const line of lines) {
           const taken = await tx.query(
-            `UPDATE inventory.stock SET available = available - $2, updated_at = now()
+            prepared(
+              `UPDATE inventory.stock SET available = available - $2, updated_at = now()
              WHERE sku = $1 AND available >= $2`,
-            [line.sku, line.quantity],
+              [line.sku, line.quantity],
+            ),
           );
           if (taken.rowCount !== 1) {
             const { rows } = await tx.query<{ available: number }>(
-              'SELECT available FROM inventory.stock WHERE sku = $1',
-              [line.sku],
+              prepared('SELECT available FROM inventory.stock WHERE sku = $1', [line.sku]),
             );
             const available = rows[0]?.available ?? 0;
             throw new BusinessRejection(
@@ -86,13 +88,18 @@ export function createInventoryActivities({ db, outbox }: InventoryDeps) {
           }
         }
         await tx.query(
-          `INSERT INTO inventory.reservations (reservation_key, order_id, status) VALUES ($1, $2, 'RESERVED')`,
-          [idempotencyKey, orderId],
+          prepared(
+            `INSERT INTO inventory.reservations (reservation_key, order_id, status) VALUES ($1, $2, 'RESERVED')`,
+            [idempotencyKey, orderId],
+          ),
         );
         for (const line of lines) {
           await tx.query(
-            'INSERT INTO inventory.reservation_lines (reservation_key, sku, quantity) VALUES ($1, $2, $3)',
-            [idempotencyKey, line.sku, line.quantity],
+            prepared('INSERT INTO inventory.reservation_lines (reservation_key, sku, quantity) VALUES ($1, $2, $3)', [
+              idempotencyKey,
+              line.sku,
+              line.quantity,
+            ]),
           );
         }
         await outbox.emit(tx, stockReserved({ idempotencyKey, orderId, lines }));
@@ -112,8 +119,9 @@ export function createInventoryActivities({ db, outbox }: InventoryDeps) {
           return { reservationKey, released: [], voided: true };
         }
         const { rows } = await tx.query<{ status: string; order_id: string }>(
-          'SELECT status, order_id FROM inventory.reservations WHERE reservation_key = $1 FOR UPDATE',
-          [reservationKey],
+          prepared('SELECT status, order_id FROM inventory.reservations WHERE reservation_key = $1 FOR UPDATE', [
+            reservationKey,
+          ]),
         );
         const reservation = rows[0];
         if (!reservation || reservation.status === 'RELEASED') return { reservationKey, released: [], voided: false };
@@ -124,18 +132,23 @@ export function createInventoryActivities({ db, outbox }: InventoryDeps) {
           );
         }
         const lines = await tx.query<StockLine>(
-          'SELECT sku, quantity FROM inventory.reservation_lines WHERE reservation_key = $1 ORDER BY sku',
-          [reservationKey],
+          prepared('SELECT sku, quantity FROM inventory.reservation_lines WHERE reservation_key = $1 ORDER BY sku', [
+            reservationKey,
+          ]),
         );
         for (const line of lines.rows) {
-          await tx.query('UPDATE inventory.stock SET available = available + $2, updated_at = now() WHERE sku = $1', [
-            line.sku,
-            line.quantity,
-          ]);
+          await tx.query(
+            prepared('UPDATE inventory.stock SET available = available + $2, updated_at = now() WHERE sku = $1', [
+              line.sku,
+              line.quantity,
+            ]),
+          );
         }
         await tx.query(
-          `UPDATE inventory.reservations SET status = 'RELEASED', released_at = now() WHERE reservation_key = $1`,
-          [reservationKey],
+          prepared(
+            `UPDATE inventory.reservations SET status = 'RELEASED', released_at = now() WHERE reservation_key = $1`,
+            [reservationKey],
+          ),
         );
         await outbox.emit(tx, stockReleased({ idempotencyKey, orderId, lines: lines.rows }));
         return { reservationKey, released: lines.rows, voided: false };

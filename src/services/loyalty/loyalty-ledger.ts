@@ -8,6 +8,7 @@
 import type pg from 'pg';
 
 import { toSafeInteger } from '../../db/pools';
+import { prepared } from '../../db/prepared';
 import type { OrderConfirmed } from '../../events/rules';
 import type { OutboxWriter } from '../../outbox/outbox-writer';
 import { loyaltyKey, pointsAwarded, pointsFor, pointsRevoked } from './loyalty-events';
@@ -89,10 +90,12 @@ export class LoyaltyLedger {
       await client.query('BEGIN');
       // The check: first writer of the eventId wins; a concurrent duplicate waits here for its commit.
       const claimed = await client.query(
-        `INSERT INTO loyalty.processed_events
+        prepared(
+          `INSERT INTO loyalty.processed_events
            (event_id, event_type, order_id, outcome, source_topic, source_partition, source_offset)
          VALUES ($1, $2, $3, 'PENDING', $4, $5, $6) ON CONFLICT (event_id) DO NOTHING`,
-        [eventId, fact.event.eventType, orderId, at.topic, at.partition, at.offset],
+          [eventId, fact.event.eventType, orderId, at.topic, at.partition, at.offset],
+        ),
       );
       if (claimed.rowCount === 0) {
         await client.query('ROLLBACK');
@@ -100,13 +103,17 @@ export class LoyaltyLedger {
       }
       // One row per order, locked: a confirmation and an undo of the same order (different topics,
       // so possibly handled at the same moment) take turns.
-      await client.query('INSERT INTO loyalty.order_points (order_id) VALUES ($1) ON CONFLICT (order_id) DO NOTHING', [
-        orderId,
-      ]);
+      await client.query(
+        prepared('INSERT INTO loyalty.order_points (order_id) VALUES ($1) ON CONFLICT (order_id) DO NOTHING', [
+          orderId,
+        ]),
+      );
       const { rows } = await client.query<OrderPointsRow>(
-        `SELECT customer_id, awarded_points, confirmed_event_id, undone_event_id
+        prepared(
+          `SELECT customer_id, awarded_points, confirmed_event_id, undone_event_id
            FROM loyalty.order_points WHERE order_id = $1 FOR UPDATE`,
-        [orderId],
+          [orderId],
+        ),
       );
       const row = rows[0];
       if (!row) throw new Error(`order_points row of ${orderId} vanished under its lock`);
@@ -115,10 +122,9 @@ export class LoyaltyLedger {
           ? await this.confirm(client, fact.event, row)
           : await this.undo(client, fact.event, row);
       // The processed mark, in the same transaction as the effect.
-      await client.query('UPDATE loyalty.processed_events SET outcome = $2 WHERE event_id = $1', [
-        eventId,
-        applied.outcome,
-      ]);
+      await client.query(
+        prepared('UPDATE loyalty.processed_events SET outcome = $2 WHERE event_id = $1', [eventId, applied.outcome]),
+      );
       await client.query('COMMIT');
       return applied;
     } catch (err) {
@@ -134,18 +140,22 @@ export class LoyaltyLedger {
     const undone = row.undone_event_id !== null;
     const points = undone ? 0 : pointsFor(e);
     await client.query(
-      `UPDATE loyalty.order_points
+      prepared(
+        `UPDATE loyalty.order_points
           SET customer_id = $2, currency = $3, total_minor = $4, awarded_points = $5, confirmed_event_id = $6,
               updated_at = now()
         WHERE order_id = $1`,
-      [e.orderId, e.customerId, e.currency, e.totalMinor, points, e.eventId],
+        [e.orderId, e.customerId, e.currency, e.totalMinor, points, e.eventId],
+      ),
     );
     if (undone) return { outcome: 'UNDONE_BEFORE_CONFIRMED', points: 0 };
     if (points === 0) return { outcome: 'NO_POINTS', points: 0 };
     await client.query(
-      `INSERT INTO loyalty.balances (customer_id, points) VALUES ($1, $2)
+      prepared(
+        `INSERT INTO loyalty.balances (customer_id, points) VALUES ($1, $2)
        ON CONFLICT (customer_id) DO UPDATE SET points = loyalty.balances.points + EXCLUDED.points, updated_at = now()`,
-      [e.customerId, points],
+        [e.customerId, points],
+      ),
     );
     await this.outbox.emit(
       client,
@@ -167,16 +177,20 @@ export class LoyaltyLedger {
     // Exactly what was awarded: the recorded figure, never a recomputation from the undoing event.
     const points = toSafeInteger(row.awarded_points, 'awarded points');
     await client.query(
-      `UPDATE loyalty.order_points
+      prepared(
+        `UPDATE loyalty.order_points
           SET undone_event_id = $2, undone_by = $3, revoked_points = $4, updated_at = now()
         WHERE order_id = $1`,
-      [e.orderId, e.eventId, e.eventType, points],
+        [e.orderId, e.eventId, e.eventType, points],
+      ),
     );
     if (points === 0 || row.customer_id === null) return { outcome: 'NOTHING_TO_REVOKE', points: 0 };
-    await client.query('UPDATE loyalty.balances SET points = points - $2, updated_at = now() WHERE customer_id = $1', [
-      row.customer_id,
-      points,
-    ]);
+    await client.query(
+      prepared('UPDATE loyalty.balances SET points = points - $2, updated_at = now() WHERE customer_id = $1', [
+        row.customer_id,
+        points,
+      ]),
+    );
     await this.outbox.emit(
       client,
       pointsRevoked({
@@ -203,12 +217,14 @@ export class LoyaltyLedger {
       awarded: string;
       revoked: string;
     }>(
-      `SELECT count(*) FILTER (WHERE confirmed_event_id IS NOT NULL) AS confirmed,
+      prepared(
+        `SELECT count(*) FILTER (WHERE confirmed_event_id IS NOT NULL) AS confirmed,
               count(*) FILTER (WHERE awarded_points > 0) AS awarded_orders,
               coalesce(sum(awarded_points), 0) AS awarded,
               coalesce(sum(revoked_points), 0) AS revoked
          FROM loyalty.order_points WHERE order_id = ANY($1)`,
-      [orderIds],
+        [orderIds],
+      ),
     );
     const r = rows[0];
     return {
@@ -222,8 +238,7 @@ export class LoyaltyLedger {
   /** A member's balance (0 when the service never heard of them). */
   async balance(customerId: string): Promise<number> {
     const { rows } = await this.db.query<{ points: string }>(
-      'SELECT points FROM loyalty.balances WHERE customer_id = $1',
-      [customerId],
+      prepared('SELECT points FROM loyalty.balances WHERE customer_id = $1', [customerId]),
     );
     return rows[0] ? toSafeInteger(rows[0].points, 'balance') : 0;
   }

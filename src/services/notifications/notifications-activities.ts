@@ -1,6 +1,7 @@
 import type pg from 'pg';
 
 import { runIdempotent } from '../../db/idempotent';
+import { prepared } from '../../db/prepared';
 import type { OutboxWriter } from '../../outbox/outbox-writer';
 import type { NoticeKind, NotificationChannel } from '../../simulated-external/notification-channel';
 import { notificationSent } from './notifications-events';
@@ -52,9 +53,11 @@ export function createNotificationsActivities({ db, channel, outbox }: Notificat
       return runIdempotent(db, 'notifications', input.idempotencyKey, 'notifyCustomer', async (tx) => {
         const message = messageFor(input);
         await tx.query(
-          `INSERT INTO notifications.notifications (idempotency_key, order_id, customer_id, kind, message, channel)
+          prepared(
+            `INSERT INTO notifications.notifications (idempotency_key, order_id, customer_id, kind, message, channel)
            VALUES ($1, $2, $3, $4, $5, $6)`,
-          [input.idempotencyKey, input.orderId, input.customerId, input.kind, message, channel.name],
+            [input.idempotencyKey, input.orderId, input.customerId, input.kind, message, channel.name],
+          ),
         );
         // Before delivery: if the event cannot be written (e.g. registry down) nothing reaches the
         // customer, and the retry starts clean.

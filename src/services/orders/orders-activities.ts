@@ -3,6 +3,7 @@ import { z } from 'zod';
 
 import { BusinessRejection, runIdempotent } from '../../db/idempotent';
 import { toSafeInteger } from '../../db/pools';
+import { prepared } from '../../db/prepared';
 import type { OutboxWriter } from '../../outbox/outbox-writer';
 import type { CompensationStep, OrderDetails, ParkedDecisionKind } from '../../shared/saga-contract';
 import { FailureType } from '../../shared/saga-contract';
@@ -114,21 +115,26 @@ export function createOrdersActivities({ db, outbox }: OrdersDeps) {
         }
         const total = totalOf(order);
         const ins = await tx.query(
-          `INSERT INTO orders.orders (order_id, customer_id, currency, total_minor, status, is_loyalty_member)
+          prepared(
+            `INSERT INTO orders.orders (order_id, customer_id, currency, total_minor, status, is_loyalty_member)
            VALUES ($1, $2, $3, $4, 'PENDING', $5) ON CONFLICT (order_id) DO NOTHING`,
-          [order.orderId, order.customerId, order.currency, total, order.isLoyaltyMember ?? false],
+            [order.orderId, order.customerId, order.currency, total, order.isLoyaltyMember ?? false],
+          ),
         );
         if (ins.rowCount === 1) {
           for (const [i, item] of order.items.entries()) {
             await tx.query(
-              'INSERT INTO orders.order_lines (order_id, line_no, sku, quantity, unit_price_minor) VALUES ($1, $2, $3, $4, $5)',
-              [order.orderId, i + 1, item.sku, item.quantity, item.unitPriceMinor],
+              prepared(
+                'INSERT INTO orders.order_lines (order_id, line_no, sku, quantity, unit_price_minor) VALUES ($1, $2, $3, $4, $5)',
+                [order.orderId, i + 1, item.sku, item.quantity, item.unitPriceMinor],
+              ),
             );
           }
         } else {
           const existing = await tx.query<{ customer_id: string; currency: string; total_minor: string }>(
-            'SELECT customer_id, currency, total_minor FROM orders.orders WHERE order_id = $1',
-            [order.orderId],
+            prepared('SELECT customer_id, currency, total_minor FROM orders.orders WHERE order_id = $1', [
+              order.orderId,
+            ]),
           );
           const row = existing.rows[0];
           if (
@@ -153,8 +159,10 @@ export function createOrdersActivities({ db, outbox }: OrdersDeps) {
     confirmOrder: async ({ idempotencyKey, orderId }: OrderTransitionInput): Promise<OrderTransition> => {
       return runIdempotent(db, 'orders', idempotencyKey, 'confirmOrder', async (tx) => {
         const { rows } = await tx.query<OrderRow>(
-          'SELECT status, customer_id, currency, total_minor, is_loyalty_member FROM orders.orders WHERE order_id = $1 FOR UPDATE',
-          [orderId],
+          prepared(
+            'SELECT status, customer_id, currency, total_minor, is_loyalty_member FROM orders.orders WHERE order_id = $1 FOR UPDATE',
+            [orderId],
+          ),
         );
         const row = rows[0];
         const status = row?.status;
@@ -165,9 +173,9 @@ export function createOrdersActivities({ db, outbox }: OrdersDeps) {
             `order ${orderId} cannot be confirmed: ${status ?? 'missing'}`,
           );
         }
-        await tx.query(`UPDATE orders.orders SET status = 'CONFIRMED', updated_at = now() WHERE order_id = $1`, [
-          orderId,
-        ]);
+        await tx.query(
+          prepared(`UPDATE orders.orders SET status = 'CONFIRMED', updated_at = now() WHERE order_id = $1`, [orderId]),
+        );
         if (!row) throw new Error(`order ${orderId} vanished under its lock`);
         const totalMinor = toSafeInteger(row.total_minor, 'total');
         const { customer_id: customerId, currency, is_loyalty_member: isLoyaltyMember } = row;
@@ -189,16 +197,17 @@ export function createOrdersActivities({ db, outbox }: OrdersDeps) {
     failOrder: async ({ idempotencyKey, orderId, reason }: FailOrderInput): Promise<OrderTransition> => {
       return runIdempotent(db, 'orders', idempotencyKey, 'failOrder', async (tx) => {
         const { rows } = await tx.query<Pick<OrderRow, 'status' | 'customer_id'>>(
-          'SELECT status, customer_id FROM orders.orders WHERE order_id = $1 FOR UPDATE',
-          [orderId],
+          prepared('SELECT status, customer_id FROM orders.orders WHERE order_id = $1 FOR UPDATE', [orderId]),
         );
         const row = rows[0];
         const status = row?.status;
         if (!row || !status) return { orderId, status: 'MISSING', changed: false };
         if (status === 'FAILED') return { orderId, status: 'FAILED', changed: false };
         await tx.query(
-          `UPDATE orders.orders SET status = 'FAILED', failure_reason = $2, updated_at = now() WHERE order_id = $1`,
-          [orderId, reason],
+          prepared(
+            `UPDATE orders.orders SET status = 'FAILED', failure_reason = $2, updated_at = now() WHERE order_id = $1`,
+            [orderId, reason],
+          ),
         );
         const customerId = row.customer_id;
         await outbox.emit(

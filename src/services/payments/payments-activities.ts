@@ -1,6 +1,7 @@
 import type pg from 'pg';
 
 import { BusinessRejection, runIdempotent } from '../../db/idempotent';
+import { prepared } from '../../db/prepared';
 import type { OutboxWriter } from '../../outbox/outbox-writer';
 import { FailureType } from '../../shared/saga-contract';
 import type { CardGateway } from '../../simulated-external/card-gateway';
@@ -58,8 +59,9 @@ export function createPaymentsActivities({ db, gateway, outbox }: PaymentsDeps) 
     chargePayment: async (input: ChargePaymentInput): Promise<Payment> => {
       const { idempotencyKey, orderId, amountMinor, currency, paymentToken } = input;
       const recorded = await db.query<{ outcome: unknown }>(
-        'SELECT outcome FROM payments.idempotency_keys WHERE key = $1 AND outcome IS NOT NULL',
-        [idempotencyKey],
+        prepared('SELECT outcome FROM payments.idempotency_keys WHERE key = $1 AND outcome IS NOT NULL', [
+          idempotencyKey,
+        ]),
       );
       // Recorded already: skip the gateway round trip; runIdempotent below replays the outcome.
       const charge =
@@ -70,9 +72,11 @@ export function createPaymentsActivities({ db, gateway, outbox }: PaymentsDeps) 
         if (!charge) throw new Error(`charge ${idempotencyKey} has no gateway answer`);
         if (charge.outcome === 'declined') {
           await tx.query(
-            `INSERT INTO payments.payments (charge_key, order_id, amount_minor, currency, status, gateway_charge_id, decline_reason)
+            prepared(
+              `INSERT INTO payments.payments (charge_key, order_id, amount_minor, currency, status, gateway_charge_id, decline_reason)
              VALUES ($1, $2, $3, $4, 'DECLINED', $5, $6)`,
-            [idempotencyKey, orderId, amountMinor, currency, charge.chargeId, charge.declineReason],
+              [idempotencyKey, orderId, amountMinor, currency, charge.chargeId, charge.declineReason],
+            ),
           );
           // The decline is a fact worth keeping next to the refusal, so this rejection keeps its writes.
           throw new BusinessRejection(FailureType.PaymentDeclined, `card declined: ${charge.declineReason}`, {
@@ -80,9 +84,11 @@ export function createPaymentsActivities({ db, gateway, outbox }: PaymentsDeps) 
           });
         }
         await tx.query(
-          `INSERT INTO payments.payments (charge_key, order_id, amount_minor, currency, status, gateway_charge_id)
+          prepared(
+            `INSERT INTO payments.payments (charge_key, order_id, amount_minor, currency, status, gateway_charge_id)
            VALUES ($1, $2, $3, $4, 'CAPTURED', $5)`,
-          [idempotencyKey, orderId, amountMinor, currency, charge.chargeId],
+            [idempotencyKey, orderId, amountMinor, currency, charge.chargeId],
+          ),
         );
         // The event states what the gateway captured, in its own words.
         const captured = { chargeId: charge.chargeId, amountMinor: charge.amountMinor, currency: charge.currency };
@@ -102,17 +108,29 @@ export function createPaymentsActivities({ db, gateway, outbox }: PaymentsDeps) 
       return runIdempotent(db, 'payments', idempotencyKey, 'refundPayment', async (tx) => {
         if (refund.outcome === 'nothing-to-refund') return { chargeKey, gatewayRefundId: null, amountMinor: 0 };
         const updated = await tx.query(
-          `UPDATE payments.payments SET status = 'REFUNDED', refund_key = $2, gateway_refund_id = $3, updated_at = now()
+          prepared(
+            `UPDATE payments.payments SET status = 'REFUNDED', refund_key = $2, gateway_refund_id = $3, updated_at = now()
            WHERE charge_key = $1`,
-          [chargeKey, idempotencyKey, refund.refundId],
+            [chargeKey, idempotencyKey, refund.refundId],
+          ),
         );
         if (updated.rowCount === 0) {
           // The gateway captured a charge whose record was lost with a crashed attempt: record both now.
           await tx.query(
-            `INSERT INTO payments.payments
+            prepared(
+              `INSERT INTO payments.payments
                (charge_key, order_id, amount_minor, currency, status, gateway_charge_id, refund_key, gateway_refund_id)
              VALUES ($1, $2, $3, $4, 'REFUNDED', $5, $6, $7)`,
-            [chargeKey, orderId, refund.amountMinor, refund.currency, refund.chargeId, idempotencyKey, refund.refundId],
+              [
+                chargeKey,
+                orderId,
+                refund.amountMinor,
+                refund.currency,
+                refund.chargeId,
+                idempotencyKey,
+                refund.refundId,
+              ],
+            ),
           );
         }
         const { chargeId, refundId, amountMinor, currency } = refund;
