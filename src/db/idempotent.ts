@@ -63,6 +63,11 @@ function replay<T>(key: string, operation: string, row: { operation: string; out
  * reads the committed outcome. A repeat returns the recorded value, or raises the recorded business
  * rejection again, without calling `work`. Any other error rolls everything back, so a retry starts
  * clean.
+ *
+ * A business rejection that keeps no writes rolls the whole transaction back, key included, and is
+ * recorded by one statement of its own (see recordRefusal). That keeps a savepoint, one round trip on
+ * every step, off the common path; the price is on the rare one: a duplicate waiting on the key runs
+ * `work` itself, and whichever outcome is recorded first is every caller's answer.
  */
 export async function runIdempotent<T>(
   pool: pg.Pool,
@@ -90,14 +95,16 @@ export async function runIdempotent<T>(
       if (!row) throw new Error(`idempotency key ${key} vanished`);
       return replay(key, operation, row);
     }
-    await client.query('SAVEPOINT work');
     let outcome: Outcome<T>;
     try {
       outcome = { status: 'done', value: await work(client) };
     } catch (err) {
       if (!(err instanceof BusinessRejection)) throw err;
-      if (!err.keepWrites) await client.query('ROLLBACK TO SAVEPOINT work');
       outcome = { status: 'rejected', type: err.type, message: err.message };
+      if (!err.keepWrites) {
+        await client.query('ROLLBACK');
+        return replay(key, operation, await recordRefusal<T>(client, table, key, operation, outcome));
+      }
     }
     await client.query(prepared(`UPDATE ${table} SET outcome = $2 WHERE key = $1`, [key, JSON.stringify(outcome)]));
     await client.query('COMMIT');
@@ -109,6 +116,35 @@ export async function runIdempotent<T>(
   } finally {
     client.release();
   }
+}
+
+/**
+ * Records a refusal whose transaction was rolled back, in one statement outside any transaction, and
+ * returns the row that holds the key's outcome: this refusal, or what got there first (a duplicate
+ * that claimed the key after the rollback, whose commit the insert waits for, or a compensation's
+ * void).
+ */
+async function recordRefusal<T>(
+  client: pg.PoolClient,
+  table: string,
+  key: string,
+  operation: string,
+  outcome: Outcome<T>,
+): Promise<{ operation: string; outcome: Outcome<T> | null }> {
+  const inserted = await client.query(
+    prepared(`INSERT INTO ${table} (key, operation, outcome) VALUES ($1, $2, $3) ON CONFLICT (key) DO NOTHING`, [
+      key,
+      operation,
+      JSON.stringify(outcome),
+    ]),
+  );
+  if (inserted.rowCount === 1) return { operation, outcome };
+  const { rows } = await client.query<{ operation: string; outcome: Outcome<T> | null }>(
+    prepared(`SELECT operation, outcome FROM ${table} WHERE key = $1`, [key]),
+  );
+  const row = rows[0];
+  if (!row) throw new Error(`idempotency key ${key} vanished`);
+  return row;
 }
 
 /**
