@@ -130,6 +130,20 @@ describe('ingress consumer group under rebalances', () => {
     const orderIds: string[] = [];
     const load = kafkaClient('rebalance-load');
     const codec = new EventCodec(new RegistryClient(endpoints.registryUrl));
+    const place = async (count: number) => {
+      const report = await placeOrders(load, codec, {
+        count,
+        rate: 0,
+        version: 'mixed',
+        duplicates: 0.1,
+        bad: 0,
+        cancels: 0,
+        placedTopic: scope.placed,
+        cancelledTopic: scope.cancelled,
+        maxPayloadBytes: 256 * 1024,
+      });
+      orderIds.push(...report.orderIds);
+    };
     try {
       for (let i = 0; i < 3; i += 1) add();
       await Promise.all([...members.values()].map((m) => m.ready));
@@ -139,20 +153,6 @@ describe('ingress consumer group under rebalances', () => {
         // A chunk of orders, a tenth of them sent twice (same eventId), then the change once the group
         // handles records again (the previous change's rebalance is over) with records still to do.
         const before = await handledCount(scope);
-        const place = async (count: number) => {
-          const report = await placeOrders(load, codec, {
-            count,
-            rate: 0,
-            version: 'mixed',
-            duplicates: 0.1,
-            bad: 0,
-            cancels: 0,
-            placedTopic: scope.placed,
-            cancelledTopic: scope.cancelled,
-            maxPayloadBytes: 256 * 1024,
-          });
-          orderIds.push(...report.orderIds);
-        };
         await place(ORDERS_PER_CHANGE - ORDERS_AT_CHANGE);
         await waitUntil(
           `the group handling records again before "${action}"`,
