@@ -87,12 +87,8 @@ export async function runIdempotent<T>(
       ]),
     );
     if (claimed.rowCount === 0) {
-      const prior = await client.query<{ operation: string; outcome: Outcome<T> | null }>(
-        prepared(`SELECT operation, outcome FROM ${table} WHERE key = $1`, [key]),
-      );
+      const row = await recordedOutcome<T>(client, table, key);
       await client.query('COMMIT');
-      const row = prior.rows[0];
-      if (!row) throw new Error(`idempotency key ${key} vanished`);
       return replay(key, operation, row);
     }
     let outcome: Outcome<T>;
@@ -139,6 +135,15 @@ async function recordRefusal<T>(
     ]),
   );
   if (inserted.rowCount === 1) return { operation, outcome };
+  return recordedOutcome<T>(client, table, key);
+}
+
+/** The operation and outcome recorded under `key`, which the caller knows to be taken. */
+async function recordedOutcome<T>(
+  client: pg.PoolClient,
+  table: string,
+  key: string,
+): Promise<{ operation: string; outcome: Outcome<T> | null }> {
   const { rows } = await client.query<{ operation: string; outcome: Outcome<T> | null }>(
     prepared(`SELECT operation, outcome FROM ${table} WHERE key = $1`, [key]),
   );

@@ -32,6 +32,11 @@ export interface HandlerErrorRelease {
   deadLetteredAt: Date | null;
 }
 
+/** Parameters $1–$7 of a processed_events row, in its column order; statements add theirs from $8. */
+function eventRow(entry: LedgerEntry, outcome: LedgerOutcome, source: EventSource): unknown[] {
+  return [entry.eventId, entry.eventType, entry.orderId, outcome, source.topic, source.partition, source.offset];
+}
+
 export class IngressLedger {
   constructor(private readonly pool: pg.Pool) {}
 
@@ -100,7 +105,7 @@ export class IngressLedger {
         `INSERT INTO ingress.processed_events
          (event_id, event_type, order_id, outcome, source_topic, source_partition, source_offset)
        VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (event_id) DO NOTHING`,
-        [entry.eventId, entry.eventType, entry.orderId, outcome, source.topic, source.partition, source.offset],
+        eventRow(entry, outcome, source),
       ),
     );
   }
@@ -120,16 +125,7 @@ export class IngressLedger {
        INSERT INTO ingress.processed_events
          (event_id, event_type, order_id, outcome, source_topic, source_partition, source_offset)
        VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (event_id) DO NOTHING`,
-        [
-          entry.eventId,
-          entry.eventType,
-          entry.orderId,
-          outcome,
-          source.topic,
-          source.partition,
-          source.offset,
-          workflowId,
-        ],
+        [...eventRow(entry, outcome, source), workflowId],
       ),
     );
   }
@@ -144,16 +140,7 @@ export class IngressLedger {
        INSERT INTO ingress.processed_events
          (event_id, event_type, order_id, outcome, source_topic, source_partition, source_offset)
        VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (event_id) DO NOTHING`,
-        [
-          entry.eventId,
-          entry.eventType,
-          entry.orderId,
-          'CANCEL_PENDING',
-          source.topic,
-          source.partition,
-          source.offset,
-          reason,
-        ],
+        [...eventRow(entry, 'CANCEL_PENDING', source), reason],
       ),
     );
   }
@@ -196,16 +183,7 @@ export class IngressLedger {
          SELECT $1::uuid, $2::text, $3::text, $4::text, $5::text, $6::int, $7::bigint WHERE NOT EXISTS (SELECT 1 FROM pending)
          ON CONFLICT (event_id) DO NOTHING)
        SELECT reason FROM pending`,
-        [
-          entry.eventId,
-          entry.eventType,
-          entry.orderId,
-          outcome,
-          source.topic,
-          source.partition,
-          source.offset,
-          workflowId,
-        ],
+        [...eventRow(entry, outcome, source), workflowId],
       ),
     );
     return res.rows[0]?.reason;
