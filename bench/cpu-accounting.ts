@@ -39,6 +39,11 @@ function readStat(pid: number): ProcStat | undefined {
   }
 }
 
+/** CPU seconds process `pid` has spent so far, or undefined when it is gone (or off Linux). */
+export function processCpuSeconds(pid: number): number | undefined {
+  return readStat(pid)?.cpuSeconds;
+}
+
 function commandLine(pid: number): string {
   try {
     return readFileSync(`/proc/${pid}/cmdline`, 'utf8').replaceAll('\0', ' ');

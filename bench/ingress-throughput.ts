@@ -40,6 +40,7 @@ import { taskQueuesFor } from '../src/shared/saga-contract';
 import { PrivateTemporal } from '../src/stack/private-temporal';
 import type { CpuSnapshot } from './cpu-accounting';
 import { childrenOf, cpuMsPerUnit, cpuSnapshot } from './cpu-accounting';
+import { median } from './pipeline-report';
 
 function optionValue(name: string): string | undefined {
   const i = process.argv.indexOf(name);
@@ -188,10 +189,9 @@ async function decodeRate(b: Bench): Promise<number> {
 
 /** The median of `xs` with its range, e.g. "0.80 (0.69–0.82)". */
 function medianWithRange(xs: number[]): string {
-  const s = [...xs].sort((a, b) => a - b);
-  const mid = s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
   const fmt = (x: number) => (x >= 10 ? x.toFixed(0) : x.toFixed(2));
-  return s.length > 1 ? `${fmt(mid)} (${fmt(s[0]!)}–${fmt(s[s.length - 1]!)})` : fmt(mid);
+  const mid = fmt(median(xs));
+  return xs.length > 1 ? `${mid} (${fmt(Math.min(...xs))}–${fmt(Math.max(...xs))})` : mid;
 }
 
 function cpuMedians(results: PathResult[]): string {

@@ -12,7 +12,6 @@
  * Usage: npm run bench -- prepared-statements [units=1000] [--rounds N (3)]
  */
 import { randomUUID } from 'node:crypto';
-import { readFileSync } from 'node:fs';
 import os from 'node:os';
 
 import { MockActivityEnvironment } from '@temporalio/testing';
@@ -27,6 +26,8 @@ import { IngressLedger } from '../src/ingress/ledger';
 import { RegistryClient } from '../src/kafka/registry-client';
 import { OutboxWriter } from '../src/outbox/outbox-writer';
 import { createOrdersActivities } from '../src/services/orders/orders-activities';
+import { processCpuSeconds } from './cpu-accounting';
+import { median } from './pipeline-report';
 
 const positional = process.argv.slice(2).filter((a, i, all) => !a.startsWith('--') && all[i - 1] !== '--rounds');
 const UNITS = Number(positional[0] ?? 1000);
@@ -64,8 +65,9 @@ function withoutNames(pool: pg.Pool): pg.Pool {
 }
 
 function backendCpuMs(pid: number): number {
-  const rest = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? [];
-  return (Number(rest[11]) + Number(rest[12])) * 10; // USER_HZ is 100
+  const seconds = processCpuSeconds(pid);
+  if (seconds === undefined) throw new Error(`PostgreSQL backend ${pid} is not a process of this machine`);
+  return seconds * 1000;
 }
 
 interface Window {
@@ -91,11 +93,6 @@ async function timed(pool: pg.Pool, units: number, work: (i: number) => Promise<
   };
 }
 
-const median = (xs: number[]) => {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = Math.floor(s.length / 2);
-  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
-};
 const spread = (xs: number[], digits = 3) =>
   `${median(xs).toFixed(digits)} (${Math.min(...xs).toFixed(digits)}–${Math.max(...xs).toFixed(digits)})`;
 

@@ -34,6 +34,7 @@ import { ORDER_SAGA_WORKFLOW_TYPE, orderWorkflowId, taskQueuesFor } from '../src
 import { PrivateTemporal } from '../src/stack/private-temporal';
 import type { LeanOrder, LeanPools } from './lean-saga-activities';
 import { createLeanSagaActivities } from './lean-saga-activities';
+import { median } from './pipeline-report';
 
 const QUICK = process.argv.includes('--quick');
 const positional = process.argv.slice(2).filter((a) => !a.startsWith('--'));
@@ -59,11 +60,6 @@ const OURS: {
 const LEAN = 'lean saga';
 const VARIANTS = [LEAN, ...OURS.map((v) => v.name)];
 
-const median = (xs: number[]) => {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = Math.floor(s.length / 2);
-  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
-};
 const load = () =>
   os
     .loadavg()
